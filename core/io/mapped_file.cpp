@@ -1,0 +1,37 @@
+#include "io/mapped_file.h"
+#include "io/error.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace attnlab {
+
+mapped_file::mapped_file(const std::string & path) : path_(path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw input_error(path, "file", std::string("cannot open: ") + std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ::close(fd);
+        throw input_error(path, "file", "not a regular file");
+    }
+    size_ = static_cast<size_t>(st.st_size);
+    if (size_ > 0) {
+        void * p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) {
+            ::close(fd);
+            throw input_error(path, "file", std::string("cannot map: ") + std::strerror(errno));
+        }
+        data_ = static_cast<const uint8_t *>(p);
+    }
+    ::close(fd);
+}
+
+mapped_file::~mapped_file() {
+    if (data_) ::munmap(const_cast<uint8_t *>(data_), size_);
+}
+
+} // namespace attnlab

@@ -1,0 +1,74 @@
+#pragma once
+// Llama-family model: weights from GGUF or a Hugging Face safetensors
+// checkpoint, dequantised to float32 at load, and the CPU forward pass.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <Eigen/Core>
+
+namespace attnlab {
+
+class attention_hook;
+class job_progress;
+
+struct llama_config {
+    std::string arch = "llama";
+    int n_layer = 0;
+    int n_embd = 0;
+    int n_head = 0;
+    int n_head_kv = 0;
+    int head_dim = 0;
+    int n_ff = 0;
+    int n_vocab = 0;
+    int n_ctx_train = 0;
+    float rope_theta = 10000.0f;
+    float rms_eps = 1e-5f;
+    bool tied_embeddings = true;
+};
+
+using matrix_rm = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// Linear weights are stored as in PyTorch: [out_features, in_features].
+// wq/wk rows are in Hugging Face order (rotate-half RoPE); the GGUF loader
+// undoes the converter's interleaving permutation so both sources agree.
+struct llama_layer {
+    Eigen::VectorXf attn_norm;
+    matrix_rm wq, wk, wv, wo;
+    Eigen::VectorXf ffn_norm;
+    matrix_rm w_gate, w_up, w_down;
+};
+
+struct llama_model {
+    llama_config cfg;
+    matrix_rm tok_embd;          // [n_vocab, n_embd]
+    Eigen::VectorXf output_norm;
+    matrix_rm output;            // [n_vocab, n_embd]; empty when tied to tok_embd
+    std::vector<llama_layer> layers;
+    std::string source_path;     // file or checkpoint directory
+    std::string source_sha256;   // of the GGUF file, or of config.json + shards
+    std::string model_id;        // general.name, or _name_or_path of config.json
+
+    const matrix_rm & output_matrix() const { return output.size() ? output : tok_embd; }
+};
+
+// Loads a GGUF file or a Hugging Face directory (config.json + *.safetensors).
+// Throws input_error naming the file and field for anything it cannot use
+// (non-Llama architecture, missing tensors, wrong shapes, unknown types).
+llama_model llama_model_load(const std::string & path, job_progress * progress = nullptr);
+
+struct forward_options {
+    attention_hook * hook = nullptr;   // capture or sparse replacement
+    job_progress * progress = nullptr; // per layer; cancel throws job_cancelled
+    bool all_logits = true;            // false: only the last position's logits
+};
+
+// Runs tokens [0, n) from position 0 (no KV cache: a fresh window each call).
+// Returns logits, row-major [n_tokens (or 1), n_vocab].
+matrix_rm llama_forward(const llama_model & m, const std::vector<int32_t> & tokens,
+                        const forward_options & opt = {});
+
+// Multiply-adds of one forward pass over n tokens, for GFLOP/s reporting.
+double llama_forward_flops(const llama_config & c, int64_t n_tokens);
+
+} // namespace attnlab
