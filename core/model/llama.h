@@ -68,7 +68,9 @@ struct forward_options {
 matrix_rm llama_forward(const llama_model & m, const std::vector<int32_t> & tokens,
                         const forward_options & opt = {});
 
-// Multiply-adds of one forward pass over n tokens, for GFLOP/s reporting.
-double llama_forward_flops(const llama_config & c, int64_t n_tokens);
+// Floating-point operations (2 per multiply-add) of the matmuls and attention
+// of one forward pass over n tokens, for GFLOP/s reporting; all_logits as in
+// forward_options (the vocabulary projection of every row, or of the last).
+double llama_forward_flops(const llama_config & c, int64_t n_tokens, bool all_logits = true);
 
 } // namespace attnlab

@@ -1,0 +1,21 @@
+#pragma once
+// Each command file registers one subcommand and the function that runs it.
+#include <functional>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+namespace attnlab_cli {
+
+struct command {
+    CLI::App * sub = nullptr;
+    std::function<int()> run;
+    bool * json = nullptr; // set when the command prints JSON, so errors do too
+};
+
+void add_cmd_info(CLI::App & app, std::vector<command> & cmds);
+void add_cmd_tokenize(CLI::App & app, std::vector<command> & cmds);
+void add_cmd_ppl(CLI::App & app, std::vector<command> & cmds);
+void add_cmd_capture(CLI::App & app, std::vector<command> & cmds);
+
+} // namespace attnlab_cli

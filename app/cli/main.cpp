@@ -1,0 +1,48 @@
+// attnlab-cli: the engine from the command line. Every command has --help and
+// --json (stable keys); bad input prints one "error: FILE: FIELD: message"
+// line and exits 2; Ctrl-C cancels a running job and exits 130.
+#include <iostream>
+
+#include "cli_common.h"
+#include "commands.h"
+#include "io/error.h"
+
+int main(int argc, char ** argv) {
+    using namespace attnlab_cli;
+    CLI::App app{"attnlab-cli: measure dense and sparse attention on real models"};
+    app.set_version_flag("--version", std::string(ATTNLAB_VERSION) + " (" + ATTNLAB_GIT_COMMIT + ")");
+    app.require_subcommand(1);
+    std::vector<command> cmds;
+    add_cmd_info(app, cmds);
+    add_cmd_tokenize(app, cmds);
+    add_cmd_ppl(app, cmds);
+    add_cmd_capture(app, cmds);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError & e) {
+        return app.exit(e);
+    }
+    for (const command & c : cmds) {
+        if (!c.sub->parsed()) continue;
+        bool json = c.json && *c.json;
+        try {
+            return c.run();
+        } catch (const attnlab::input_error & e) {
+            if (json) print_json({{"error", {{"file", e.file()}, {"field", e.field()}, {"message", e.what()}}}});
+            std::cerr << "error: " << e.what() << std::endl;
+            return 2;
+        } catch (const attnlab::job_cancelled &) {
+            if (json) print_json({{"error", {{"message", "cancelled"}}}});
+            std::cerr << "cancelled" << std::endl;
+            return 130;
+        } catch (const std::bad_alloc &) {
+            std::cerr << "error: out of memory" << std::endl;
+            return 3;
+        } catch (const std::exception & e) {
+            if (json) print_json({{"error", {{"message", e.what()}}}});
+            std::cerr << "error: " << e.what() << std::endl;
+            return 1;
+        }
+    }
+    return 1;
+}

@@ -1,0 +1,32 @@
+#pragma once
+// Capture: run a model on text and keep every selected layer's post-RoPE
+// Q, K, V (the input of every later analysis), with the provenance a trace needs.
+#include <string>
+#include <vector>
+
+#include "io/trace.h"
+#include "lab/corpus.h"
+
+namespace attnlab {
+
+struct llama_model;
+class bpe_tokenizer;
+class job_progress;
+
+struct capture_options {
+    int ctx = 1024;                  // tokens captured, from the start of the text
+    std::vector<int> layers;         // empty: all layers
+    st_dtype dtype = st_dtype::F32;  // dtype a trace written from it will use
+    job_progress * progress = nullptr;
+};
+
+// Tokenises the text, takes its first ctx tokens and runs the forward pass
+// with a capturing hook. input_error when the text has fewer than 2 tokens,
+// ctx is out of range for the model, or a layer index does not exist.
+qkv_capture capture_run(const llama_model & m, const bpe_tokenizer & tok, const text_source & text,
+                        const capture_options & opt);
+
+// Parses "0,1,5-7" into layer indices below n_layer; input_error names `what`.
+std::vector<int> parse_layer_list(const std::string & spec, int n_layer, const std::string & what);
+
+} // namespace attnlab

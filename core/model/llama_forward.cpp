@@ -1,0 +1,169 @@
+// The Llama forward pass on the CPU, float32, no KV cache: the whole window
+// from position 0. Activations are row-major [n_tokens, dim]; every linear
+// layer is one Eigen GEMM (x * W^T, W in PyTorch layout), which Eigen runs on
+// OpenMP threads; elementwise work uses OpenMP loops over tokens.
+#include "model/llama.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "attention/attention.h"
+#include "lab/job.h"
+
+namespace attnlab {
+
+namespace {
+
+// y = x * rsqrt(mean(x^2) + eps) * w, row by row (the HF LlamaRMSNorm).
+void rms_norm(const matrix_rm & x, const Eigen::VectorXf & w, float eps, matrix_rm & y) {
+    const int n = (int) x.rows(), d = (int) x.cols();
+    y.resize(n, d);
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < n; ++t) {
+        const float * xr = x.data() + (size_t) t * d;
+        float * yr = y.data() + (size_t) t * d;
+        double ss = 0.0;  // double: the mean of ~1k squares should not drift
+        for (int i = 0; i < d; ++i) ss += (double) xr[i] * xr[i];
+        const float r = (float) (1.0 / std::sqrt(ss / d + eps));
+        for (int i = 0; i < d; ++i) yr[i] = xr[i] * r * w[i];
+    }
+}
+
+// cos/sin of pos * inv_freq[i], inv_freq[i] = theta^(-2i/hd), for i < hd/2.
+// Computed in double: at long positions a float angle loses precision.
+struct rope_table {
+    int half = 0;
+    std::vector<float> cos_, sin_;  // [n_tokens, half]
+
+    rope_table(int n_tokens, int head_dim, double theta) : half(head_dim / 2) {
+        cos_.resize((size_t) n_tokens * half);
+        sin_.resize((size_t) n_tokens * half);
+        std::vector<double> inv_freq(half);
+        for (int i = 0; i < half; ++i) inv_freq[i] = std::pow(theta, -2.0 * i / head_dim);
+#pragma omp parallel for schedule(static)
+        for (int t = 0; t < n_tokens; ++t)
+            for (int i = 0; i < half; ++i) {
+                const double a = t * inv_freq[i];
+                cos_[(size_t) t * half + i] = (float) std::cos(a);
+                sin_[(size_t) t * half + i] = (float) std::sin(a);
+            }
+    }
+};
+
+// Rotate-half (NeoX / HF) RoPE in place on [n_tokens, n_heads*head_dim]:
+// the pair (i, i + hd/2) of each head rotates by pos * inv_freq[i].
+void apply_rope(matrix_rm & x, int n_heads, const rope_table & rt) {
+    const int n = (int) x.rows(), half = rt.half, hd = 2 * half;
+#pragma omp parallel for schedule(static)
+    for (int t = 0; t < n; ++t) {
+        const float * c = rt.cos_.data() + (size_t) t * half;
+        const float * s = rt.sin_.data() + (size_t) t * half;
+        for (int h = 0; h < n_heads; ++h) {
+            float * v = x.data() + (size_t) t * x.cols() + (size_t) h * hd;
+            for (int i = 0; i < half; ++i) {
+                const float x0 = v[i], x1 = v[i + half];
+                v[i] = x0 * c[i] - x1 * s[i];
+                v[i + half] = x1 * c[i] + x0 * s[i];
+            }
+        }
+    }
+}
+
+} // namespace
+
+matrix_rm llama_forward(const llama_model & m, const std::vector<int32_t> & tokens, const forward_options & opt) {
+    const llama_config & c = m.cfg;
+    const int n = (int) tokens.size();
+    if (n == 0) return matrix_rm(0, c.n_vocab);
+    for (int32_t id : tokens)
+        if (id < 0 || id >= c.n_vocab)
+            throw std::invalid_argument("llama_forward: token id " + std::to_string(id) + " outside [0, " +
+                                        std::to_string(c.n_vocab) + ")");
+
+    const int hd = c.head_dim;
+    const int q_dim = c.n_head * hd, kv_dim = c.n_head_kv * hd;
+
+    matrix_rm x(n, c.n_embd);
+    for (int t = 0; t < n; ++t) x.row(t) = m.tok_embd.row(tokens[t]);
+
+    const rope_table rt(n, hd, c.rope_theta);
+    matrix_rm xn, q, k, v, attn(n, q_dim), gate, up;
+
+    for (int il = 0; il < c.n_layer; ++il) {
+        job_step(opt.progress, (double) il / c.n_layer, "layer " + std::to_string(il));
+        const llama_layer & L = m.layers[il];
+
+        // Attention block.
+        rms_norm(x, L.attn_norm, c.rms_eps, xn);
+        q.noalias() = xn * L.wq.transpose();
+        k.noalias() = xn * L.wk.transpose();
+        v.noalias() = xn * L.wv.transpose();
+        apply_rope(q, c.n_head, rt);
+        apply_rope(k, c.n_head_kv, rt);
+
+        attention_layer_io io;
+        io.layer = il;
+        io.n_tokens = n;
+        io.n_head = c.n_head;
+        io.n_head_kv = c.n_head_kv;
+        io.head_dim = hd;
+        io.scale = 1.0f / std::sqrt((float) hd);
+        io.causal = true;
+        io.q = q.data();
+        io.k = k.data();
+        io.v = v.data();
+        io.out = attn.data();
+        if (opt.hook) opt.hook->on_qkv(io);
+        if (!(opt.hook && opt.hook->attend(io))) attention_dense_flash(io);
+
+        x.noalias() += attn * L.wo.transpose();
+
+        // SwiGLU feed-forward block: down(silu(gate(x)) * up(x)).
+        rms_norm(x, L.ffn_norm, c.rms_eps, xn);
+        gate.noalias() = xn * L.w_gate.transpose();
+        up.noalias() = xn * L.w_up.transpose();
+        const int n_ff = c.n_ff;
+#pragma omp parallel for schedule(static)
+        for (int t = 0; t < n; ++t) {
+            float * g = gate.data() + (size_t) t * n_ff;
+            const float * u = up.data() + (size_t) t * n_ff;
+            for (int i = 0; i < n_ff; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+        }
+        x.noalias() += gate * L.w_down.transpose();
+    }
+
+    // Final norm and the vocabulary projection (all rows, or only the last).
+    const matrix_rm & w_out = m.output_matrix();
+    if (opt.all_logits) {
+        rms_norm(x, m.output_norm, c.rms_eps, xn);
+        matrix_rm logits = xn * w_out.transpose();
+        return logits;
+    }
+    matrix_rm last = x.bottomRows(1);
+    rms_norm(last, m.output_norm, c.rms_eps, xn);
+    matrix_rm logits = xn * w_out.transpose();
+    return logits;
+}
+
+// Floating-point operations (2 per multiply-add) of one forward pass:
+//  - every linear layer: 2 * n * in * out (Q, K, V, O, gate, up, down);
+//  - the vocabulary projection: 2 * n_out * n_embd * n_vocab, n_out = n with
+//    all_logits, else 1;
+//  - causal attention: Q K^T and P V over the n (n + 1) / 2 visible pairs,
+//    2 * 2 * n_head * head_dim * n (n + 1) / 2.
+// Not counted: norms, RoPE, softmax, SiLU, residual adds (O(n * dim)).
+double llama_forward_flops(const llama_config & c, int64_t n_tokens, bool all_logits) {
+    const double n = (double) n_tokens;
+    const double hd = c.head_dim, e = c.n_embd;
+    const double per_layer_weights = e * (c.n_head * hd) * 2      // wq, wo
+                                   + e * (c.n_head_kv * hd) * 2   // wk, wv
+                                   + e * c.n_ff * 3.0;            // gate, up, down
+    const double linear = 2.0 * n * per_layer_weights * c.n_layer;
+    const double vocab = 2.0 * (all_logits ? n : std::min(n, 1.0)) * e * c.n_vocab;
+    const double attn = 2.0 * 2.0 * c.n_head * hd * (n * (n + 1) / 2) * c.n_layer;
+    return linear + vocab + attn;
+}
+
+} // namespace attnlab

@@ -1,0 +1,59 @@
+#include "model/model_files.h"
+#include "io/error.h"
+#include "io/gguf.h"
+#include "io/safetensors.h"
+#include "io/trace.h"
+#include "model/tokenizer.h"
+
+#include <fstream>
+#include <sys/stat.h>
+
+namespace attnlab {
+
+const char * file_kind_name(file_kind k) {
+    switch (k) {
+        case file_kind::gguf: return "gguf";
+        case file_kind::hf_checkpoint: return "hf_checkpoint";
+        case file_kind::trace: return "trace";
+        case file_kind::safetensors: return "safetensors";
+        case file_kind::tokenizer_json: return "tokenizer_json";
+        case file_kind::unknown: return "unknown";
+    }
+    return "unknown";
+}
+
+static bool is_dir(const std::string & p) {
+    struct stat st {};
+    return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+file_kind file_kind_detect(const std::string & path) {
+    if (is_dir(path)) return hf_checkpoint_is_dir(path) ? file_kind::hf_checkpoint : file_kind::unknown;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return file_kind::unknown;
+    char head[16] = {0};
+    in.read(head, sizeof(head));
+    std::streamsize got = in.gcount();
+    if (got >= 4 && std::string(head, 4) == "GGUF") return file_kind::gguf;
+    if (got >= 9 && head[8] == '{') return trace_is_trace(path) ? file_kind::trace : file_kind::safetensors;
+    // tokenizer.json: a JSON object; skip leading whitespace
+    for (std::streamsize i = 0; i < got; i++) {
+        if (head[i] == ' ' || head[i] == '\n' || head[i] == '\r' || head[i] == '\t') continue;
+        return head[i] == '{' ? file_kind::tokenizer_json : file_kind::unknown;
+    }
+    return file_kind::unknown;
+}
+
+bpe_tokenizer tokenizer_load(const std::string & path) {
+    switch (file_kind_detect(path)) {
+        case file_kind::gguf: return bpe_tokenizer::from_gguf(gguf_file::open(path));
+        case file_kind::hf_checkpoint: return bpe_tokenizer::from_tokenizer_json(path + "/tokenizer.json");
+        case file_kind::tokenizer_json: return bpe_tokenizer::from_tokenizer_json(path);
+        case file_kind::trace:
+            throw input_error(path, "tokenizer", "a trace carries token strings but no tokenizer; give the model");
+        default: break;
+    }
+    throw input_error(path, "file", "not a GGUF file, a Hugging Face checkpoint directory or a tokenizer.json");
+}
+
+} // namespace attnlab

@@ -1,0 +1,19 @@
+#pragma once
+// What kind of file the user handed us, and the tokenizer that goes with it.
+#include <string>
+
+namespace attnlab {
+
+class bpe_tokenizer;
+
+enum class file_kind { gguf, hf_checkpoint, trace, safetensors, tokenizer_json, unknown };
+const char * file_kind_name(file_kind k);
+
+// Looks at magic bytes and directory contents, never at the extension alone.
+file_kind file_kind_detect(const std::string & path);
+
+// The tokenizer of a GGUF file, of a HF checkpoint directory (its
+// tokenizer.json), or a tokenizer.json itself. input_error otherwise.
+bpe_tokenizer tokenizer_load(const std::string & path);
+
+} // namespace attnlab

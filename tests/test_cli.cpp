@@ -1,0 +1,162 @@
+// attnlab-cli end to end: --help everywhere, stable --json keys, one clear
+// error line and exit code 2 for bad input. Runs the real binary
+// (ATTNLAB_CLI, set by ctest).
+#include "test_util.h"
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <sys/wait.h>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+
+struct run_result {
+    int code = -1;
+    std::string out; // stdout + stderr
+};
+
+std::string cli_path() {
+    const char * e = std::getenv("ATTNLAB_CLI");
+    return e ? e : std::string(ATTNLAB_SOURCE_DIR) + "/build/attnlab-cli";
+}
+
+run_result run_cli(const std::string & args, bool merge_stderr = true) {
+    std::string cmd = cli_path() + " " + args + (merge_stderr ? " 2>&1" : " 2>/dev/null");
+    run_result r;
+    FILE * p = popen(cmd.c_str(), "r");
+    REQUIRE(p);
+    std::array<char, 4096> buf{};
+    size_t n;
+    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+    int st = pclose(p);
+    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return r;
+}
+
+bool have_cli() {
+    if (attnlab_test::file_exists(cli_path())) return true;
+    if (std::getenv("ATTNLAB_REQUIRE_ASSETS")) FAIL("attnlab-cli not built at " << cli_path());
+    WARN("skipped: attnlab-cli not built at " << cli_path());
+    return false;
+}
+
+} // namespace
+
+TEST_CASE("every command answers --help", "[cli]") {
+    if (!have_cli()) return;
+    run_result top = run_cli("--help");
+    CHECK(top.code == 0);
+    for (const char * c : {"info", "tokenize", "ppl", "capture"}) {
+        CHECK(top.out.find(c) != std::string::npos);
+        run_result r = run_cli(std::string(c) + " --help");
+        INFO(c << ": " << r.out);
+        CHECK(r.code == 0);
+        CHECK(r.out.find("--json") != std::string::npos); // every command offers --json
+    }
+}
+
+TEST_CASE("info --json describes the default model with stable keys", "[cli]") {
+    if (!have_cli() || !attnlab_test::need_asset(attnlab_test::default_model_path())) return;
+    run_result r = run_cli("info --json " + attnlab_test::default_model_path(), false);
+    REQUIRE(r.code == 0);
+    nlohmann::json j = nlohmann::json::parse(r.out);
+    CHECK(j["format"] == "gguf");
+    CHECK(j["architecture"] == "llama");
+    CHECK(j["layers"] == 30);
+    CHECK(j["heads"] == 9);
+    CHECK(j["kv_heads"] == 3);
+    CHECK(j["head_dim"] == 64);
+    CHECK(j["context"] == 8192);
+    CHECK(j["tensors"] == 272);
+    CHECK(j["tensor_types"]["Q4_1"] == 210);
+    CHECK(j["tensor_types"]["Q8_0"] == 1);
+    CHECK(j["tensor_types"]["F32"] == 61);
+}
+
+TEST_CASE("capture writes a trace that info reads back; ppl reports its keys", "[cli]") {
+    if (!have_cli() || !attnlab_test::need_asset(attnlab_test::default_model_path()) ||
+        !attnlab_test::need_asset(attnlab_test::kjv_path())) return;
+    const std::string m = attnlab_test::default_model_path();
+    const std::string out = "/tmp/attnlab_test_cli_trace.safetensors";
+    std::remove(out.c_str());
+    run_result c = run_cli("capture -q --json --model " + m + " --text kjv:eval --ctx 24 --layers 0,29 --dtype f16 --out " + out, false);
+    INFO(c.out);
+    REQUIRE(c.code == 0);
+    nlohmann::json cj = nlohmann::json::parse(c.out);
+    CHECK(cj["tokens"] == 24);
+    CHECK(cj["layers"] == nlohmann::json({0, 29}));
+    run_result i = run_cli("info --json " + out, false);
+    REQUIRE(i.code == 0);
+    nlohmann::json ij = nlohmann::json::parse(i.out);
+    CHECK(ij["format"] == "trace");
+    CHECK(ij["tokens"] == 24);
+    CHECK(ij["captured_layers"] == nlohmann::json({0, 29}));
+    CHECK(ij["kv_heads"] == 3);
+    CHECK(ij["model_sha256"] == "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53");
+
+    run_result p = run_cli("ppl -q --json --model " + m + " --text kjv:eval --ctx 64 --max-tokens 128", false);
+    INFO(p.out);
+    REQUIRE(p.code == 0);
+    nlohmann::json pj = nlohmann::json::parse(p.out);
+    for (const char * k : {"model", "model_sha256", "text", "text_sha256", "ctx", "tokens", "windows", "nll", "ppl",
+                           "seconds", "tokens_per_s"}) {
+        CHECK(pj.contains(k));
+    }
+    CHECK(pj["tokens"] == 128);
+    CHECK(pj["windows"] == 2);
+    CHECK(pj["text_part"] == "evaluation");
+    // a 135M instruct model on KJV prose: perplexity well below uniform (49152)
+    CHECK(pj["ppl"].get<double>() > 2.0);
+    CHECK(pj["ppl"].get<double>() < 200.0);
+}
+
+TEST_CASE("bad input: one error line naming the file and field, exit code 2", "[cli]") {
+    if (!have_cli()) return;
+    const std::string trunc = "/tmp/attnlab_test_cli_trunc.gguf";
+    const std::string bin = "/tmp/attnlab_test_cli_binary.txt";
+    std::ofstream(bin, std::ios::binary) << std::string("\x00\x01\x02binary", 9);
+    if (attnlab_test::file_exists(attnlab_test::default_model_path())) {
+        std::ifstream in(attnlab_test::default_model_path(), std::ios::binary);
+        std::string head(100000, '\0');
+        in.read(&head[0], std::streamsize(head.size()));
+        std::ofstream(trunc, std::ios::binary) << head;
+        run_result r = run_cli("info " + trunc);
+        INFO(r.out);
+        CHECK(r.code == 2);
+        CHECK(r.out.rfind("error: " + trunc + ": ", 0) == 0);
+
+        const std::string m = attnlab_test::default_model_path();
+        run_result big = run_cli("ppl -q --model " + m + " --ctx 100000");
+        INFO(big.out);
+        CHECK(big.code == 2);
+        CHECK(big.out.find("ctx") != std::string::npos);
+
+        run_result bt = run_cli("ppl -q --model " + m + " --text " + bin);
+        INFO(bt.out);
+        CHECK(bt.code == 2);
+        CHECK(bt.out.find(bin) != std::string::npos);
+
+        run_result dt = run_cli("capture -q --model " + m + " --out /tmp/x.safetensors --dtype f8");
+        CHECK(dt.code == 2);
+        CHECK(dt.out.find("dtype") != std::string::npos);
+
+        run_result ly = run_cli("capture -q --model " + m + " --out /tmp/x.safetensors --layers 3,40");
+        CHECK(ly.code == 2);
+        CHECK(ly.out.find("layers") != std::string::npos);
+
+        run_result js = run_cli("info --json " + trunc, false);
+        CHECK(js.code == 2);
+        CHECK(nlohmann::json::parse(js.out)["error"]["file"] == trunc);
+    }
+    run_result nf = run_cli("info /nonexistent/model.gguf");
+    CHECK(nf.code == 2);
+    CHECK(nf.out.find("/nonexistent/model.gguf") != std::string::npos);
+    run_result unk = run_cli("info " + bin);
+    CHECK(unk.code == 2);
+    run_result bad_flag = run_cli("ppl --no-such-flag");
+    CHECK(bad_flag.code != 0);
+}
