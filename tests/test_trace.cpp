@@ -3,6 +3,8 @@
 #include "io/half.h"
 #include "io/sha256.h"
 #include "io/trace.h"
+#include "lab/capture.h"
+#include "model/llama.h"
 #include "test_util.h"
 
 #include <cmath>
@@ -201,4 +203,38 @@ TEST_CASE("sha256 matches FIPS 180-2 test vectors", "[trace]") {
     std::string a(1000, 'a');
     for (int i = 0; i < 1000; i++) h.update(a.data(), a.size());
     CHECK(h.hex_digest() == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST_CASE("the C++ capture of a HF checkpoint agrees with tools/export_trace.py to 1e-4", "[trace]") {
+    // tests/data/trace_tiny_llama.safetensors was written by tools/export_trace.py
+    // (transformers, float32) from tests/data/tiny_llama; see README "Golden files".
+    const std::string dir = attnlab_test::data_dir() + "/tiny_llama";
+    qkv_capture ref = trace_read(attnlab_test::data_dir() + "/trace_tiny_llama.safetensors");
+    REQUIRE(ref.info.producer == "tools/export_trace.py");
+    llama_model m = llama_model_load(dir);
+    CHECK(ref.info.model_sha256 == m.source_sha256);
+    capture_options opt;
+    opt.ctx = 256;
+    qkv_capture ours = capture_run_ids(m, ref.info.token_ids, opt);
+    REQUIRE(ours.layers.size() == ref.layers.size());
+    CHECK(ours.info.n_head == ref.info.n_head);
+    CHECK(ours.info.n_head_kv == ref.info.n_head_kv);
+    CHECK(ours.info.head_dim == ref.info.head_dim);
+    CHECK(ours.info.rope_theta == Approx(ref.info.rope_theta));
+    for (size_t li = 0; li < ref.layers.size(); li++) {
+        const layer_qkv & a = ours.layers[li];
+        const layer_qkv & b = ref.layers[li];
+        const std::vector<float> * pa[3] = {&a.q, &a.k, &a.v};
+        const std::vector<float> * pb[3] = {&b.q, &b.k, &b.v};
+        for (int p = 0; p < 3; p++) {
+            REQUIRE(pa[p]->size() == pb[p]->size());
+            double max_ref = 0, max_diff = 0;
+            for (size_t i = 0; i < pb[p]->size(); i++) {
+                max_ref = std::max(max_ref, double(std::fabs((*pb[p])[i])));
+                max_diff = std::max(max_diff, double(std::fabs((*pa[p])[i] - (*pb[p])[i])));
+            }
+            INFO("layer " << a.layer << " part " << "qkv"[p] << " max|diff| " << max_diff << " max|ref| " << max_ref);
+            CHECK(max_diff <= 1e-4 * max_ref);
+        }
+    }
 }

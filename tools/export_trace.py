@@ -95,7 +95,7 @@ def main():
         return inner(module, query, key, value, attention_mask, **kwargs)
 
     AttentionInterface.register("attnlab_capture", capture_attention)
-    model = AutoModelForCausalLM.from_pretrained(a.model, torch_dtype=torch.float32,
+    model = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.float32,
                                                  attn_implementation="attnlab_capture")
     model.to(a.device).eval()
     with torch.no_grad():
@@ -122,7 +122,7 @@ def main():
         "n_layer": n_layer, "n_head": cfg.num_attention_heads,
         "n_head_kv": getattr(cfg, "num_key_value_heads", cfg.num_attention_heads),
         "head_dim": head_dim, "n_ctx_train": cfg.max_position_embeddings,
-        "rope_theta": float(getattr(cfg, "rope_theta", 10000.0)),
+        "rope_theta": _rope_theta(cfg),
         "layers": layers, "n_tokens": len(ids), "token_ids": ids,
         "token_strings": [tok.decode([i]) if tok else str(i) for i in ids],
         "dtype": a.dtype.upper(),
@@ -131,8 +131,17 @@ def main():
     save_file(tensors, tmp, metadata={"attnlab.trace": json.dumps(header)})
     if a.dtype == "bf16":
         _retag_dtype(tmp, "U16", "BF16")
+    os.chmod(tmp, 0o644)
     os.replace(tmp, a.out)
     print(f"wrote {a.out}: {len(ids)} tokens, {len(layers)} layers, {a.dtype}")
+
+
+def _rope_theta(cfg):
+    """transformers 5 keeps theta in rope_parameters; older versions in rope_theta."""
+    rp = getattr(cfg, "rope_parameters", None) or {}
+    if isinstance(rp, dict) and "rope_theta" in rp:
+        return float(rp["rope_theta"])
+    return float(getattr(cfg, "rope_theta", 10000.0))
 
 
 def _retag_dtype(path, old, new):

@@ -166,6 +166,51 @@ def gen_safetensors():
     }
     path = os.path.join(DATA, "io_golden.safetensors")
     save_file(t, path, metadata={"format": "pt", "note": "golden"})
+    os.chmod(path, 0o644)
+    print(f"{path}: {os.path.getsize(path)} bytes")
+
+
+def gen_fuzz_seeds(rng):
+    """Small valid seeds for the fuzzers: one tensor of every decodable type,
+    and a safetensors file of every dtype."""
+    gdir = os.path.join(ROOT, "tests", "fuzz_corpus", "gguf")
+    sdir = os.path.join(ROOT, "tests", "fuzz_corpus", "safetensors")
+    os.makedirs(gdir, exist_ok=True)
+    os.makedirs(sdir, exist_ok=True)
+    path = os.path.join(gdir, "seed_all_types.gguf")
+    w = gguf.GGUFWriter(path, arch="llama")
+    w.add_custom_alignment(16)
+    w.add_key_value("a", [["x", "y"], ["z"]], VT.ARRAY, sub_type=VT.ARRAY)
+    w.add_float64("f", 0.5)
+    for qt in QUANT_TYPES:
+        blk, _ = gguf.GGML_QUANT_SIZES[qt]
+        n = 256 if blk == 256 else 32
+        if qt in F16_FIELDS:
+            raw = random_blocks(rng, qt, n)
+        else:
+            raw = np.ascontiguousarray(quantize(rng.standard_normal((1, n)).astype(np.float32), qt)).view(np.uint8).reshape(-1)
+        w.add_tensor("t." + qt.name, raw.reshape(1, -1), raw_dtype=qt)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    print(f"{path}: {os.path.getsize(path)} bytes")
+    from safetensors.numpy import save_file
+    t = {
+        "f64": np.array([1.0, -2.0], dtype=np.float64),
+        "f32": np.array([[1.0, 2.0]], dtype=np.float32),
+        "f16": np.array([0.5], dtype=np.float16),
+        "i64": np.array([3], dtype=np.int64),
+        "i32": np.array([3], dtype=np.int32),
+        "i16": np.array([3], dtype=np.int16),
+        "i8": np.array([3], dtype=np.int8),
+        "u8": np.array([3], dtype=np.uint8),
+        "b": np.array([True], dtype=np.bool_),
+        "empty": np.zeros((0, 3), dtype=np.float32),
+    }
+    path = os.path.join(sdir, "seed_all_dtypes.safetensors")
+    save_file(t, path, metadata={"k": "v"})
+    os.chmod(path, 0o644)
     print(f"{path}: {os.path.getsize(path)} bytes")
 
 
@@ -183,6 +228,7 @@ def main():
     else:
         print(f"model {args.model} missing: io_model_golden.bin not regenerated", file=sys.stderr)
     gen_safetensors()
+    gen_fuzz_seeds(rng)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,8 @@ def tricky_cases():
         ("code", "def f(x):\n    return x**2  # square\n\tif x != 0: pass\n"),
         ("unicode_spaces", "a\u00a0b\u2003c\u3000d\u2028e\u0085f \u00a0 g"),
         ("control_chars", "a\x00b\x01c\x7fd\x1c e"),
+        # SmolLM2's vocabulary has no token for bytes 0x04 and 0x06: BPE drops them
+        ("dropped_bytes", "a\x04b \x06\x06 c\x04"),
         ("long_word", "Pneumonoultramicroscopicsilicovolcanoconiosis " * 3),
         ("repeats", "aaaaaaaaaaaaaaaa bbbbbbbb ==========" + "-" * 40),
         ("mixed_scripts", "The Ελληνικά word, עברית text, and ภาษาไทย."),
@@ -153,7 +155,7 @@ def main():
     for name, text in cases:
         ids = ref.encode(text, add_special_tokens=False).ids
         back = ref.decode(ids, skip_special_tokens=False)
-        if back != text:
+        if back != text and name != "dropped_bytes":
             print(f"note: tokenizers does not round-trip {name!r}: {back!r}", file=sys.stderr)
         golden.append({"name": name, "text": text, "ids": ids})
 

@@ -326,6 +326,7 @@ void dequantize_row(ggml_type type, const void * src, float * dst, int64_t n) {
     if (n < 0 || n % info->block_elems != 0) {
         throw std::invalid_argument("dequantize_row: n is not a multiple of the block size");
     }
+    if (n == 0) return; // callers may pass null buffers for empty tensors
     const uint8_t * p = static_cast<const uint8_t *>(src);
     switch (type) {
         case ggml_type::F32:

@@ -69,8 +69,9 @@ std::vector<int> parse_layer_list(const std::string & spec, int n_layer, const s
     return out;
 }
 
-qkv_capture capture_run(const llama_model & m, const bpe_tokenizer & tok, const text_source & text,
-                        const capture_options & opt) {
+// Checks the options, runs the forward pass over ids and fills the header
+// fields that come from the model.
+static qkv_capture capture_ids(const llama_model & m, const std::vector<int32_t> & ids_in, const capture_options & opt) {
     const llama_config & c = m.cfg;
     if (opt.ctx < 2 || opt.ctx > c.n_ctx_train) {
         throw input_error(m.source_path, "ctx", std::to_string(opt.ctx) + " is outside 2.." +
@@ -83,19 +84,15 @@ qkv_capture capture_run(const llama_model & m, const bpe_tokenizer & tok, const 
     for (int l : layers) {
         if (l < 0 || l >= c.n_layer) throw input_error(m.source_path, "layers", "layer " + std::to_string(l) + " does not exist");
     }
-    job_step(opt.progress, 0.0, "tokenizing");
-    std::vector<int32_t> ids = tok.encode(text.text);
-    if (tok.add_bos()) ids.insert(ids.begin(), tok.bos_id());
-    if (ids.size() < 2) throw input_error(text.path, "text", "fewer than 2 tokens");
-    if (int(ids.size()) > opt.ctx) ids.resize(opt.ctx);
+    std::vector<int32_t> ids = ids_in;
+    if (ids.size() < 2) throw input_error(m.source_path, "tokens", "fewer than 2 tokens to capture");
+    if (int(ids.size()) > opt.ctx) ids.resize(size_t(opt.ctx));
 
     qkv_capture cap;
     trace_info & t = cap.info;
     t.producer = "attnlab-cli capture";
     t.model_id = m.model_id;
     t.model_sha256 = m.source_sha256;
-    t.text_spec = text.spec;
-    t.text_sha256 = text.sha256;
     t.arch = c.arch;
     t.n_layer = c.n_layer;
     t.n_head = c.n_head;
@@ -106,7 +103,6 @@ qkv_capture capture_run(const llama_model & m, const bpe_tokenizer & tok, const 
     t.layers = layers;
     t.token_ids = ids;
     t.dtype = opt.dtype;
-    for (int32_t id : ids) t.token_strings.push_back(tok.token_piece(id));
 
     capture_hook hook(cap, layers);
     forward_options fo;
@@ -115,6 +111,25 @@ qkv_capture capture_run(const llama_model & m, const bpe_tokenizer & tok, const 
     fo.all_logits = false;
     llama_forward(m, ids, fo);
     job_step(opt.progress, 1.0, "captured");
+    return cap;
+}
+
+qkv_capture capture_run_ids(const llama_model & m, const std::vector<int32_t> & ids, const capture_options & opt) {
+    qkv_capture cap = capture_ids(m, ids, opt);
+    for (int32_t id : cap.info.token_ids) cap.info.token_strings.push_back(std::to_string(id));
+    return cap;
+}
+
+qkv_capture capture_run(const llama_model & m, const bpe_tokenizer & tok, const text_source & text,
+                        const capture_options & opt) {
+    job_step(opt.progress, 0.0, "tokenizing");
+    std::vector<int32_t> ids = tok.encode(text.text);
+    if (tok.add_bos()) ids.insert(ids.begin(), tok.bos_id());
+    if (ids.size() < 2) throw input_error(text.path, "text", "fewer than 2 tokens");
+    qkv_capture cap = capture_ids(m, ids, opt);
+    cap.info.text_spec = text.spec;
+    cap.info.text_sha256 = text.sha256;
+    for (int32_t id : cap.info.token_ids) cap.info.token_strings.push_back(tok.token_piece(id));
     return cap;
 }
 

@@ -26,6 +26,10 @@ struct capture_options {
 qkv_capture capture_run(const llama_model & m, const bpe_tokenizer & tok, const text_source & text,
                         const capture_options & opt);
 
+// The same from token ids (no tokenizer needed; token_strings are left as the
+// ids in decimal). text_spec/text_sha256 of the result are empty.
+qkv_capture capture_run_ids(const llama_model & m, const std::vector<int32_t> & ids, const capture_options & opt);
+
 // Parses "0,1,5-7" into layer indices below n_layer; input_error names `what`.
 std::vector<int> parse_layer_list(const std::string & spec, int n_layer, const std::string & what);
 

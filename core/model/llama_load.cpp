@@ -70,6 +70,7 @@ struct gguf_loader {
     const std::string & path;
 
     int get_int(const std::string & key) const {
+        if (!f.find(key)) throw input_error(path, key, "missing");
         const uint64_t v = f.get_u64(key);
         if (v > (1u << 30)) throw input_error(path, key, "value out of range: " + std::to_string(v));
         return (int) v;
@@ -107,6 +108,7 @@ llama_model load_gguf(const std::string & path, job_progress * progress) {
 
     llama_model m;
     llama_config & c = m.cfg;
+    if (!f.find("general.architecture")) throw input_error(path, "general.architecture", "missing");
     c.arch = f.get_str("general.architecture");
     if (c.arch != "llama")
         throw input_error(path, "general.architecture", "unsupported architecture '" + c.arch + "' (only llama)");

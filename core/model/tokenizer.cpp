@@ -18,7 +18,6 @@
 #include <algorithm>
 #include <fstream>
 #include <queue>
-#include <sstream>
 #include <unordered_map>
 
 namespace attnlab {

@@ -1,0 +1,28 @@
+// End-to-end perplexity of the default model against Hugging Face transformers
+// on the same tokens (tests/data/ppl_smollm2.json, tools/gen_ppl_golden.py).
+#include "metrics/perplexity.h"
+#include "model/llama.h"
+#include "test_util.h"
+
+#include <cmath>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+using namespace attnlab;
+
+TEST_CASE("perplexity on a KJV evaluation slice at ctx 1024 matches transformers within 0.5%", "[model]") {
+    if (!attnlab_test::need_asset(attnlab_test::default_model_path())) return;
+    std::ifstream f(attnlab_test::data_dir() + "/ppl_smollm2.json");
+    REQUIRE(f.good());
+    nlohmann::json g = nlohmann::json::parse(f);
+    std::vector<int32_t> ids = g["token_ids"].get<std::vector<int32_t>>();
+    REQUIRE(ids.size() == 4096);
+    llama_model m = llama_model_load(attnlab_test::default_model_path());
+    perplexity_result r = perplexity_eval(m, ids, g["ctx"].get<int>());
+    double ref = g["ppl"].get<double>();
+    INFO("ours " << r.ppl << " reference " << ref << " (" << r.seconds << " s)");
+    CHECK(r.n_predicted == g["n_predicted"].get<int64_t>());
+    CHECK(r.n_windows == 4);
+    CHECK(std::fabs(r.ppl - ref) / ref <= 0.005);
+}
