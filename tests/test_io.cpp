@@ -759,6 +759,7 @@ TEST_CASE("safetensors writer round trip", "[io]") {
     expect_input_error(
         [&] { safetensors_write(p, {{"z", st_dtype::F32, {1}, f32.data(), 4}, {"z", st_dtype::F32, {1}, f32.data(), 4}}, {}); },
         p, "tensors[z]");
+    expect_input_error([&] { safetensors_write(p, {{"bad\xff", st_dtype::F32, {1}, f32.data(), 4}}, {}); }, p, "header");
     expect_input_error([&] { safetensors_write(dir / "no/such/dir/x.safetensors", {}, {}); },
                        dir / "no/such/dir/x.safetensors", "file");
 }

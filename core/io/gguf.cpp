@@ -18,7 +18,7 @@ namespace {
 
 const uint32_t k_max_dims = 4;          // as ggml (GGML_MAX_DIMS)
 const int k_max_array_depth = 8;        // nested metadata arrays
-const uint64_t k_max_meta_values = 1ull << 23; // all array elements together
+const uint64_t k_max_meta_values = 1ull << 22; // all array elements together (~4M; real tokenizers use <2M)
 const uint64_t k_max_alignment = 1ull << 30;
 
 // Smallest encoded size of one value of a type, used to bound counts before

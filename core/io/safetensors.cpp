@@ -326,7 +326,12 @@ void safetensors_write(const std::string & path, const std::vector<st_write_tens
         h[t.name] = e;
         off += t.nbytes;
     }
-    std::string hs = h.dump();
+    std::string hs;
+    try {
+        hs = h.dump();
+    } catch (const nlohmann::json::exception & e) { // names or metadata that are not UTF-8
+        throw input_error(path, "header", std::string("cannot encode header: ") + e.what());
+    }
     // Pad with spaces (valid JSON whitespace) so the data starts 8-byte aligned.
     while ((8 + hs.size()) % 8 != 0) hs.push_back(' ');
 

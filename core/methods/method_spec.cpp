@@ -1,0 +1,75 @@
+// Spec parser: "name:key=value,key=value".
+#include "methods/method_spec.h"
+
+#include <cctype>
+
+#include "io/error.h"
+
+namespace attnlab {
+
+namespace {
+
+std::string trim(const std::string & s) {
+    size_t b = 0, e = s.size();
+    while (b < e && std::isspace((unsigned char) s[b])) ++b;
+    while (e > b && std::isspace((unsigned char) s[e - 1])) --e;
+    return s.substr(b, e - b);
+}
+
+bool is_ident(const std::string & s) {
+    if (s.empty()) return false;
+    for (char c : s) {
+        if (!(std::isalnum((unsigned char) c) || c == '_')) return false;
+    }
+    return true;
+}
+
+} // namespace
+
+const std::string * method_spec::find(const std::string & key) const {
+    for (const auto & kv : args) {
+        if (kv.first == key) return &kv.second;
+    }
+    return nullptr;
+}
+
+method_spec method_spec_parse(const std::string & text) {
+    method_spec s;
+    s.text = text;
+    const size_t colon = text.find(':');
+    s.name = trim(text.substr(0, colon));
+    if (!is_ident(s.name)) {
+        throw input_error(text, "name", "expected a method name ([A-Za-z0-9_]+) before ':', got '" + s.name + "'");
+    }
+    if (colon == std::string::npos) return s;
+    const std::string rest = text.substr(colon + 1);
+    size_t p = 0;
+    while (true) {
+        const size_t comma = rest.find(',', p);
+        const std::string item = trim(rest.substr(p, comma == std::string::npos ? std::string::npos : comma - p));
+        const size_t eq = item.find('=');
+        const std::string key = trim(item.substr(0, eq));
+        if (!is_ident(key)) {
+            throw input_error(text, key.empty() ? "key" : key, "expected key=value ([A-Za-z0-9_]+ key), got '" + item + "'");
+        }
+        if (eq == std::string::npos) throw input_error(text, key, "missing '=value'");
+        const std::string value = trim(item.substr(eq + 1));
+        if (value.empty()) throw input_error(text, key, "empty value");
+        if (s.find(key)) throw input_error(text, key, "key given twice");
+        s.args.emplace_back(key, value);
+        if (comma == std::string::npos) break;
+        p = comma + 1;
+    }
+    return s;
+}
+
+std::string method_spec_format(const method_spec & s) {
+    std::string r = s.name;
+    for (size_t i = 0; i < s.args.size(); ++i) {
+        r += (i == 0 ? ":" : ",");
+        r += s.args[i].first + "=" + s.args[i].second;
+    }
+    return r;
+}
+
+} // namespace attnlab

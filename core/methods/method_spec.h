@@ -1,0 +1,24 @@
+#pragma once
+// Spec text of a method or score function: "name" or "name:key=value,...".
+// Names and keys are [A-Za-z0-9_]; values are any text without ',' (lists use
+// ';', e.g. "global_tokens:P=0;64;128,w=32"). Spaces around tokens are ignored.
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace attnlab {
+
+struct method_spec {
+    std::string text;   // as given
+    std::string name;
+    std::vector<std::pair<std::string, std::string>> args;   // in the given order
+
+    const std::string * find(const std::string & key) const;
+};
+
+// Throws input_error(text, field, msg): field "name" for a bad name, the key
+// for an empty/duplicate key or a missing '=' or value.
+method_spec method_spec_parse(const std::string & text);
+std::string method_spec_format(const method_spec & s);
+
+} // namespace attnlab
