@@ -11,6 +11,9 @@
 #include <fstream>
 #include <iterator>
 #include <random>
+#include <map>
+
+#include <nlohmann/json.hpp>
 
 using namespace attnlab;
 

@@ -22,12 +22,18 @@ import sys
 
 
 def sha256_of_checkpoint(model_dir):
-    """sha256 over config.json then every *.safetensors file, in sorted name order.
+    """sha256 over config.json then every shard the checkpoint uses, in sorted name order.
 
-    The C++ loader (core/model/llama_load.cpp) computes the same digest, so a
-    trace names the exact weights it came from."""
+    The shards are those named by model.safetensors.index.json, else
+    model.safetensors. The C++ loader (core/model/llama_load.cpp) computes the
+    same digest, so a trace names the exact weights it came from."""
     h = hashlib.sha256()
-    names = ["config.json"] + sorted(n for n in os.listdir(model_dir) if n.endswith(".safetensors"))
+    index = os.path.join(model_dir, "model.safetensors.index.json")
+    if os.path.exists(index):
+        shards = sorted(set(json.load(open(index))["weight_map"].values()))
+    else:
+        shards = ["model.safetensors"]
+    names = ["config.json"] + shards
     for n in names:
         with open(os.path.join(model_dir, n), "rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -4,6 +4,7 @@
 // multi-byte loads go through memcpy because GGUF data may sit at any
 // alignment (general.alignment can be 1).
 #include "io/gguf.h"
+#include "io/half.h" // fp16_to_f32, bf16_to_f32
 
 #include <cstring>
 #include <stdexcept>
@@ -67,43 +68,7 @@ inline uint32_t load_u32(const uint8_t * p) {
     return v;
 }
 
-// IEEE half to float, by hand so we do not depend on compiler _Float16.
-float fp16_to_f32(uint16_t h) {
-    const uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    uint32_t exp = (h >> 10) & 0x1f;
-    uint32_t mant = h & 0x3ff;
-    uint32_t bits;
-    if (exp == 0) {
-        if (mant == 0) {
-            bits = sign;
-        } else {
-            // subnormal half: normalise into a float exponent
-            int e = -1;
-            do {
-                mant <<= 1;
-                e++;
-            } while ((mant & 0x400) == 0);
-            mant &= 0x3ff;
-            bits = sign | ((uint32_t)(127 - 15 - e) << 23) | (mant << 13);
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (mant << 13); // inf / nan
-    } else {
-        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-    }
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
-}
-
 inline float load_f16(const uint8_t * p) { return fp16_to_f32(load_u16(p)); }
-
-inline float bf16_to_f32(uint16_t b) {
-    uint32_t bits = (uint32_t)b << 16;
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
-}
 
 // --- 32-element blocks ---------------------------------------------------
 

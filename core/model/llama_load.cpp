@@ -232,12 +232,15 @@ struct hf_loader {
     }
 };
 
-// sha256 over config.json followed by every shard, in index order.
+// sha256 over config.json followed by every shard the checkpoint uses, in
+// sorted file-name order (tools/export_trace.py computes the same digest).
 std::string hf_sha256(const hf_checkpoint & ck) {
     sha256 h;
     h.update(ck.config_json().data(), ck.config_json().size());
     std::vector<char> buf(1 << 20);
-    for (const std::string & p : ck.shard_paths()) {
+    std::vector<std::string> shards = ck.shard_paths();
+    std::sort(shards.begin(), shards.end());
+    for (const std::string & p : shards) {
         std::ifstream in(p, std::ios::binary);
         if (!in) throw input_error(p, "file", "cannot open");
         while (in) {
