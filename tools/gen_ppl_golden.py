@@ -34,6 +34,13 @@ def main():
     text = text[at:]
     d, f = os.path.split(os.path.abspath(a.model))
     tok = AutoTokenizer.from_pretrained(d, gguf_file=f)
+    # transformers' GGUF conversion drops SmolLM2's pre-tokenizer rule
+    # (tokenizer.ggml.pre = "smollm": split digits one by one, then GPT-2's
+    # byte-level regex); put it back, as in the model's own tokenizer.json.
+    from tokenizers import pre_tokenizers
+    tok.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
     ids = tok(text[:200000], add_special_tokens=False)["input_ids"][:N_TOKENS]
     model = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, torch_dtype=torch.float32).eval()
     nll, n = 0.0, 0
