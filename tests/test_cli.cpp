@@ -160,3 +160,23 @@ TEST_CASE("bad input: one error line naming the file and field, exit code 2", "[
     run_result bad_flag = run_cli("ppl --no-such-flag");
     CHECK(bad_flag.code != 0);
 }
+
+TEST_CASE("a checkpoint with a missing or mismatched tokenizer is refused", "[cli]") {
+    if (!have_cli()) return;
+    // tiny_llama has no tokenizer.json
+    const std::string tiny = attnlab_test::data_dir() + "/tiny_llama";
+    run_result r = run_cli("ppl -q --model " + tiny + " --text kjv:eval --ctx 16");
+    INFO(r.out);
+    CHECK(r.code == 2);
+    CHECK(r.out.find("tokenizer.json") != std::string::npos);
+    // the same weights with a 1273-token tokenizer: more ids than the 300 embeddings
+    const std::string dir = "/tmp/attnlab_test_mismatch";
+    std::string cmd = "rm -rf " + dir + " && mkdir -p " + dir + " && cp " + tiny + "/config.json " + tiny +
+                      "/model.safetensors " + dir + "/ && cp " + attnlab_test::data_dir() + "/tokenizer_small.json " +
+                      dir + "/tokenizer.json";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    run_result m = run_cli("ppl -q --model " + dir + " --text kjv:eval --ctx 16");
+    INFO(m.out);
+    CHECK(m.code == 2);
+    CHECK(m.out.find("mismatched tokenizer") != std::string::npos);
+}

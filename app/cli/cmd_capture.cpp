@@ -50,6 +50,7 @@ void add_cmd_capture(CLI::App & app, std::vector<command> & cmds) {
         progress_bar bar(job, a->quiet);
         llama_model m = llama_model_load(a->model, &job);
         bpe_tokenizer tok = tokenizer_load(a->model);
+        tokenizer_check_model(tok, m, a->model);
         text_source src = text_load(a->text);
         if (!a->layers.empty()) opt.layers = parse_layer_list(a->layers, m.cfg.n_layer, "--layers");
         opt.ctx = a->ctx;

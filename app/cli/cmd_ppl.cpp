@@ -53,6 +53,7 @@ void add_cmd_ppl(CLI::App & app, std::vector<command> & cmds) {
                                                    " (the model's context)");
         }
         bpe_tokenizer tok = tokenizer_load(a->model);
+        tokenizer_check_model(tok, m, a->model);
         text_source src = text_load(a->text);
         std::vector<int32_t> ids = tok.encode(src.text);
         if (a->max_tokens > 0 && int64_t(ids.size()) > a->max_tokens) ids.resize(size_t(a->max_tokens));

@@ -3,6 +3,7 @@
 #include "io/gguf.h"
 #include "io/safetensors.h"
 #include "io/trace.h"
+#include "model/llama.h"
 #include "model/tokenizer.h"
 
 #include <fstream>
@@ -54,6 +55,14 @@ bpe_tokenizer tokenizer_load(const std::string & path) {
         default: break;
     }
     throw input_error(path, "file", "not a GGUF file, a Hugging Face checkpoint directory or a tokenizer.json");
+}
+
+void tokenizer_check_model(const bpe_tokenizer & tok, const llama_model & m, const std::string & tok_source) {
+    if (tok.n_vocab() > m.cfg.n_vocab) {
+        throw input_error(tok_source, "tokenizer vocab",
+                          std::to_string(tok.n_vocab()) + " tokens, but the model " + m.source_path + " embeds only " +
+                              std::to_string(m.cfg.n_vocab) + ": mismatched tokenizer");
+    }
 }
 
 } // namespace attnlab

@@ -16,4 +16,10 @@ file_kind file_kind_detect(const std::string & path);
 // tokenizer.json), or a tokenizer.json itself. input_error otherwise.
 bpe_tokenizer tokenizer_load(const std::string & path);
 
+struct llama_model;
+
+// A tokenizer that can emit ids the model has no embedding for is the wrong
+// tokenizer: input_error naming the tokenizer's source and both sizes.
+void tokenizer_check_model(const bpe_tokenizer & tok, const llama_model & m, const std::string & tok_source);
+
 } // namespace attnlab
