@@ -424,6 +424,12 @@ TEST_CASE("sparse_attention_hook patches a method into each layer", "[methods]")
                 REQUIRE(c.out[((size_t) t * 6 + h) * 32 + d] == Approx(c.v[((size_t) t * 2 + h / 3) * 32 + d]).epsilon(1e-6));
     REQUIRE(hook.records().size() == 2);
     CHECK(hook.records()[0].token_density == 1.0);
+    // A sparse method at full density through the block kernel agrees too.
+    sparse_attention_hook hook2(std::shared_ptr<const sparse_method>(method_create("block_topk:rho=1,B=32")));
+    c.io.layer = 0;
+    REQUIRE(hook2.attend(c.io));
+    for (size_t i = 0; i < dense.size(); ++i) REQUIRE(c.out[i] == Approx(dense[i]).margin(1e-6));
+    CHECK(hook2.records()[0].block_density == Approx(1.0));
     CHECK(hook.records()[1].token_density == Approx(200.0 / causal_pairs(200, true)));
     CHECK(hook.records()[1].layer == 1);
 }

@@ -63,10 +63,15 @@ void ball_map(const float * x, int64_t stride, int L, int n_h, int hd, float c, 
     for (int t = 0; t < L; ++t) {
         for (int h = 0; h < n_h; ++h) {
             float * o = out.data() + (int64_t) t * n_h * hd + (int64_t) h * hd;
-            poincare_expmap0(x + t * stride + (int64_t) h * hd, hd, c, o);
+            const float * xi = x + t * stride + (int64_t) h * hd;
+            poincare_expmap0(xi, hd, c, o);
+            // 1 − c·r² from the radius in double: near the rim it is ~1e-3 and
+            // recomputing it from the float point would lose 4 digits.
             double n2 = 0;
-            for (int i = 0; i < hd; ++i) n2 += (double) o[i] * o[i];
-            lam(t, h) = (float) (1.0 - c * n2);
+            for (int i = 0; i < hd; ++i) n2 += (double) xi[i] * xi[i];
+            const double sc = std::sqrt((double) c), n = std::sqrt(n2);
+            const double r = n > 0 ? std::min(std::tanh(sc * n) / sc, (1.0 - k_ball_eps) / sc) : 0.0;
+            lam(t, h) = (float) (1.0 - c * r * r);
         }
     }
 }
@@ -145,14 +150,12 @@ void sparse_tile(const attention_layer_io & io, const selection & sel, const sco
         if (is_hyp) {
             const int64_t qw = (int64_t) io.n_head * hd, kw = (int64_t) io.n_head_kv * hd;
             cmap_rm kh(bp->k.data() + (int64_t) k0 * kw + (int64_t) g * hd, bc, hd, Eigen::OuterStride<>(kw));
-            const double sqc = std::sqrt((double) sf.c);
             for (int r = 0; r < br; ++r) {
                 cmap_rm qh(bp->q.data() + (int64_t) (q0 + r) * qw + (int64_t) h * hd, 1, hd, Eigen::OuterStride<>(qw));
                 const double lq = bp->lam_q(q0 + r, h);
                 for (int j = 0; j < bc; ++j) {
                     const double diff2 = (kh.row(j) - qh.row(0)).squaredNorm();
-                    const double t2 = 2.0 * sf.c * diff2 / (lq * (double) bp->lam_k(k0 + j, g));
-                    const double d = std::log1p(t2 + std::sqrt(t2 * (t2 + 2.0))) / sqc;
+                    const double d = poincare_distance_from_parts(diff2, lq, bp->lam_k(k0 + j, g), sf.c);
                     s(r, j) = (float) (-(double) sf.beta * d - (double) sf.gamma);
                 }
             }
@@ -185,7 +188,8 @@ void sparse_tile(const attention_layer_io & io, const selection & sel, const sco
             acc.noalias() += s * v_tile;
         } else {
             // Online softmax; a row with every key so far masked keeps m = -inf
-            // and subtracts 0 instead, so exp gives 0, never NaN.
+            // and subtracts 0 instead, so exp gives (about) 0, never NaN; the
+            // first real key later rescales that by alpha = exp(-inf) = 0.
             for (int i = 0; i < br; ++i) {
                 const float m_new = std::max(m(i), s.row(i).maxCoeff());
                 if (m_new == neg_inf) {
@@ -211,8 +215,11 @@ void sparse_tile(const attention_layer_io & io, const selection & sel, const sco
         return;
     }
     out_tile = acc.array().colwise() / l.array();
+    // A row that saw no key keeps m = -inf. Its l is not exactly 0: Eigen's
+    // vectorised exp clamps its argument (exp(-inf) becomes ~1e-38 on some
+    // instruction sets), so test m, not l, and write zeros.
     for (int i = 0; i < br; ++i) {
-        if (!(l(i) > 0.0f)) out_tile.row(i).setZero();
+        if (!(l(i) > 0.0f) || (!is_relu && m(i) == neg_inf)) out_tile.row(i).setZero();
     }
 }
 

@@ -10,6 +10,7 @@
 //
 // L in the relu rule is the sequence length (n_tokens), as in Wortsman et al.
 // 2023, not the row's number of keys.
+#include <cmath>
 #include <cstdint>
 #include <string>
 
@@ -52,14 +53,6 @@ double poincare_distance_mobius(const double * x, const double * y, int d, doubl
 // The same distance in the equivalent, better conditioned form
 // (1/√c)·arcosh(1 + 2c‖x−y‖² / ((1 − c‖x‖²)(1 − c‖y‖²))), given ‖x−y‖² and
 // the two conformal factors 1 − c‖·‖². This is what the kernel evaluates.
-inline double poincare_distance_from_parts(double diff2, double lam_x, double lam_y, double c);
-
-} // namespace attnlab
-
-#include <cmath>
-
-namespace attnlab {
-
 inline double poincare_distance_from_parts(double diff2, double lam_x, double lam_y, double c) {
     const double t = 2.0 * c * diff2 / (lam_x * lam_y);
     // arcosh(1 + t) = log1p(t + sqrt(t (t + 2))), accurate for small t.

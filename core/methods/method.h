@@ -133,6 +133,8 @@ int oracle_row_budget(double rho, int n_keys);  // ceil(rho·n_keys), at least 1
 // For each layer: every query head's selection from io.q/io.k (heads in
 // parallel), then the block-sparse kernel into io.out. A per-layer override
 // replaces the method for that layer. Records measured times per layer.
+// `dense` with the softmax score runs attention_dense_flash itself (bit-
+// identical to the unpatched forward pass).
 class sparse_attention_hook : public attention_hook {
 public:
     explicit sparse_attention_hook(std::shared_ptr<const sparse_method> method, score_fn score = score_fn());
