@@ -17,5 +17,6 @@ void add_cmd_info(CLI::App & app, std::vector<command> & cmds);
 void add_cmd_tokenize(CLI::App & app, std::vector<command> & cmds);
 void add_cmd_ppl(CLI::App & app, std::vector<command> & cmds);
 void add_cmd_capture(CLI::App & app, std::vector<command> & cmds);
+void add_cmd_passkey(CLI::App & app, std::vector<command> & cmds);
 
 } // namespace attnlab_cli

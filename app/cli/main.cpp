@@ -17,6 +17,7 @@ int main(int argc, char ** argv) {
     add_cmd_tokenize(app, cmds);
     add_cmd_ppl(app, cmds);
     add_cmd_capture(app, cmds);
+    add_cmd_passkey(app, cmds);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError & e) {

@@ -26,4 +26,18 @@ struct perplexity_result {
 perplexity_result perplexity_eval(const llama_model & m, const std::vector<int32_t> & tokens, int ctx,
                                   attention_hook * hook = nullptr, job_progress * progress = nullptr);
 
+// A method patched into every layer (hook) against dense on the same windows:
+// both perplexities and top-1 next-token agreement (share of predicted
+// positions where the sparse model's argmax equals the dense model's).
+struct perplexity_comparison {
+    perplexity_result dense;
+    perplexity_result sparse;
+    double delta_ppl = 0.0;        // sparse.ppl - dense.ppl
+    double delta_ppl_rel = 0.0;    // (sparse - dense) / dense
+    double top1_agreement = 0.0;
+};
+
+perplexity_comparison perplexity_compare(const llama_model & m, const std::vector<int32_t> & tokens, int ctx,
+                                         attention_hook * sparse_hook, job_progress * progress = nullptr);
+
 } // namespace attnlab
