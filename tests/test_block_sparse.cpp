@@ -331,3 +331,30 @@ TEST_CASE("block-sparse rejects selections that do not fit the layer", "[methods
     sels.assign(2, selection_dense(100, 64, false));
     CHECK_THROWS_AS(attention_block_sparse(c.io, sels.data()), std::invalid_argument);
 }
+
+TEST_CASE("block-sparse: token masks made of long runs (windows, sinks, gaps)", "[methods]") {
+    // Runs crossing block and 64-bit word boundaries exercise the run-wise
+    // bit fill of the kernel.
+    std::mt19937 rng(21);
+    for (int B : {16, 32, 64, 128})
+        for (int L : {70, 200, 333})
+            for (int causal = 0; causal < 2; ++causal) {
+                auto c = make_bs_case(L, 2, 1, 32, causal != 0, 2.0f, 1.0f, 7 + L + B);
+                std::vector<selection> sels;
+                for (int h = 0; h < 2; ++h) {
+                    std::uniform_int_distribution<int> wd(1, 150), gd(0, 20);
+                    std::vector<std::vector<int32_t>> rows(L);
+                    for (int i = 0; i < L; ++i) {
+                        const int w = wd(rng), g = gd(rng);
+                        for (int j = 0; j < std::min(g, L); ++j) rows[i].push_back(j);                  // sinks
+                        for (int j = std::max(0, i - w + 1); j <= std::min(L - 1, i + (causal ? 0 : w)); ++j)
+                            if (j % 97 != 5) rows[i].push_back(j);                                           // window with holes
+                    }
+                    sels.push_back(selection_from_rows(L, B, causal != 0, rows));
+                }
+                attention_block_sparse(c.io, sels.data());
+                const double e = rel_err(c.out, masked_reference(c.io, sels, score_fn()));
+                INFO("B=" << B << " L=" << L << " causal=" << causal << " err=" << e);
+                CHECK(e <= 1e-5);
+            }
+}

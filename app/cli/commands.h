@@ -18,5 +18,7 @@ void add_cmd_tokenize(CLI::App & app, std::vector<command> & cmds);
 void add_cmd_ppl(CLI::App & app, std::vector<command> & cmds);
 void add_cmd_capture(CLI::App & app, std::vector<command> & cmds);
 void add_cmd_passkey(CLI::App & app, std::vector<command> & cmds);
+void add_cmd_sim(CLI::App & app, std::vector<command> & cmds);
+void add_cmd_graph(CLI::App & app, std::vector<command> & cmds);
 
 } // namespace attnlab_cli

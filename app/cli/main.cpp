@@ -18,6 +18,8 @@ int main(int argc, char ** argv) {
     add_cmd_ppl(app, cmds);
     add_cmd_capture(app, cmds);
     add_cmd_passkey(app, cmds);
+    add_cmd_sim(app, cmds);
+    add_cmd_graph(app, cmds);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError & e) {

@@ -107,14 +107,32 @@ void sparse_tile(const attention_layer_io & io, const selection & sel, const sco
         const size_t n_bits = (size_t) (t_end - t_begin) * B * words;
         if (sc.bits.size() < n_bits) sc.bits.resize(n_bits);
         std::fill(sc.bits.begin(), sc.bits.begin() + n_bits, 0);
+        // Runs of consecutive keys (windows) set whole words at a time, so a
+        // row costs O(runs + words), not O(keys). Kept blocks and keys are both
+        // sorted: the block slot only moves forward.
         for (int r = 0; r < br; ++r) {
             const int i = q0 + r;
-            int32_t slot = t_begin;  // kept blocks and keys are both sorted: walk together
-            for (int64_t t = sel.tok_ptr[i]; t < sel.tok_ptr[i + 1]; ++t) {
-                const int j = sel.tok_cols[t];
-                while (sel.blk_cols[slot] < j / B) ++slot;
-                const int c = j - (j / B) * B;
-                sc.bits[((size_t) (slot - t_begin) * B + r) * words + c / 64] |= 1ull << (c % 64);
+            int32_t slot = t_begin;
+            const int64_t t_end_row = sel.tok_ptr[i + 1];
+            for (int64_t t = sel.tok_ptr[i]; t < t_end_row;) {
+                int64_t u = t + 1;
+                while (u < t_end_row && sel.tok_cols[u] == sel.tok_cols[u - 1] + 1) ++u;
+                int j = sel.tok_cols[t];
+                const int j_last = sel.tok_cols[u - 1];
+                while (j <= j_last) {
+                    const int J = j / B;
+                    while (sel.blk_cols[slot] < J) ++slot;
+                    const int c_lo = j - J * B;
+                    const int c_hi = std::min(j_last, J * B + B - 1) - J * B;   // inclusive
+                    uint64_t * row_bits = &sc.bits[((size_t) (slot - t_begin) * B + r) * words];
+                    for (int w = c_lo / 64; w <= c_hi / 64; ++w) {
+                        const int lo = std::max(c_lo, w * 64) - w * 64, hi = std::min(c_hi, w * 64 + 63) - w * 64;
+                        const uint64_t upto = hi == 63 ? ~0ull : ((1ull << (hi + 1)) - 1);
+                        row_bits[w] |= upto & ~((1ull << lo) - 1);
+                    }
+                    j = J * B + c_hi + 1;
+                }
+                t = u;
             }
         }
     }
@@ -172,12 +190,24 @@ void sparse_tile(const attention_layer_io & io, const selection & sel, const sco
             }
         }
         if (sel.token_level) {
-            for (int i = 0; i < br; ++i) {
-                for (int j = 0; j < bc; ++j) {
-                    const int key = k0 + j;
-                    const int slot = (t - t_begin) + (key / B - J0);
-                    const int c = key - (key / B) * B;
-                    if (!((sc.bits[((size_t) slot * B + i) * words + c / 64] >> (c % 64)) & 1ull)) s(i, j) = masked;
+            // Walk only the zero bits of each row's words (count-trailing-zeros):
+            // fully kept rows of a block (window interiors) cost one compare.
+            for (int b = 0; b < t1 - t; ++b) {
+                const int c0 = b * B;                       // chunk column of the block's first key
+                const int n_valid = std::min(B, bc - c0);   // keys of this block inside the chunk
+                if (n_valid <= 0) break;
+                const uint64_t * rows_bits = &sc.bits[(size_t) (t - t_begin + b) * B * words];
+                for (int i = 0; i < br; ++i) {
+                    for (int w = 0; w < words; ++w) {
+                        const int nb_w = std::min(64, n_valid - w * 64);
+                        if (nb_w <= 0) break;
+                        const uint64_t valid = nb_w == 64 ? ~0ull : ((1ull << nb_w) - 1);
+                        uint64_t z = ~rows_bits[(size_t) i * words + w] & valid;
+                        while (z) {
+                            s(i, c0 + w * 64 + __builtin_ctzll(z)) = masked;
+                            z &= z - 1;
+                        }
+                    }
                 }
             }
         }

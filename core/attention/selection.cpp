@@ -99,14 +99,23 @@ selection selection_from_tokens(int L, int B, bool causal, std::vector<int64_t> 
     s.causal = causal;
     s.token_level = true;
     s.tok_ptr.assign(L + 1, 0);
-    s.tok_cols.reserve(tok_cols.size());
+    // Compact in place: row i's cleaned keys move down to position w.
+    int64_t w = 0;
     for (int i = 0; i < L; ++i) {
         if (tok_ptr[i + 1] < tok_ptr[i]) throw std::invalid_argument("selection_from_tokens: tok_ptr decreases");
         auto b = tok_cols.begin() + tok_ptr[i], e = tok_cols.begin() + tok_ptr[i + 1];
-        e = sort_unique_clip(b, e, 0, causal ? i : L - 1);
-        s.tok_cols.insert(s.tok_cols.end(), b, e);
-        s.tok_ptr[i + 1] = (int64_t) s.tok_cols.size();
+        const int hi = causal ? i : L - 1;
+        // Most methods emit clean rows already: check before sorting.
+        bool clean = true;
+        for (auto it = b; it != e && clean; ++it) clean = *it >= 0 && *it <= hi && (it == b || *(it - 1) < *it);
+        if (!clean) e = sort_unique_clip(b, e, 0, hi);
+        const int64_t n = e - b;
+        if (w != tok_ptr[i]) std::copy(b, e, tok_cols.begin() + w);
+        w += n;
+        s.tok_ptr[i + 1] = w;
     }
+    tok_cols.resize(w);
+    s.tok_cols = std::move(tok_cols);
     // Cover: per query block, the union of its rows' key blocks.
     const int nb = s.n_blocks();
     s.blk_ptr.assign(nb + 1, 0);
@@ -114,7 +123,13 @@ selection selection_from_tokens(int L, int B, bool causal, std::vector<int64_t> 
     for (int I = 0; I < nb; ++I) {
         const int r1 = std::min(L, (I + 1) * B);
         for (int i = I * B; i < r1; ++i) {
-            for (int64_t t = s.tok_ptr[i]; t < s.tok_ptr[i + 1]; ++t) hit[s.tok_cols[t] / B] = 1;
+            // Sorted keys: skip to the end of each block.
+            for (int64_t t = s.tok_ptr[i]; t < s.tok_ptr[i + 1];) {
+                const int J = s.tok_cols[t] / B;
+                hit[J] = 1;
+                t = std::lower_bound(s.tok_cols.begin() + t, s.tok_cols.begin() + s.tok_ptr[i + 1], (J + 1) * B) -
+                    s.tok_cols.begin();
+            }
         }
         for (int J = 0; J < nb; ++J) {
             if (hit[J]) s.blk_cols.push_back(J);

@@ -1,0 +1,304 @@
+// attnlab-cli sim: the cost simulator (simulated numbers, labelled so):
+// one configuration, the regime map (--regimes), or the seed claims (--claims).
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "cli_common.h"
+#include "commands.h"
+#include "io/error.h"
+#include "sim/calibration.h"
+#include "sim/claims.h"
+#include "sim/cost.h"
+#include "sim/presets.h"
+#include "sim/regimes.h"
+
+namespace attnlab_cli {
+
+using nlohmann::json;
+
+namespace {
+
+struct sim_args {
+    std::string model, hw, method, phase = "prefill", impl = "flash", table = "default", bench, dense_kernel, sparse_kernel;
+    int64_t ctx = 8192;
+    double density = 0.0, overhead = 0.02, price = 0.0, eff_compute = 1.0, eff_memory = 1.0;
+    int block = 64, batch = 1, gpus = 1;
+    bool calibrated = false, regimes = false, claims = false, logits_all = false, json = false;
+};
+
+json component_json(const attnlab::sim_component & c) {
+    return {{"name", c.name},       {"flops", c.flops},         {"bytes", c.bytes},
+            {"intensity", c.intensity}, {"time_s", c.time_s},   {"compute_s", c.compute_s},
+            {"memory_s", c.memory_s}, {"bound", c.memory_bound ? "memory" : "compute"},
+            {"peak_used_tflops", c.peak_used_tflops}};
+}
+
+json result_json(const attnlab::sim_result & r) {
+    json j;
+    j["label"] = r.label;
+    j["method"] = r.method_spec;
+    j["phase"] = attnlab::sim_phase_name(r.opt.phase);
+    j["impl"] = attnlab::attn_impl_name(r.opt.impl);
+    j["ctx"] = r.opt.ctx;
+    j["batch"] = r.opt.batch;
+    j["n_gpu"] = r.opt.n_gpu;
+    j["calibrated"] = r.calibrated;
+    j["attention_plan"] = {{"causal_blocks", r.plan.causal_blocks}, {"kept_blocks", r.plan.kept_blocks},
+                           {"block_density", r.plan.block_density}, {"pairs_per_head", r.plan.pairs},
+                           {"keys_read_per_head", r.plan.keys_read}};
+    json comps = json::array();
+    for (const auto & c : r.layer) comps.push_back(component_json(c));
+    j["layer"] = {{"components", comps}, {"flops", r.layer_flops}, {"bytes", r.layer_bytes},
+                  {"intensity", r.layer_intensity}, {"time_s", r.layer_time_s},
+                  {"bound", r.layer_memory_bound ? "memory" : "compute"}};
+    j["lm_head"] = component_json(r.head);
+    j["total"] = {{"flops", r.flops}, {"bytes", r.bytes}, {"time_s", r.time_s}, {"tokens", r.tokens},
+                  {"tokens_per_s", r.tokens_per_s}, {"price_per_hour", r.opt.price_per_hour},
+                  {"cost_per_mtok", r.cost_per_mtok}};
+    j["memory"] = {{"weights", r.mem_weights}, {"kv_cache", r.mem_kv_cache}, {"activations", r.mem_activations},
+                   {"scores", r.mem_scores}, {"total", r.mem_total}, {"fits", r.fits},
+                   {"score_naive_head", r.score_bytes_naive_head}, {"score_naive_layer", r.score_bytes_naive_layer},
+                   {"score_flash_layer", r.score_bytes_flash_layer}};
+    j["notes"] = r.notes;
+    return j;
+}
+
+std::string si(double x, const char * unit) {
+    const char * pre[] = {"", "k", "M", "G", "T", "P", "E"};
+    int k = 0;
+    while (std::fabs(x) >= 1000.0 && k < 6) {
+        x /= 1000.0;
+        k++;
+    }
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.3g %s%s", x, pre[k], unit);
+    return buf;
+}
+
+std::string secs(double s) {
+    char buf[64];
+    if (s < 1e-3) std::snprintf(buf, sizeof(buf), "%.3g us", s * 1e6);
+    else if (s < 1.0) std::snprintf(buf, sizeof(buf), "%.3g ms", s * 1e3);
+    else std::snprintf(buf, sizeof(buf), "%.3g s", s);
+    return buf;
+}
+
+void print_result(const attnlab::sim_result & r, const attnlab::model_preset & m, const attnlab::hw_preset & h) {
+    std::printf("SIMULATED  %s on %s x%d, %s at L=%lld, batch %d, %s attention, method %s\n", m.name.c_str(), h.name.c_str(),
+                r.opt.n_gpu, attnlab::sim_phase_name(r.opt.phase), (long long) r.opt.ctx, r.opt.batch,
+                attnlab::attn_impl_name(r.opt.impl), r.method_spec.c_str());
+    std::printf("hardware   %.4g TFLOP/s dense, %.4g GB/s, %.4g GB, ridge %.1f FLOP/B%s\n", h.dense_tflops, h.mem_bw_gbs, h.mem_gb,
+                h.ridge_flop_per_byte(), h.measured ? (" (measured " + h.measured_date + ")").c_str() : " (datasheet)");
+    std::printf("attention  block density %.4f (%lld of %lld blocks)\n", r.plan.block_density, (long long) r.plan.kept_blocks,
+                (long long) r.plan.causal_blocks);
+    std::printf("per layer  %-10s %12s %12s %10s %8s %12s\n", "component", "FLOPs", "bytes", "FLOP/B", "bound", "time");
+    auto row = [](const attnlab::sim_component & c) {
+        std::printf("           %-10s %12s %12s %10.1f %8s %12s\n", c.name.c_str(), si(c.flops, "").c_str(), si(c.bytes, "B").c_str(),
+                    c.intensity, c.memory_bound ? "memory" : "compute", secs(c.time_s).c_str());
+    };
+    for (const auto & c : r.layer) row(c);
+    std::printf("           %-10s %12s %12s %10.1f %8s %12s\n", "layer", si(r.layer_flops, "").c_str(), si(r.layer_bytes, "B").c_str(),
+                r.layer_intensity, r.layer_memory_bound ? "memory" : "compute", secs(r.layer_time_s).c_str());
+    row(r.head);
+    std::printf("model      %s FLOPs, %s moved, %s, %.4g tokens/s", si(r.flops, "").c_str(), si(r.bytes, "B").c_str(),
+                secs(r.time_s).c_str(), r.tokens_per_s);
+    if (r.cost_per_mtok > 0.0) std::printf(", $%.4g per million tokens at $%.2f/GPU-hour", r.cost_per_mtok, r.opt.price_per_hour);
+    std::printf("\nmemory     weights %s, KV cache %s, activations %s, scores %s, total %s per GPU (%s)\n", si(r.mem_weights, "B").c_str(),
+                si(r.mem_kv_cache, "B").c_str(), si(r.mem_activations, "B").c_str(), si(r.mem_scores, "B").c_str(),
+                si(r.mem_total, "B").c_str(), r.fits ? "fits" : "does NOT fit");
+    std::printf("scores     naive: %s per head, %s per layer; flash-style: %s per layer (tiles stay on chip)\n",
+                si(r.score_bytes_naive_head, "B").c_str(), si(r.score_bytes_naive_layer, "B").c_str(), si(r.score_bytes_flash_layer, "B").c_str());
+    for (const auto & n : r.notes) std::printf("note       %s\n", n.c_str());
+}
+
+} // namespace
+
+void add_cmd_sim(CLI::App & app, std::vector<command> & cmds) {
+    auto a = std::make_shared<sim_args>();
+    CLI::App * sub = app.add_subcommand("sim", "Cost simulator (simulated): FLOPs, bytes, roofline, memory, cost; --regimes; --claims");
+    sub->add_option("--model", a->model, "model preset name (assets/presets/models) or JSON path");
+    sub->add_option("--hw", a->hw, "hardware preset name (assets/presets/hardware) or JSON path");
+    sub->add_option("--ctx,-c", a->ctx, "context length L (prefill: L tokens; decode: one token at position L)")->capture_default_str();
+    sub->add_option("--density", a->density, "block density rho of a sparse method (block_topk-style)");
+    sub->add_option("--overhead", a->overhead, "predictor FLOPs as a share of dense attention FLOPs, with --density")->capture_default_str();
+    sub->add_option("--block", a->block, "block size B, with --density")->capture_default_str();
+    sub->add_option("--method", a->method, "method spec: dense | window:w=N | density:rho=R[,B=..,overhead=..,eff=..,fixed_us=..] | block_topk:.. | learned_gate:..");
+    sub->add_option("--phase", a->phase, "prefill or decode")->capture_default_str();
+    sub->add_option("--impl", a->impl, "flash (tiles only) or naive (materialised L x L scores)")->capture_default_str();
+    sub->add_option("--batch", a->batch, "sequences per batch")->capture_default_str();
+    sub->add_option("--gpus", a->gpus, "GPUs, ideal tensor parallelism (no communication cost)")->capture_default_str();
+    sub->add_option("--price", a->price, "$ per GPU-hour for the cost per million tokens (0: no cost)");
+    sub->add_option("--eff-compute", a->eff_compute, "attained share of the dense peak (1: pure roofline)")->capture_default_str();
+    sub->add_option("--eff-memory", a->eff_memory, "attained share of the memory bandwidth")->capture_default_str();
+    sub->add_flag("--logits-all", a->logits_all, "prefill computes logits for every position (as perplexity does)");
+    sub->add_flag("--calibrated", a->calibrated, "use measured kernel efficiency from bench results; report prediction vs measurement");
+    sub->add_option("--bench", a->bench, "bench results file or folder (default: bench/results)");
+    sub->add_option("--dense-kernel", a->dense_kernel, "calibrate dense attention from the kernel whose name contains this (default: the fastest dense)");
+    sub->add_option("--sparse-kernel", a->sparse_kernel, "calibrate sparse methods from the kernel whose name contains this (default: the fastest sparse)");
+    sub->add_flag("--regimes", a->regimes, "cheapest method per context length 1k..1M vs the seed's rule");
+    sub->add_option("--table", a->table, "regime accuracy-budget table (assets/presets/regimes) or JSON path")->capture_default_str();
+    sub->add_flag("--claims", a->claims, "the seed claims against exact arithmetic");
+    sub->add_flag("--json", a->json, "JSON output");
+    command c;
+    c.sub = sub;
+    c.json = &a->json;
+    c.run = [a]() {
+        using namespace attnlab;
+        if (a->claims) {
+            std::vector<claim_row> rows = seed_claims_check();
+            json arr = json::array();
+            for (const auto & r : rows) {
+                arr.push_back({{"seed", r.seed}, {"claim", r.claim}, {"quantity", r.quantity}, {"unit", r.unit}, {"kind", r.kind},
+                               {"relation", r.relation}, {"claimed", r.claimed}, {"exact", r.exact}, {"ratio", r.ratio},
+                               {"verdict", r.verdict}, {"note", r.note}});
+            }
+            if (a->json) {
+                print_json({{"label", "exact arithmetic; rows of kind simulated are simulated"}, {"claims", arr}});
+            } else {
+                for (const auto & r : rows) {
+                    std::printf("[%s] %s\n      %s: claimed %.4g %s, %s %.4g %s -> %s\n", r.seed.c_str(), r.claim.c_str(), r.quantity.c_str(),
+                                r.claimed, r.unit.c_str(), r.kind.c_str(), r.exact, r.unit.c_str(),
+                                r.verdict.c_str());
+                    if (!r.note.empty()) std::printf("      %s\n", r.note.c_str());
+                }
+            }
+            return 0;
+        }
+        if (a->model.empty()) throw input_error("--model", "model", "required (a preset name or JSON path)");
+        if (a->hw.empty()) throw input_error("--hw", "hw", "required (a preset name or JSON path)");
+        model_preset m = model_preset_load(a->model);
+        hw_preset h = hw_preset_load(a->hw);
+
+        sim_options o;
+        o.ctx = a->ctx;
+        if (a->phase == "prefill") o.phase = sim_phase::prefill;
+        else if (a->phase == "decode") o.phase = sim_phase::decode;
+        else throw input_error("--phase", "phase", "'" + a->phase + "' is not prefill or decode");
+        if (a->impl == "flash") o.impl = attn_impl::flash;
+        else if (a->impl == "naive") o.impl = attn_impl::naive;
+        else throw input_error("--impl", "impl", "'" + a->impl + "' is not flash or naive");
+        o.batch = a->batch;
+        o.n_gpu = a->gpus;
+        o.price_per_hour = a->price;
+        o.eff_compute = a->eff_compute;
+        o.eff_memory = a->eff_memory;
+        o.logits_all = a->logits_all;
+
+        std::vector<bench_row> bench;
+        sim_calibration calib;
+        int bench_skipped = 0;
+        if (a->calibrated) {
+            bench = bench_rows_read(a->bench.empty() ? std::string(ATTNLAB_SOURCE_DIR) + "/bench/results" : a->bench, &bench_skipped);
+            calib = calibration_fit(bench, h, m.head_dim, true, a->dense_kernel, a->sparse_kernel);
+            o.calib = &calib;
+        }
+
+        if (a->regimes) {
+            regime_table t = regime_table_load(a->table);
+            std::vector<regime_row> rows = regimes_compute(m, h, t, o, regime_default_contexts());
+            json arr = json::array();
+            int agree = 0;
+            for (const auto & r : rows) {
+                json cells = json::array();
+                for (const auto & c : r.cells) {
+                    cells.push_back({{"method", c.name}, {"family", c.family}, {"spec", c.spec}, {"block_density", c.block_density},
+                                     {"time_s", c.time_s}, {"cost_per_mtok", c.cost_per_mtok}, {"fits", c.fits}});
+                }
+                arr.push_back({{"ctx", r.ctx}, {"cheapest", r.cheapest}, {"cheapest_family", r.cheapest_family},
+                               {"seed_rule", r.seed_rule}, {"agrees", r.agrees}, {"speedup_vs_dense", r.speedup_vs_dense}, {"methods", cells}});
+                agree += r.agrees;
+            }
+            if (a->json) {
+                print_json({{"label", "simulated"}, {"model", m.name}, {"hw", h.name}, {"phase", sim_phase_name(o.phase)},
+                            {"table", t.file}, {"table_source", t.source}, {"calibrated", a->calibrated},
+                            {"seed_rule", "dense < 8k, window 8k-32k, block-sparse 32k-128k, learnable > 128k"},
+                            {"agreement", agree}, {"rows", arr}});
+            } else {
+                std::printf("SIMULATED regime map: %s on %s, %s, table %s\n", m.name.c_str(), h.name.c_str(), sim_phase_name(o.phase), t.file.c_str());
+                std::printf("%9s", "ctx");
+                for (const auto & rm : t.methods) std::printf(" %14s", rm.name.c_str());
+                std::printf("  %-14s %-13s %s\n", "cheapest", "seed rule", "");
+                for (const auto & r : rows) {
+                    std::printf("%9lld", (long long) r.ctx);
+                    for (const auto & c : r.cells) std::printf(" %13s%s", secs(c.time_s).c_str(), c.fits ? " " : "*");
+                    std::printf("  %-14s %-13s %s\n", r.cheapest.c_str(), r.seed_rule.c_str(), r.agrees ? "agrees" : "differs");
+                }
+                std::printf("%d of %zu context lengths agree with the seed's rule; * = does not fit in %.0f GB\n", agree, rows.size(), h.mem_gb);
+            }
+            return 0;
+        }
+
+        sim_method meth;
+        if (!a->method.empty()) {
+            if (a->density > 0.0) throw input_error("--density", "density", "give either --method or --density, not both");
+            meth = sim_method_parse(a->method);
+        } else if (a->density > 0.0) {
+            char spec[160];
+            std::snprintf(spec, sizeof(spec), "density:rho=%.17g,B=%d,overhead=%.17g", a->density, a->block, a->overhead);
+            meth = sim_method_parse(spec);
+        }
+        sim_result r = sim_run(m, h, meth, o);
+        json j = result_json(r);
+        j["model"] = {{"name", m.name}, {"file", m.file}, {"params", m.total_params()}, {"context", m.context}};
+        j["hw"] = {{"name", h.name}, {"file", h.file}, {"dense_tflops", h.dense_tflops}, {"mem_bw_gbs", h.mem_bw_gbs},
+                   {"mem_gb", h.mem_gb}, {"ridge_flop_per_byte", h.ridge_flop_per_byte()}, {"measured", h.measured}};
+        if (meth.kind != sim_method_kind::dense) {
+            sim_result d = sim_run(m, h, sim_method(), o);
+            j["dense_baseline"] = {{"time_s", d.time_s}, {"speedup", d.time_s / r.time_s}, {"cost_per_mtok", d.cost_per_mtok},
+                                   {"memory_total", d.mem_total}};
+        }
+        json cal;
+        std::vector<calib_point> pts;
+        if (a->calibrated) {
+            json points = json::array();
+            for (size_t k = 0; k < calib.points.size(); k++) {
+                points.push_back({{"density", calib.points[k].first}, {"efficiency", calib.points[k].second}, {"rows", calib.n_rows[k]}});
+            }
+            pts = calibration_check(bench, h, o.eff_compute);
+            json check = json::array();
+            int within = 0;
+            for (const auto & p : pts) {
+                check.push_back({{"file", p.row.file}, {"device", p.row.device}, {"kernel", p.row.kernel}, {"L", p.row.L},
+                                 {"head_dim", p.row.head_dim}, {"causal", p.row.causal}, {"density", p.row.density},
+                                 {"measured_ms", p.row.ms}, {"predicted_ms", p.predicted_ms}, {"error", p.error},
+                                 {"datasheet_ms", p.datasheet_ms}, {"datasheet_error", p.datasheet_error},
+                                 {"leave_one_out", p.leave_one_out}});
+                within += std::fabs(p.error) <= 0.15;
+            }
+            cal = {{"source", calib.source}, {"head_dim", calib.head_dim}, {"dense_kernel", calib.dense_kernel},
+                   {"sparse_kernel", calib.sparse_kernel}, {"points", points}, {"check", check},
+                   {"within_15pct", within}, {"measured_points", pts.size()}, {"skipped_rows", bench_skipped}};
+            j["calibration"] = cal;
+        }
+        if (a->json) {
+            print_json(j);
+        } else {
+            print_result(r, m, h);
+            if (j.contains("dense_baseline")) {
+                std::printf("vs dense   %s -> %.3gx\n", secs(j["dense_baseline"]["time_s"].get<double>()).c_str(),
+                            j["dense_baseline"]["speedup"].get<double>());
+            }
+            if (a->calibrated) {
+                std::printf("calibration from %s (head_dim %d; dense: %s, sparse: %s; %d rows without a density skipped):\n",
+                            calib.source.c_str(), calib.head_dim, calib.dense_kernel.empty() ? "-" : calib.dense_kernel.c_str(),
+                            calib.sparse_kernel.empty() ? "-" : calib.sparse_kernel.c_str(), bench_skipped);
+                for (size_t k = 0; k < calib.points.size(); k++) {
+                    std::printf("  density %.4f: %.1f%% of the dense peak (%d rows)\n", calib.points[k].first, 100 * calib.points[k].second, calib.n_rows[k]);
+                }
+                std::printf("  prediction vs measurement, each kernel from its own curve fitted on the other lengths:\n");
+                std::printf("  %-18s %8s %8s %11s %11s %8s %11s\n", "kernel", "L", "density", "measured", "predicted", "error", "datasheet");
+                for (const auto & p : pts) {
+                    std::printf("  %-18s %8lld %8.4f %8.4g ms %8.4g ms %+7.1f%% %+10.1f%%%s\n", p.row.kernel.c_str(), (long long) p.row.L,
+                                p.row.density, p.row.ms, p.predicted_ms, 100 * p.error, 100 * p.datasheet_error, p.leave_one_out ? "" : " (in-sample)");
+                }
+                std::printf("  %d of %zu points within 15%%\n", cal["within_15pct"].get<int>(), pts.size());
+            }
+        }
+        return 0;
+    };
+    cmds.push_back(c);
+}
+
+} // namespace attnlab_cli

@@ -1,0 +1,317 @@
+#include "plot.h"
+
+#include <GL/gl.h>
+
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+
+namespace attnlab_gui {
+
+gl_texture::~gl_texture() {
+    if (tex_) glDeleteTextures(1, &tex_);
+}
+
+void gl_texture::upload(const uint32_t * rgba, int w, int h) {
+    if (!tex_) {
+        glGenTextures(1, &tex_);
+        glBindTexture(GL_TEXTURE_2D, tex_);
+        // Nearest: one texel is one pooled cell; blurring would invent values.
+        glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
+        glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, GL_NEAREST);
+        glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_WRAP_S, GL_CLAMP_TO_EDGE);
+        glTexParameteri(GL_TEXTURE_2D, GL_TEXTURE_WRAP_T, GL_CLAMP_TO_EDGE);
+    }
+    glBindTexture(GL_TEXTURE_2D, tex_);
+    glPixelStorei(GL_UNPACK_ALIGNMENT, 4);
+    glPixelStorei(GL_UNPACK_ROW_LENGTH, 0);
+    if (w != w_ || h != h_) {
+        glTexImage2D(GL_TEXTURE_2D, 0, GL_RGBA, w, h, 0, GL_RGBA, GL_UNSIGNED_BYTE, rgba);
+        w_ = w;
+        h_ = h;
+    } else {
+        glTexSubImage2D(GL_TEXTURE_2D, 0, 0, 0, w, h, GL_RGBA, GL_UNSIGNED_BYTE, rgba);
+    }
+}
+
+uint32_t color_of(double v, const value_scale & s, colormap cm) {
+    rgb8 c = colormap_eval(cm, s.normalize(v));
+    return IM_COL32(c.r, c.g, c.b, 255);
+}
+
+void colorize(const float * v, size_t n, const value_scale & s, colormap cm, uint32_t * rgba) {
+    // A 1024-entry lookup keeps this cheap for a full-screen map.
+    static thread_local std::vector<uint32_t> lut;
+    static thread_local colormap lut_cm = colormap::grays;
+    if (lut.empty() || lut_cm != cm) {
+        lut.resize(1025);
+        for (int i = 0; i <= 1024; ++i) {
+            rgb8 c = colormap_eval(cm, i / 1024.0);
+            lut[i] = IM_COL32(c.r, c.g, c.b, 255);
+        }
+        lut_cm = cm;
+    }
+    const uint32_t nan_col = color_of(std::nan(""), s, cm);
+    for (size_t i = 0; i < n; ++i) {
+        double t = s.normalize(v[i]);
+        if (std::isnan(t)) {
+            rgba[i] = nan_col;
+            continue;
+        }
+        t = t < 0 ? 0 : t > 1 ? 1 : t;
+        rgba[i] = lut[size_t(t * 1024.0 + 0.5)];
+    }
+}
+
+double axis_to_px(const axis_spec & a, double v, float p0, float p1) {
+    if (a.log) {
+        double l0 = std::log10(a.lo), l1 = std::log10(a.hi);
+        return p0 + (std::log10(std::max(v, 1e-300)) - l0) / (l1 - l0) * (p1 - p0);
+    }
+    return p0 + (v - a.lo) / (a.hi - a.lo) * (p1 - p0);
+}
+
+double axis_to_val(const axis_spec & a, double px, float p0, float p1) {
+    double t = (px - p0) / (p1 - p0);
+    if (a.log) return std::pow(10.0, std::log10(a.lo) + t * (std::log10(a.hi) - std::log10(a.lo)));
+    return a.lo + t * (a.hi - a.lo);
+}
+
+static std::vector<double> ticks_of(const axis_spec & a, int target) {
+    if (!a.log) return nice_ticks(a.lo, a.hi, target);
+    std::vector<double> t = log_ticks(a.lo, a.hi, target);
+    if (t.size() >= 3) return t;
+    // Less than two decades: 1-2-5 ticks, so a short log axis still has labels.
+    t.clear();
+    for (int e = int(std::floor(std::log10(a.lo))); e <= int(std::ceil(std::log10(a.hi))); ++e) {
+        for (double m : {1.0, 2.0, 5.0}) {
+            double v = m * std::pow(10.0, e);
+            if (v >= a.lo * (1 - 1e-9) && v <= a.hi * (1 + 1e-9)) t.push_back(v);
+        }
+    }
+    return t;
+}
+
+void draw_axes(ImDrawList * dl, ImVec2 p0, ImVec2 p1, const axis_spec & x, const axis_spec & y, bool y_down,
+               bool grid) {
+    const ImU32 col_text = ImGui::GetColorU32(ImGuiCol_Text);
+    const ImU32 col_tick = IM_COL32(200, 200, 200, 200);
+    const ImU32 col_grid = IM_COL32(255, 255, 255, 28);
+    const float fh = ImGui::GetFontSize();
+    dl->AddRect(p0, p1, col_tick);
+    int xt = std::max(2, int((p1.x - p0.x) / 90));
+    for (double v : ticks_of(x, xt)) {
+        float px = float(axis_to_px(x, v, p0.x, p1.x));
+        if (px < p0.x - 0.5f || px > p1.x + 0.5f) continue;
+        if (grid) dl->AddLine(ImVec2(px, p0.y), ImVec2(px, p1.y), col_grid);
+        dl->AddLine(ImVec2(px, p1.y), ImVec2(px, p1.y + 4), col_tick);
+        std::string s = format_tick(v);
+        float w = ImGui::CalcTextSize(s.c_str()).x;
+        dl->AddText(ImVec2(px - w * 0.5f, p1.y + 5), col_text, s.c_str());
+    }
+    int yt = std::max(2, int((p1.y - p0.y) / 60));
+    for (double v : ticks_of(y, yt)) {
+        float py = y_down ? float(axis_to_px(y, v, p0.y, p1.y)) : float(axis_to_px(y, v, p1.y, p0.y));
+        if (py < p0.y - 0.5f || py > p1.y + 0.5f) continue;
+        if (grid) dl->AddLine(ImVec2(p0.x, py), ImVec2(p1.x, py), col_grid);
+        dl->AddLine(ImVec2(p0.x - 4, py), ImVec2(p0.x, py), col_tick);
+        std::string s = format_tick(v);
+        float w = ImGui::CalcTextSize(s.c_str()).x;
+        dl->AddText(ImVec2(p0.x - 6 - w, py - fh * 0.5f), col_text, s.c_str());
+    }
+    if (!x.label.empty()) {
+        float w = ImGui::CalcTextSize(x.label.c_str()).x;
+        dl->AddText(ImVec2((p0.x + p1.x - w) * 0.5f, p1.y + 6 + fh), col_text, x.label.c_str());
+    }
+    if (!y.label.empty()) {
+        // No rotated text in ImGui 1.86: the y label sits above the axis.
+        dl->AddText(ImVec2(p0.x - 4, p0.y - fh - 4), col_text, y.label.c_str());
+    }
+}
+
+void draw_colorbar(ImDrawList * dl, ImVec2 p0, ImVec2 size, colormap cm, const value_scale & s, const char * label) {
+    const int steps = 64;
+    for (int i = 0; i < steps; ++i) {
+        double t0 = 1.0 - double(i) / steps, t1 = 1.0 - double(i + 1) / steps;
+        rgb8 c = colormap_eval(cm, 0.5 * (t0 + t1));
+        dl->AddRectFilled(ImVec2(p0.x, p0.y + size.y * i / steps), ImVec2(p0.x + size.x, p0.y + size.y * (i + 1) / steps + 1),
+                          IM_COL32(c.r, c.g, c.b, 255));
+    }
+    const ImU32 col_text = ImGui::GetColorU32(ImGuiCol_Text);
+    dl->AddRect(p0, ImVec2(p0.x + size.x, p0.y + size.y), IM_COL32(200, 200, 200, 200));
+    std::vector<double> ticks;
+    if (s.kind == value_scale::log10) ticks = log_ticks(s.lo, s.hi, int(size.y / 28));
+    else if (s.kind == value_scale::symmetric) ticks = nice_ticks(-s.hi, s.hi, 4);
+    else ticks = nice_ticks(s.lo, s.hi, std::max(2, int(size.y / 50)));
+    const float fh = ImGui::GetFontSize();
+    for (double v : ticks) {
+        double t = s.normalize(v);
+        if (t < -1e-6 || t > 1 + 1e-6) continue;
+        float py = p0.y + float((1.0 - t) * size.y);
+        dl->AddLine(ImVec2(p0.x + size.x, py), ImVec2(p0.x + size.x + 4, py), col_text);
+        std::string str = format_tick(v);
+        dl->AddText(ImVec2(p0.x + size.x + 6, py - fh * 0.5f), col_text, str.c_str());
+    }
+    if (label) dl->AddText(ImVec2(p0.x, p0.y - fh - 4), col_text, label);
+}
+
+double line_plot(const char * id, ImVec2 size, const std::vector<series> & ss, axis_spec x, axis_spec y,
+                 const std::vector<vline> & marks) {
+    ImGui::PushID(id);
+    ImVec2 origin = ImGui::GetCursorScreenPos();
+    ImGui::InvisibleButton("plot", size);
+    bool hovered = ImGui::IsItemHovered();
+    ImDrawList * dl = ImGui::GetWindowDrawList();
+    const float fh = ImGui::GetFontSize();
+    ImVec2 p0(origin.x + 70, origin.y + fh + 10), p1(origin.x + size.x - 10, origin.y + size.y - 2 * fh - 14);
+    dl->AddRectFilled(p0, p1, IM_COL32(20, 22, 28, 255));
+    draw_axes(dl, p0, p1, x, y, false);
+    dl->PushClipRect(p0, p1, true);
+    for (const auto & s : ss) {
+        std::vector<ImVec2> pts;
+        for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
+            if (!std::isfinite(s.y[i]) || (y.log && s.y[i] <= 0)) continue;
+            pts.emplace_back(float(axis_to_px(x, s.x[i], p0.x, p1.x)), float(axis_to_px(y, s.y[i], p1.y, p0.y)));
+        }
+        if (pts.size() > 1) dl->AddPolyline(pts.data(), int(pts.size()), s.color, 0, s.thickness);
+        if (s.markers) {
+            for (auto & p : pts) dl->AddCircleFilled(p, 3.5f, s.color);
+        }
+    }
+    for (const auto & m : marks) {
+        float px = float(axis_to_px(x, m.x, p0.x, p1.x));
+        dl->AddLine(ImVec2(px, p0.y), ImVec2(px, p1.y), m.color, 1.5f);
+        dl->AddText(ImVec2(px + 4, p0.y + 2), m.color, m.label.c_str());
+    }
+    dl->PopClipRect();
+    // Legend, top left inside the plot.
+    float ly = p0.y + 4 + (marks.empty() ? 0 : fh + 2);
+    for (const auto & s : ss) {
+        if (s.name.empty()) continue;
+        dl->AddLine(ImVec2(p0.x + 8, ly + fh * 0.5f), ImVec2(p0.x + 28, ly + fh * 0.5f), s.color, 3.0f);
+        dl->AddText(ImVec2(p0.x + 32, ly), ImGui::GetColorU32(ImGuiCol_Text), s.name.c_str());
+        ly += fh + 2;
+    }
+    double hx = std::nan("");
+    if (hovered) {
+        ImVec2 mp = ImGui::GetIO().MousePos;
+        if (mp.x >= p0.x && mp.x <= p1.x) {
+            hx = axis_to_val(x, mp.x, p0.x, p1.x);
+            dl->AddLine(ImVec2(mp.x, p0.y), ImVec2(mp.x, p1.y), IM_COL32(255, 255, 255, 60));
+        }
+    }
+    ImGui::PopID();
+    return hx;
+}
+
+void histogram_plot(const char * id, ImVec2 size, const std::vector<double> & edges, const std::vector<double> & counts,
+                    const axis_spec & x, const std::string & ylabel, const std::vector<vline> & marks, ImU32 color) {
+    ImGui::PushID(id);
+    ImVec2 origin = ImGui::GetCursorScreenPos();
+    ImGui::InvisibleButton("hist", size);
+    bool hovered = ImGui::IsItemHovered();
+    ImDrawList * dl = ImGui::GetWindowDrawList();
+    const float fh = ImGui::GetFontSize();
+    ImVec2 p0(origin.x + 70, origin.y + fh + 10), p1(origin.x + size.x - 10, origin.y + size.y - 2 * fh - 14);
+    double ymax = 1;
+    for (double c : counts) ymax = std::max(ymax, c);
+    axis_spec y{0, ymax * 1.1, false, ylabel};
+    dl->AddRectFilled(p0, p1, IM_COL32(20, 22, 28, 255));
+    draw_axes(dl, p0, p1, x, y, false);
+    dl->PushClipRect(p0, p1, true);
+    int hover_bin = -1;
+    ImVec2 mp = ImGui::GetIO().MousePos;
+    for (size_t i = 0; i + 1 < edges.size() && i < counts.size(); ++i) {
+        float xa = float(axis_to_px(x, edges[i], p0.x, p1.x)), xb = float(axis_to_px(x, edges[i + 1], p0.x, p1.x));
+        float yt = float(axis_to_px(y, counts[i], p1.y, p0.y));
+        dl->AddRectFilled(ImVec2(xa, yt), ImVec2(std::max(xa + 1, xb - 1), p1.y), color);
+        if (hovered && mp.x >= xa && mp.x < xb) hover_bin = int(i);
+    }
+    for (const auto & m : marks) {
+        float px = float(axis_to_px(x, m.x, p0.x, p1.x));
+        dl->AddLine(ImVec2(px, p0.y), ImVec2(px, p1.y), m.color, 2.0f);
+        dl->AddText(ImVec2(px + 4, p0.y + 2), m.color, m.label.c_str());
+    }
+    dl->PopClipRect();
+    if (hover_bin >= 0) {
+        ImGui::SetTooltip("[%s, %s): %.0f", format_tick(edges[hover_bin]).c_str(),
+                          format_tick(edges[hover_bin + 1]).c_str(), counts[hover_bin]);
+    }
+    ImGui::PopID();
+}
+
+grid_result cell_grid(const char * id, ImVec2 size, const float * values, int rows, int cols, const value_scale & s,
+                      colormap cm, const char * row_label, const char * col_label, const char * bar_label, int sel_row,
+                      int sel_col, const std::vector<std::string> * row_names) {
+    grid_result r;
+    ImGui::PushID(id);
+    ImVec2 origin = ImGui::GetCursorScreenPos();
+    ImGui::InvisibleButton("grid", size);
+    bool hovered = ImGui::IsItemHovered();
+    bool clicked = ImGui::IsItemClicked(ImGuiMouseButton_Left);
+    ImDrawList * dl = ImGui::GetWindowDrawList();
+    const float fh = ImGui::GetFontSize();
+    const float bar_w = 90;
+    ImVec2 p0(origin.x + 44, origin.y + fh + 8), p1(origin.x + size.x - bar_w, origin.y + size.y - fh - 10);
+    if (rows <= 0 || cols <= 0 || p1.x <= p0.x || p1.y <= p0.y) {
+        ImGui::PopID();
+        return r;
+    }
+    const float cw = (p1.x - p0.x) / cols, ch = (p1.y - p0.y) / rows;
+    for (int i = 0; i < rows; ++i) {
+        for (int j = 0; j < cols; ++j) {
+            ImVec2 a(p0.x + j * cw, p0.y + i * ch), b(p0.x + (j + 1) * cw, p0.y + (i + 1) * ch);
+            dl->AddRectFilled(a, ImVec2(b.x - (cw > 6 ? 1 : 0), b.y - (ch > 6 ? 1 : 0)),
+                              color_of(values[size_t(i) * cols + j], s, cm));
+        }
+    }
+    if (sel_row >= 0 && sel_col >= 0 && sel_row < rows && sel_col < cols) {
+        dl->AddRect(ImVec2(p0.x + sel_col * cw - 1, p0.y + sel_row * ch - 1),
+                    ImVec2(p0.x + (sel_col + 1) * cw + 1, p0.y + (sel_row + 1) * ch + 1), IM_COL32(255, 255, 255, 255),
+                    0, 0, 2.0f);
+    }
+    const ImU32 tc = ImGui::GetColorU32(ImGuiCol_Text);
+    int every_r = std::max(1, int(std::ceil(fh * 1.1f / ch)));
+    for (int i = 0; i < rows; i += every_r) {
+        std::string s = row_names ? (*row_names)[i] : std::to_string(i);
+        float w = ImGui::CalcTextSize(s.c_str()).x;
+        dl->AddText(ImVec2(p0.x - 6 - w, p0.y + (i + 0.5f) * ch - fh * 0.5f), tc, s.c_str());
+    }
+    int every_c = std::max(1, int(std::ceil(fh * 2.0f / cw)));
+    for (int j = 0; j < cols; j += every_c) {
+        std::string s = std::to_string(j);
+        float w = ImGui::CalcTextSize(s.c_str()).x;
+        dl->AddText(ImVec2(p0.x + (j + 0.5f) * cw - w * 0.5f, p1.y + 3), tc, s.c_str());
+    }
+    dl->AddText(ImVec2(p0.x - 40, p0.y - fh - 6), tc, row_label);
+    float clw = ImGui::CalcTextSize(col_label).x;
+    dl->AddText(ImVec2((p0.x + p1.x - clw) * 0.5f, p0.y - fh - 6), tc, col_label);
+    draw_colorbar(dl, ImVec2(p1.x + 14, p0.y + 4), ImVec2(16, p1.y - p0.y - 8), cm, s, bar_label);
+    if (hovered) {
+        ImVec2 mp = ImGui::GetIO().MousePos;
+        int j = int((mp.x - p0.x) / cw), i = int((mp.y - p0.y) / ch);
+        if (mp.x >= p0.x && mp.y >= p0.y && i >= 0 && i < rows && j >= 0 && j < cols) {
+            r.hover_row = i;
+            r.hover_col = j;
+            if (clicked) {
+                r.click_row = i;
+                r.click_col = j;
+            }
+        }
+    }
+    ImGui::PopID();
+    return r;
+}
+
+void caption(const char * fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char buf[1024];
+    std::vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    ImGui::PushStyleColor(ImGuiCol_Text, ImGui::GetStyleColorVec4(ImGuiCol_TextDisabled));
+    ImGui::TextWrapped("%s", buf);
+    ImGui::PopStyleColor();
+}
+
+} // namespace attnlab_gui

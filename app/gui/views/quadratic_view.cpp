@@ -1,0 +1,202 @@
+// Quadratic lesson: what dense attention costs as the context grows, and what
+// a sparse method at density rho saves. Every number is exact arithmetic from
+// the model's shape, labelled as computed; times are projections from the
+// CPU kernel rate measured in the Kernels view (labelled as such).
+#include <cmath>
+
+#include <imgui.h>
+
+#include "view.h"
+
+namespace attnlab_gui {
+
+namespace {
+
+struct costs {
+    double score_bytes, flops, bytes_flash, bytes_naive;
+};
+
+// One head, causal, L tokens, head dim d, element size eb, kept fraction rho.
+costs head_costs(double L, double d, double eb, double rho) {
+    double pairs = L * (L + 1) / 2;
+    costs c;
+    c.score_bytes = L * L * eb * (rho < 1 ? rho : 1.0);   // materialised S (dense: the full square)
+    c.flops = 4.0 * d * pairs * rho;                        // QK^T and PV, 2 FLOPs per multiply-add
+    c.bytes_flash = 4.0 * L * d * eb;                       // read Q, K, V, write O
+    c.bytes_naive = c.bytes_flash + 4.0 * L * L * eb * rho; // + write/read S and P
+    return c;
+}
+
+class quadratic_view : public view {
+public:
+    explicit quadratic_view(app_state & s) : view(s) {}
+    const char * id() const override { return "quadratic"; }
+    const char * title() const override { return "Quadratic lesson"; }
+
+    bool on_script(const std::string & cmd, const std::vector<std::string> & a) override {
+        if (cmd == "lesson_ctx" && a.size() == 1) { ctx_ = std::stoi(a[0]); return true; }
+        if (cmd == "lesson_density" && a.size() == 1) { rho_ = std::stof(a[0]); return true; }
+        return false;
+    }
+
+    void drawContent() override {
+        const model_facts & f = st_.facts;
+        int layers = f.valid() ? f.layers : 30, heads = f.valid() ? f.heads : 9, d = f.valid() ? f.head_dim : 64;
+        std::string mname = f.valid() ? f.name : "SmolLM2-135M (default shape)";
+        ImGui::SetNextItemWidth(420);
+        ImGui::SliderInt("context length L (tokens)", &ctx_, 1024, 1 << 20, "%d", ImGuiSliderFlags_Logarithmic);
+        ImGui::SetNextItemWidth(420);
+        ImGui::SliderFloat("sparse density rho (kept fraction of causal pairs)", &rho_, 0.005f, 1.0f, "%.3f",
+                           ImGuiSliderFlags_Logarithmic);
+        ImGui::SetNextItemWidth(120);
+        const char * dts[] = {"fp16/bf16 (2 B)", "fp32 (4 B)"};
+        ImGui::Combo("element", &dtype_, dts, 2);
+        ImGui::SameLine();
+        ImGui::TextDisabled("model: %s - %d layers x %d heads, head dim %d (from the loaded model's config)", mname.c_str(),
+                            layers, heads, d);
+        const double eb = dtype_ == 0 ? 2 : 4, L = ctx_;
+        costs dn = head_costs(L, d, eb, 1.0), sp = head_costs(L, d, eb, rho_);
+        const double hm = double(heads) * layers;
+        double gflops = 0;
+        std::string rate_src;
+        for (const auto & k : st_.kernel_runs) {
+            if (k.dense_gflops > gflops) {
+                gflops = k.dense_gflops;
+                rate_src = "L=" + std::to_string(k.L) + ", d=" + std::to_string(k.head_dim);
+            }
+        }
+
+        if (ImGui::BeginTable("costs", 5, ImGuiTableFlags_Borders | ImGuiTableFlags_RowBg | ImGuiTableFlags_SizingStretchProp)) {
+            ImGui::TableSetupColumn("quantity (computed, exact)", ImGuiTableColumnFlags_WidthStretch, 2.2f);
+            ImGui::TableSetupColumn("dense, per head");
+            ImGui::TableSetupColumn("dense, whole model");
+            ImGui::TableSetupColumn("sparse, per head");
+            ImGui::TableSetupColumn("sparse, whole model");
+            ImGui::TableHeadersRow();
+            auto row = [&](const char * q, double a, double b, const char * unit) {
+                ImGui::TableNextRow();
+                ImGui::TableNextColumn(); ImGui::TextUnformatted(q);
+                ImGui::TableNextColumn(); ImGui::TextUnformatted(format_si(a, unit).c_str());
+                ImGui::TableNextColumn(); ImGui::TextUnformatted(format_si(a * hm, unit).c_str());
+                ImGui::TableNextColumn(); ImGui::TextUnformatted(format_si(b, unit).c_str());
+                ImGui::TableNextColumn(); ImGui::TextUnformatted(format_si(b * hm, unit).c_str());
+            };
+            row("score matrix L x L, materialised", dn.score_bytes, sp.score_bytes, "B");
+            row("attention FLOPs (4 d per causal pair)", dn.flops, sp.flops, "FLOP");
+            row("memory traffic, flash-style (Q,K,V,O)", dn.bytes_flash, sp.bytes_flash, "B");
+            row("memory traffic, naive (+ S and P)", dn.bytes_naive, sp.bytes_naive, "B");
+            if (gflops > 0) {
+                ImGui::TableNextRow();
+                ImGui::TableNextColumn();
+                ImGui::Text("time at %.1f GFLOP/s (projection)", gflops);
+                auto t = [](double s) {
+                    char b[32];
+                    if (s < 1e-3) std::snprintf(b, sizeof b, "%.1f us", s * 1e6);
+                    else if (s < 1) std::snprintf(b, sizeof b, "%.1f ms", s * 1e3);
+                    else std::snprintf(b, sizeof b, "%.1f s", s);
+                    return std::string(b);
+                };
+                for (double v : {dn.flops, dn.flops * hm, sp.flops, sp.flops * hm}) {
+                    ImGui::TableNextColumn();
+                    ImGui::TextUnformatted(t(v / (gflops * 1e9)).c_str());
+                }
+            }
+            ImGui::EndTable();
+        }
+        if (gflops > 0) caption("Times: FLOPs / the best dense CPU kernel rate measured in Kernels (%s); a projection, not a measurement at this L.", rate_src.c_str());
+        else caption("Run the dense kernel in the Kernels view to add projected times from a measured rate.");
+        caption("Exact counts: pairs = L(L+1)/2 (causal), score matrix = L^2 elements, sparse = rho x dense. "
+                "Doubling L multiplies score memory and FLOPs by 4, flash-style traffic by 2.");
+
+        ImVec2 avail = ImGui::GetContentRegionAvail();
+        float h = avail.y - 140;
+        // Memory and FLOPs per head vs L, log-log.
+        series sm{"score matrix, dense (B)", {}, {}, IM_COL32(255, 120, 90, 255)};
+        series ss{"score matrix, sparse (B)", {}, {}, IM_COL32(255, 200, 120, 255)};
+        series fm{"FLOPs, dense", {}, {}, IM_COL32(90, 170, 255, 255)};
+        series fs{"FLOPs, sparse", {}, {}, IM_COL32(150, 220, 255, 255)};
+        series tr{"flash traffic (B)", {}, {}, IM_COL32(140, 230, 140, 255)};
+        for (double x = 1024; x <= (1 << 20) * 1.01; x *= 1.25) {
+            costs a = head_costs(x, d, eb, 1.0), b = head_costs(x, d, eb, rho_);
+            sm.x.push_back(x); sm.y.push_back(a.score_bytes);
+            ss.x.push_back(x); ss.y.push_back(b.score_bytes);
+            fm.x.push_back(x); fm.y.push_back(a.flops);
+            fs.x.push_back(x); fs.y.push_back(b.flops);
+            tr.x.push_back(x); tr.y.push_back(a.bytes_flash);
+        }
+        char lab[64];
+        std::snprintf(lab, sizeof lab, "L = %d", ctx_);
+        line_plot("curves", ImVec2(avail.x * 0.58f, h), {sm, ss, fm, fs, tr}, {1024, double(1 << 20), true, "context length L (tokens)"},
+                  {1e5, 1e15, true, "per head (bytes or FLOPs)"}, {{L, lab, IM_COL32(255, 255, 255, 200)}});
+        ImGui::SameLine();
+        draw_grid(ImVec2(avail.x * 0.4f, h));
+        draw_claims(d, eb);
+    }
+
+private:
+    // The N^2 grid to scale: the current L x L inside the 1M x 1M square.
+    void draw_grid(ImVec2 size) {
+        ImVec2 o = ImGui::GetCursorScreenPos();
+        ImGui::InvisibleButton("grid", size);
+        ImDrawList * dl = ImGui::GetWindowDrawList();
+        const float fh = ImGui::GetFontSize();
+        float side = std::min(size.x - 20, size.y - 3 * fh - 10);
+        ImVec2 p0(o.x + 10, o.y + fh + 6), p1(p0.x + side, p0.y + side);
+        dl->AddText(ImVec2(o.x + 10, o.y), ImGui::GetColorU32(ImGuiCol_Text), "to scale: L x L inside 1M x 1M (area = pairs)");
+        dl->AddRect(p0, p1, IM_COL32(180, 180, 180, 255));
+        double frac = double(ctx_) / (1 << 20);
+        float s = float(side * frac);
+        // Causal triangle of the current L (lower-left half of its square), sparse part inside.
+        ImVec2 q0 = p0, q1(p0.x + std::max(s, 1.0f), p0.y + std::max(s, 1.0f));
+        dl->AddTriangleFilled(ImVec2(q0.x, q0.y), ImVec2(q0.x, q1.y), ImVec2(q1.x, q1.y), IM_COL32(255, 120, 90, 200));
+        float ss = float(s * std::sqrt(rho_));
+        dl->AddTriangleFilled(ImVec2(q0.x, q1.y - ss), ImVec2(q0.x, q1.y), ImVec2(q0.x + ss, q1.y), IM_COL32(255, 220, 120, 255));
+        dl->AddRect(q0, q1, IM_COL32(255, 255, 255, 200));
+        char b[160];
+        std::snprintf(b, sizeof b, "L = %d: %.3g%% of the 1M x 1M area; causal pairs %.4g", ctx_, 100 * frac * frac,
+                      double(ctx_) * (ctx_ + 1) / 2);
+        dl->AddText(ImVec2(p0.x, p1.y + 4), ImGui::GetColorU32(ImGuiCol_Text), b);
+        std::snprintf(b, sizeof b, "red: dense causal pairs, yellow: kept at rho = %.3f (same area ratio)", rho_);
+        dl->AddText(ImVec2(p0.x, p1.y + 4 + fh), IM_COL32(170, 170, 180, 255), b);
+    }
+
+    void draw_claims(int d, double eb) {
+        ImGui::TextUnformatted("Seed claims beside exact arithmetic");
+        if (ImGui::BeginTable("claims", 3, ImGuiTableFlags_Borders | ImGuiTableFlags_SizingStretchProp)) {
+            ImGui::TableSetupColumn("claim (seed)", 0, 2.0f);
+            ImGui::TableSetupColumn("exact value (computed)", 0, 2.5f);
+            ImGui::TableSetupColumn("note", 0, 1.5f);
+            ImGui::TableHeadersRow();
+            auto row = [](const std::string & a, const std::string & b, const std::string & c) {
+                ImGui::TableNextRow();
+                ImGui::TableNextColumn(); ImGui::TextWrapped("%s", a.c_str());
+                ImGui::TableNextColumn(); ImGui::TextWrapped("%s", b.c_str());
+                ImGui::TableNextColumn(); ImGui::TextWrapped("%s", c.c_str());
+            };
+            double L128 = 131072;
+            row("004: k=256 at 128k cuts the attention matrix from 25 GB to 50 MB per layer",
+                "dense fp16 per head: " + format_si(L128 * L128 * 2, "B") + "; top-256 per row: " +
+                    format_si(L128 * 256 * 2, "B") + " per head",
+                "per head, fp16; x heads for a layer");
+            row("004: 32x32 block-sparse cuts compute 4-8x", "4-8x fewer FLOPs means block density 12.5-25%",
+                "ratio = 1 / density (exact)");
+            row("000: 15-25% of connections computed", "FLOP reduction 4.0x-6.7x before predictor overhead",
+                "time needs the kernels (Kernels view)");
+            char b[96];
+            std::snprintf(b, sizeof b, "at rho = %.3f: %.2fx fewer FLOPs, score memory %s per head at L = %d", rho_, 1.0 / rho_,
+                          format_si(double(ctx_) * ctx_ * eb * rho_, "B").c_str(), ctx_);
+            row("this slider", b, "d = " + std::to_string(d));
+            ImGui::EndTable();
+        }
+    }
+
+    int ctx_ = 32768;
+    float rho_ = 0.2f;
+    int dtype_ = 0;
+};
+
+} // namespace
+
+std::unique_ptr<view> make_quadratic_view(app_state & s) { return std::make_unique<quadratic_view>(s); }
+
+} // namespace attnlab_gui

@@ -1,0 +1,75 @@
+#pragma once
+// The GPU attention backend as core sees it: a plain C++ interface, no CUDA
+// types. kernels/ (built only where nvcc is found) implements it and registers
+// an instance; core and the app ask gpu_backend_get(), which returns nullptr
+// when no backend was built in or no GPU is present, and then stay on the CPU.
+//
+// Registration: the kernels library calls gpu_backend_register() from
+// attnlab_register_cuda_backend() (kernels/cuda_backend.h); a program linking
+// attnlab_kernels calls that once at start (the CLI/app under
+// #ifdef ATTNLAB_HAVE_CUDA). Header-only on purpose: core needs no source file
+// and no link dependency for it.
+#include <cstdint>
+#include <string>
+
+#include "attention/attention.h"
+#include "attention/selection.h"
+
+namespace attnlab {
+
+enum class gpu_dtype { bf16 = 0, fp16 = 1 };
+
+// Device-pointer view of one attention call. Layout by element strides
+// [batch, head, token] (head dim contiguous); zeros mean [B, H, L, D].
+struct gpu_attention_args {
+    gpu_dtype dtype = gpu_dtype::bf16;
+    const void * q = nullptr;
+    const void * k = nullptr;
+    const void * v = nullptr;
+    void * o = nullptr;
+    int batch = 1, n_head = 0, n_head_kv = 0, n_tokens = 0, head_dim = 0;
+    bool causal = true;
+    float scale = 0.0f;   // <= 0: 1/sqrt(head_dim)
+    int64_t q_strides[3] = {0, 0, 0}, k_strides[3] = {0, 0, 0}, v_strides[3] = {0, 0, 0}, o_strides[3] = {0, 0, 0};
+    void * stream = nullptr;   // cudaStream_t
+};
+
+// Block list (FlexAttention's kv_num_blocks / kv_indices), device pointers:
+// kv_num_blocks [mask_batch][mask_heads][nqb], kv_indices [...][nqb][max_kv_blocks].
+struct gpu_block_list {
+    int block_size = 128;   // 64 or 128, query and key blocks alike
+    const int32_t * kv_num_blocks = nullptr;
+    const int32_t * kv_indices = nullptr;
+    int mask_batch = 1, mask_heads = 1, max_kv_blocks = 0;
+};
+
+class gpu_attention_backend {
+public:
+    virtual ~gpu_attention_backend() = default;
+    virtual bool available() const = 0;               // a usable GPU is present
+    virtual std::string device_name() const = 0;
+
+    // Device pointers. Throw std::runtime_error naming the problem on failure.
+    virtual void dense(const gpu_attention_args & a) = 0;
+    virtual void block_sparse(const gpu_attention_args & a, const gpu_block_list & blocks) = 0;
+
+    // Host float32 in/out with the layouts of attention_layer_io; computed in
+    // bf16 with fp32 accumulation. block_sparse_host returns false (and
+    // writes nothing) for selections it cannot run: token-level masks or
+    // block sizes other than 64/128, or differing block sizes between heads.
+    virtual void dense_host(const attention_layer_io & io) = 0;
+    virtual bool block_sparse_host(const attention_layer_io & io, const selection * sels) = 0;
+};
+
+inline gpu_attention_backend *& gpu_backend_slot() {
+    static gpu_attention_backend * backend = nullptr;
+    return backend;
+}
+inline void gpu_backend_register(gpu_attention_backend * b) { gpu_backend_slot() = b; }
+// The registered backend if it has a GPU, else nullptr.
+inline gpu_attention_backend * gpu_backend_get() {
+    gpu_attention_backend * b = gpu_backend_slot();
+    return (b && b->available()) ? b : nullptr;
+}
+
+} // namespace attnlab

@@ -1,0 +1,62 @@
+#pragma once
+// C entry points of the CUDA kernels (no CUDA headers needed to include this;
+// also loadable from Python through ctypes: see bench/gpu/bench.py).
+// All pointers are device pointers. Return 0 on success, otherwise an error
+// code; attnlab_cuda_last_error() then says what went wrong.
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum { ATTNLAB_BF16 = 0, ATTNLAB_FP16 = 1 };
+
+typedef struct attnlab_attn_args {
+    int dtype;                 // ATTNLAB_BF16 or ATTNLAB_FP16
+    const void * q; const void * k; const void * v; void * o;
+    int B, H, Hkv, L, D;       // D = 64 or 128; H % Hkv == 0
+    int causal;                // top-left aligned: query i sees keys j <= i
+    float scale;               // softmax scale; <= 0 means 1/sqrt(D)
+    // element strides [batch, head, token]; all zero means contiguous [B, H(kv), L, D]
+    long long q_strides[3], k_strides[3], v_strides[3], o_strides[3];
+    // block-sparse (NULL kv_num_blocks: dense). Block size 128 or 64, for
+    // query and key blocks alike. Shapes [mask_B][mask_H][nqb] and
+    // [mask_B][mask_H][nqb][max_kv_blocks]; mask_B in {1, B}, mask_H in {1, H}.
+    const int * kv_num_blocks;
+    const int * kv_indices;
+    int block_size, mask_B, mask_H, max_kv_blocks;
+    void * stream;             // cudaStream_t, NULL for the default stream
+} attnlab_attn_args;
+
+int attnlab_cuda_device_count(void);
+const char * attnlab_cuda_last_error(void);
+// Flash kernel variant (process-wide, for benchmarks): 0 = auto (default:
+// 1 for D=128, 2 for D=64), 1 = eight warps x 16 query rows per 128-row tile,
+// Q in registers, 2 = four warps x 32 rows (K/V fragments reused twice).
+int attnlab_set_kernel_variant(int v);
+
+int attnlab_attention_fwd(const attnlab_attn_args * a);
+
+// Flat wrappers for contiguous [B, H, L, D] tensors (ctypes-friendly).
+int attnlab_flash_fwd(int dtype, const void * q, const void * k, const void * v, void * o,
+                      int B, int H, int Hkv, int L, int D, int causal, float scale, void * stream);
+int attnlab_block_sparse_fwd(int dtype, const void * q, const void * k, const void * v, void * o,
+                             int B, int H, int Hkv, int L, int D, int causal, float scale,
+                             const int * kv_num_blocks, const int * kv_indices, int block_size,
+                             int mask_B, int mask_H, int max_kv_blocks, void * stream);
+
+// block_topk on the GPU: mean-pool Q and K over blocks of block_size rows,
+// score the pooled pairs (q̄·k̄ · scale), keep per query block the top
+// k = k_fixed (if > 0) or ceil(density * allowed) key blocks, allowed = all
+// blocks, or J <= I when causal; the diagonal block is always kept when causal.
+// Writes kv_num_blocks [B][H][nqb] and kv_indices [B][H][nqb][nkb] (indices
+// ascending, unused tail filled with 0). nkb <= 4096. workspace: at least
+// attnlab_block_topk_workspace() bytes of device memory.
+size_t attnlab_block_topk_workspace(int B, int H, int Hkv, int L, int D, int block_size);
+int attnlab_block_topk(int dtype, const void * q, const void * k, int B, int H, int Hkv, int L, int D,
+                       int causal, float scale, int block_size, float density, int k_fixed,
+                       int * kv_num_blocks, int * kv_indices, void * workspace, void * stream);
+
+#ifdef __cplusplus
+}
+#endif

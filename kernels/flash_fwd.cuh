@@ -1,0 +1,356 @@
+#pragma once
+// Flash attention forward, dense and block-sparse, on Hopper/Ampere tensor
+// cores through mma.sync.m16n8k16 (bf16 or fp16 in, fp32 accumulate).
+//
+// Shape of one CTA (kNW warps, kBM = 16*kNW query rows):
+//   * Q tile  [kBM x D]   in shared memory, then in registers (A fragments),
+//   * K/V     [kBN x D]   two stages each in shared memory (cp.async double
+//     buffer: the copy of key tile i+1 is in flight while tile i is computed),
+//   * S = Q K^T [16 x kBN] and O [16 x D] per warp in fp32 registers,
+//   * online softmax in base 2 (scale * log2 e folded into one FMA).
+// Shared-memory rows are swizzled in 16-byte chunks (chunk ^ (row & 7)) so
+// that ldmatrix and cp.async are free of bank conflicts.
+//
+// Block-sparse: per (batch, head, query block) a count and a list of kept key
+// blocks (FlexAttention's kv_num_blocks / kv_indices), block size = kBM (128
+// with 8 warps, 64 with 4 warps). A kept block is kBM/kBN key tiles. Key tiles
+// that cross the diagonal (causal) or the end of the sequence are masked
+// inside the tile; rows whose keys are all masked produce zeros.
+#include <cstdint>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+namespace attnlab::cuda {
+
+struct fa_params {
+    const void * q; const void * k; const void * v; void * o;
+    int B, H, Hkv, L;
+    // element strides: [batch, head, token]; the head dimension is contiguous
+    long long qs[3], ks[3], vs[3], os[3];
+    float scale_log2;   // softmax scale * log2(e)
+    int causal;
+    // block-sparse only
+    const int * kv_num_blocks;   // [mask_B][mask_H][nqb]
+    const int * kv_indices;      // [mask_B][mask_H][nqb][max_kv_blocks]
+    int nqb, max_kv_blocks, mask_B, mask_H;
+};
+
+// ---------------------------------------------------------------- primitives
+template <typename T> struct elem;
+template <> struct elem<__nv_bfloat16> {
+    static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+        __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+        return *reinterpret_cast<uint32_t *>(&v);
+    }
+    static __device__ __forceinline__ void mma(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+                     "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    }
+};
+template <> struct elem<__half> {
+    static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+        __half2 v = __floats2half2_rn(lo, hi);
+        return *reinterpret_cast<uint32_t *>(&v);
+    }
+    static __device__ __forceinline__ void mma(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+                     "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+    }
+};
+
+__device__ __forceinline__ uint32_t smem_u32(const void * p) {
+    return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void cp_async_16(uint32_t dst, const void * src, bool valid) {
+    const int n = valid ? 16 : 0;   // 0 source bytes: the 16 destination bytes are zero-filled
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(n));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+__device__ __forceinline__ void ldsm_x4(uint32_t r[4], uint32_t addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
+}
+__device__ __forceinline__ void ldsm_x4_t(uint32_t r[4], uint32_t addr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
+}
+
+// ---------------------------------------------------------------- tile types
+// A [ROWS x D] tile of T in shared memory, rows of D/8 16-byte chunks, swizzled.
+template <typename T, int ROWS, int D>
+struct smem_tile {
+    static constexpr int kChunks = D / 8;
+    static constexpr int kBytes = ROWS * D * int(sizeof(T));
+    T * base;
+    __device__ __forceinline__ int offset(int row, int chunk) const {   // in elements
+        return row * D + ((chunk ^ (row & 7)) << 3);
+    }
+    __device__ __forceinline__ uint32_t addr(int row, int chunk) const { return smem_u32(base + offset(row, chunk)); }
+    // Asynchronous copy of rows [row0, row0+ROWS) of a global [.. x D] matrix
+    // (row stride in elements); rows at or past n_rows are zero-filled.
+    template <int NTHREADS>
+    __device__ __forceinline__ void load_async(const T * g, long long stride, int row0, int n_rows, int tid) const {
+#pragma unroll
+        for (int i = 0; i < ROWS * kChunks / NTHREADS; ++i) {
+            const int idx = tid + i * NTHREADS;
+            const int r = idx / kChunks, c = idx % kChunks;
+            const int gr = row0 + r;
+            const bool ok = gr < n_rows;
+            const T * src = g + (long long)(ok ? gr : 0) * stride + c * 8;
+            cp_async_16(addr(r, c), src, ok);
+        }
+    }
+};
+
+// fp32 accumulator tile of one warp: 16 rows x N columns as N/8 mma C fragments.
+// Element (f, e): row = lane/4 + 8*(e/2), column = 8*f + 2*(lane%4) + e%2.
+template <int N>
+struct acc_tile {
+    float c[N / 8][4];
+    __device__ __forceinline__ void zero() {
+#pragma unroll
+        for (int f = 0; f < N / 8; ++f)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) c[f][e] = 0.f;
+    }
+};
+
+// ---------------------------------------------------------------- the kernel
+// NW warps, each owning MF x 16 query rows. MF = 1 keeps the warp's Q
+// fragments in registers; MF = 2 re-reads them from shared memory but reuses
+// every K/V fragment for two row groups, halving shared-memory reads per FLOP
+// (mma.sync attention on H100 is bound by ldmatrix bandwidth: see NOTES.md).
+template <int D, int NW, int MF>
+struct fa_shape {
+    static constexpr int kThreads = 32 * NW;
+    static constexpr int kBM = 16 * NW * MF;   // query rows per CTA = sparse block size
+    static constexpr int kBN = (D == 128 && MF == 2) ? 32 : 64;   // key rows per tile (32: fewer S registers)
+    static constexpr int kSmem = (kBM * D + 4 * kBN * D) * 2;   // Q + 2 x (K, V)
+    static constexpr int kMinBlocks = (D <= 64 || NW * MF <= 4) ? 2 : 1;
+};
+
+__device__ __forceinline__ float fast_exp2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
+
+template <typename T, int D, int NW, int MF, bool SPARSE>
+__global__ void __launch_bounds__(fa_shape<D, NW, MF>::kThreads, fa_shape<D, NW, MF>::kMinBlocks)
+flash_fwd_kernel(const fa_params p) {
+    using S = fa_shape<D, NW, MF>;
+    constexpr int kBM = S::kBM, kBN = S::kBN, kT = S::kThreads;
+    constexpr int kKSteps = D / 16;    // k-steps of Q K^T
+    constexpr int kNF = kBN / 8;       // n8 fragments of S
+    constexpr bool kQRegs = (MF == 1);
+    extern __shared__ __align__(128) unsigned char smem[];
+    const smem_tile<T, kBM, D> sQ{reinterpret_cast<T *>(smem)};
+    // stage s of K at sQ + kBM*D + s*kBN*D, of V two tiles further (no arrays:
+    // a run-time index into an array of tiles would put it in local memory)
+    auto sK = [&](int s) { return smem_tile<T, kBN, D>{sQ.base + kBM * D + s * kBN * D}; };
+    auto sV = [&](int s) { return smem_tile<T, kBN, D>{sQ.base + kBM * D + (2 + s) * kBN * D}; };
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int qb = gridDim.x - 1 - blockIdx.x;   // longest (causal) rows first
+    const int bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
+    const int hk = h / (p.H / p.Hkv);
+    const int q0 = qb * kBM;
+    const int wrow0 = warp * 16 * MF;   // first row of this warp inside the tile
+
+    const T * gQ = static_cast<const T *>(p.q) + b * p.qs[0] + h * p.qs[1];
+    const T * gK = static_cast<const T *>(p.k) + b * p.ks[0] + hk * p.ks[1];
+    const T * gV = static_cast<const T *>(p.v) + b * p.vs[0] + hk * p.vs[1];
+    T * gO = static_cast<T *>(p.o) + b * p.os[0] + h * p.os[1];
+
+    // Key tiles to visit.
+    int n_tiles;
+    const int * blocks = nullptr;
+    constexpr int kTilesPerBlock = kBM / kBN;
+    if constexpr (SPARSE) {
+        const long long row = ((long long)(b % p.mask_B) * p.mask_H + (h % p.mask_H)) * p.nqb + qb;
+        n_tiles = p.kv_num_blocks[row] * kTilesPerBlock;
+        blocks = p.kv_indices + row * p.max_kv_blocks;
+    } else {
+        const int kv_end = p.causal ? min(p.L, q0 + kBM) : p.L;
+        n_tiles = (kv_end + kBN - 1) / kBN;
+    }
+    auto tile_start = [&](int i) -> int {
+        if constexpr (SPARSE) return __ldg(blocks + i / kTilesPerBlock) * kBM + (i % kTilesPerBlock) * kBN;
+        else return i * kBN;
+    };
+
+    sQ.template load_async<kT>(gQ + (long long)q0 * p.qs[2], p.qs[2], 0, p.L - q0, tid);
+    cp_async_commit();
+    if (n_tiles > 0) {
+        const int k0 = tile_start(0);
+        sK(0).template load_async<kT>(gK, p.ks[2], k0, p.L, tid);
+        sV(0).template load_async<kT>(gV, p.vs[2], k0, p.L, tid);
+    }
+    cp_async_commit();
+    cp_async_wait<1>();
+    __syncthreads();
+
+    // MF = 1: Q fragments of this warp's 16 rows, kept in registers.
+    uint32_t qf[kQRegs ? kKSteps : 1][4];
+    if constexpr (kQRegs) {
+#pragma unroll
+        for (int kk = 0; kk < kKSteps; ++kk) ldsm_x4(qf[kk], sQ.addr(wrow0 + (lane & 15), 2 * kk + (lane >> 4)));
+    }
+
+    acc_tile<D> o[MF];
+    float m_run[MF][2], l_run[MF][2];   // running max (raw scores), partial row sums
+#pragma unroll
+    for (int mf = 0; mf < MF; ++mf) {
+        o[mf].zero();
+        m_run[mf][0] = m_run[mf][1] = -INFINITY;
+        l_run[mf][0] = l_run[mf][1] = 0.f;
+    }
+
+    for (int it = 0; it < n_tiles; ++it) {
+        const int buf = it & 1;
+        const int kv0 = tile_start(it);
+        if (it + 1 < n_tiles) {   // prefetch tile it+1 while computing tile it
+            const int k1 = tile_start(it + 1);
+            sK(buf ^ 1).template load_async<kT>(gK, p.ks[2], k1, p.L, tid);
+            sV(buf ^ 1).template load_async<kT>(gV, p.vs[2], k1, p.L, tid);
+        }
+        cp_async_commit();
+        cp_async_wait<1>();
+        __syncthreads();
+
+        // S = Q K^T
+        acc_tile<kBN> s[MF];
+#pragma unroll
+        for (int mf = 0; mf < MF; ++mf) s[mf].zero();
+#pragma unroll
+        for (int kk = 0; kk < kKSteps; ++kk) {
+            uint32_t qa[MF][4];
+            if constexpr (!kQRegs) {
+#pragma unroll
+                for (int mf = 0; mf < MF; ++mf)
+                    ldsm_x4(qa[mf], sQ.addr(wrow0 + 16 * mf + (lane & 15), 2 * kk + (lane >> 4)));
+            }
+#pragma unroll
+            for (int jp = 0; jp < kNF / 2; ++jp) {
+                uint32_t kf[4];
+                ldsm_x4(kf, sK(buf).addr(jp * 16 + ((lane >> 4) << 3) + (lane & 7), 2 * kk + ((lane >> 3) & 1)));
+#pragma unroll
+                for (int mf = 0; mf < MF; ++mf) {
+                    const uint32_t * a = kQRegs ? qf[kQRegs ? kk : 0] : qa[mf];
+                    elem<T>::mma(s[mf].c[2 * jp], a, kf[0], kf[1]);
+                    elem<T>::mma(s[mf].c[2 * jp + 1], a, kf[2], kf[3]);
+                }
+            }
+        }
+
+#pragma unroll
+        for (int mf = 0; mf < MF; ++mf) {
+            const int row_lo = q0 + wrow0 + 16 * mf + (lane >> 2);   // rows row_lo and row_lo + 8
+            // Masks inside the tile: past the end, and above the diagonal.
+            const bool need_mask = (kv0 + kBN > p.L) || (p.causal && kv0 + kBN - 1 > q0 + wrow0 + 16 * mf);
+            if (need_mask) {
+#pragma unroll
+                for (int f = 0; f < kNF; ++f)
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) {
+                        const int key = kv0 + 8 * f + 2 * (lane & 3) + (e & 1);
+                        const int row = row_lo + 8 * (e >> 1);
+                        if (key >= p.L || (p.causal && key > row)) s[mf].c[f][e] = -INFINITY;
+                    }
+            }
+            // Online softmax (base 2).
+#pragma unroll
+            for (int r = 0; r < 2; ++r) {
+                float mx = m_run[mf][r];
+#pragma unroll
+                for (int f = 0; f < kNF; ++f) mx = fmaxf(mx, fmaxf(s[mf].c[f][2 * r], s[mf].c[f][2 * r + 1]));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+                const float m_use = (mx == -INFINITY) ? 0.f : mx * p.scale_log2;
+                // max unchanged: alpha exactly 1 (keeps fully masked tiles bit-neutral)
+                const float alpha = (mx == m_run[mf][r]) ? 1.f : fast_exp2(m_run[mf][r] * p.scale_log2 - m_use);
+                m_run[mf][r] = mx;
+                float sum = 0.f;
+#pragma unroll
+                for (int f = 0; f < kNF; ++f) {
+                    s[mf].c[f][2 * r] = fast_exp2(fmaf(s[mf].c[f][2 * r], p.scale_log2, -m_use));
+                    s[mf].c[f][2 * r + 1] = fast_exp2(fmaf(s[mf].c[f][2 * r + 1], p.scale_log2, -m_use));
+                    sum += s[mf].c[f][2 * r] + s[mf].c[f][2 * r + 1];
+                }
+                l_run[mf][r] = l_run[mf][r] * alpha + sum;
+#pragma unroll
+                for (int f = 0; f < D / 8; ++f) {
+                    o[mf].c[f][2 * r] *= alpha;
+                    o[mf].c[f][2 * r + 1] *= alpha;
+                }
+            }
+        }
+
+        // O += P V  (P from registers as A fragments, V through ldmatrix.trans)
+#pragma unroll
+        for (int kk = 0; kk < kBN / 16; ++kk) {
+            uint32_t pf[MF][4];
+#pragma unroll
+            for (int mf = 0; mf < MF; ++mf) {
+                pf[mf][0] = elem<T>::pack(s[mf].c[2 * kk][0], s[mf].c[2 * kk][1]);
+                pf[mf][1] = elem<T>::pack(s[mf].c[2 * kk][2], s[mf].c[2 * kk][3]);
+                pf[mf][2] = elem<T>::pack(s[mf].c[2 * kk + 1][0], s[mf].c[2 * kk + 1][1]);
+                pf[mf][3] = elem<T>::pack(s[mf].c[2 * kk + 1][2], s[mf].c[2 * kk + 1][3]);
+            }
+#pragma unroll
+            for (int jp = 0; jp < D / 16; ++jp) {
+                uint32_t vf[4];
+                ldsm_x4_t(vf, sV(buf).addr(16 * kk + (((lane >> 3) & 1) << 3) + (lane & 7), 2 * jp + (lane >> 4)));
+#pragma unroll
+                for (int mf = 0; mf < MF; ++mf) {
+                    elem<T>::mma(o[mf].c[2 * jp], pf[mf], vf[0], vf[1]);
+                    elem<T>::mma(o[mf].c[2 * jp + 1], pf[mf], vf[2], vf[3]);
+                }
+            }
+        }
+        __syncthreads();   // buffer `buf` is refilled at iteration it+1
+    }
+    cp_async_wait<0>();
+
+    // Epilogue: normalise, stage this warp's rows in its own part of sQ
+    // (only this warp ever read those rows), 16-byte stores.
+#pragma unroll
+    for (int mf = 0; mf < MF; ++mf) {
+        float inv[2];
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            float l = l_run[mf][r];
+            l += __shfl_xor_sync(0xffffffffu, l, 1);
+            l += __shfl_xor_sync(0xffffffffu, l, 2);
+            inv[r] = (l > 0.f) ? 1.f / l : 0.f;   // all keys masked: zeros, not NaN
+        }
+#pragma unroll
+        for (int f = 0; f < D / 8; ++f)
+#pragma unroll
+            for (int r = 0; r < 2; ++r) {
+                const int row = wrow0 + 16 * mf + (lane >> 2) + 8 * r;
+                *reinterpret_cast<uint32_t *>(sQ.base + sQ.offset(row, f) + 2 * (lane & 3)) =
+                    elem<T>::pack(o[mf].c[f][2 * r] * inv[r], o[mf].c[f][2 * r + 1] * inv[r]);
+            }
+    }
+    __syncwarp();
+    constexpr int kChunks = D / 8;
+#pragma unroll
+    for (int i = 0; i < 16 * MF * kChunks / 32; ++i) {
+        const int idx = lane + 32 * i;
+        const int r = idx / kChunks, c = idx % kChunks;
+        const int grow = q0 + wrow0 + r;
+        if (grow < p.L)
+            *reinterpret_cast<uint4 *>(gO + (long long)grow * p.os[2] + c * 8) =
+                *reinterpret_cast<const uint4 *>(sQ.base + sQ.offset(wrow0 + r, c));
+    }
+}
+
+} // namespace attnlab::cuda

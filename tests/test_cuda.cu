@@ -1,0 +1,457 @@
+// CUDA kernel tests [cuda]: every kernel against a float64 CPU reference on
+// fresh random inputs, output poisoned (NaN) before each run. Without a GPU
+// the binary prints "skipped: no CUDA device" and succeeds.
+// ATTNLAB_CUDA_TEST_SMALL=1 shrinks the sizes (for compute-sanitizer runs).
+#define CATCH_CONFIG_RUNNER
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <set>
+#include <vector>
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include "attention/gpu_backend.h"
+#include "attnlab_cuda.h"
+#include "cuda_backend.h"
+
+namespace {
+
+#define CK(x) REQUIRE((x) == cudaSuccess)
+
+bool small_mode() {
+    const char * e = std::getenv("ATTNLAB_CUDA_TEST_SMALL");
+    return e && *e && *e != '0';
+}
+int cap_len(int L) { return small_mode() ? std::min(L, 517) : L; }
+
+std::mt19937_64 & rng() {
+    static std::mt19937_64 g(std::random_device{}());
+    return g;
+}
+
+// Host tensor holding the device-format values (bf16/fp16) and their exact
+// float64 values for the reference.
+struct htensor {
+    int dtype;
+    std::vector<uint16_t> raw;
+    std::vector<double> val;
+    htensor(int dt, size_t n, double stddev) : dtype(dt), raw(n), val(n) {
+        std::normal_distribution<float> nd(0.f, (float)stddev);
+        for (size_t i = 0; i < n; ++i) {
+            const float x = nd(rng());
+            if (dt == ATTNLAB_BF16) {
+                __nv_bfloat16 b = __float2bfloat16(x);
+                std::memcpy(&raw[i], &b, 2);
+                val[i] = __bfloat162float(b);
+            } else {
+                __half h = __float2half(x);
+                std::memcpy(&raw[i], &h, 2);
+                val[i] = __half2float(h);
+            }
+        }
+    }
+};
+
+double to_double(int dt, uint16_t r) {
+    if (dt == ATTNLAB_BF16) {
+        __nv_bfloat16 b;
+        std::memcpy(&b, &r, 2);
+        return __bfloat162float(b);
+    }
+    __half h;
+    std::memcpy(&h, &r, 2);
+    return __half2float(h);
+}
+
+struct dmem {
+    void * p = nullptr;
+    explicit dmem(size_t bytes) { REQUIRE(cudaMalloc(&p, bytes ? bytes : 1) == cudaSuccess); }
+    ~dmem() { cudaFree(p); }
+    template <typename T> T * as() const { return static_cast<T *>(p); }
+};
+
+struct problem {
+    int dtype = ATTNLAB_BF16, B = 1, H = 2, Hkv = 2, L = 100, D = 64;
+    bool causal = false;
+};
+
+// Kept key set of (b, h, query row i): nullptr blocks means dense.
+struct mask_view {
+    const std::vector<int> * num = nullptr;
+    const std::vector<int> * idx = nullptr;
+    int bs = 128, mask_B = 1, mask_H = 1, max_kv = 0, nqb = 0;
+};
+
+// float64 reference for a set of rows of one (b, h); contiguous [B,H,L,D].
+void reference_rows(const problem & p, const htensor & q, const htensor & k, const htensor & v, const mask_view & m,
+                    int b, int h, const std::vector<int> & rows, std::vector<double> & out) {
+    const int hk = h / (p.H / p.Hkv), L = p.L, D = p.D;
+    const double scale = 1.0 / std::sqrt((double)D);
+    const size_t qoff = ((size_t)b * p.H + h) * L * D, koff = ((size_t)b * p.Hkv + hk) * L * D;
+    out.assign(rows.size() * D, 0.0);
+    std::vector<double> s(L);
+    std::vector<char> keep(L);
+    for (size_t ri = 0; ri < rows.size(); ++ri) {
+        const int i = rows[ri];
+        std::fill(keep.begin(), keep.end(), m.num ? 0 : 1);
+        if (m.num) {
+            const size_t row = (((size_t)(b % m.mask_B) * m.mask_H + (h % m.mask_H)) * m.nqb) + i / m.bs;
+            for (int t = 0; t < (*m.num)[row]; ++t) {
+                const int J = (*m.idx)[row * m.max_kv + t];
+                for (int j = J * m.bs; j < std::min(L, (J + 1) * m.bs); ++j) keep[j] = 1;
+            }
+        }
+        double mx = -INFINITY;
+        for (int j = 0; j < L; ++j) {
+            if (!keep[j] || (p.causal && j > i)) { s[j] = -INFINITY; continue; }
+            double acc = 0;
+            for (int d = 0; d < D; ++d) acc += q.val[qoff + (size_t)i * D + d] * k.val[koff + (size_t)j * D + d];
+            s[j] = acc * scale;
+            mx = std::max(mx, s[j]);
+        }
+        if (mx == -INFINITY) continue;   // no key: zeros
+        double den = 0;
+        for (int j = 0; j < L; ++j) {
+            s[j] = s[j] == -INFINITY ? 0.0 : std::exp(s[j] - mx);
+            den += s[j];
+        }
+        for (int j = 0; j < L; ++j) {
+            if (s[j] == 0.0) continue;
+            const double w = s[j] / den;
+            for (int d = 0; d < D; ++d) out[ri * D + d] += w * v.val[koff + (size_t)j * D + d];
+        }
+    }
+}
+
+std::vector<int> pick_rows(int L) {
+    std::vector<int> rows;
+    if (L <= 600) {
+        rows.resize(L);
+        std::iota(rows.begin(), rows.end(), 0);
+        return rows;
+    }
+    std::set<int> r;
+    for (int i = 0; i < 40; ++i) { r.insert(i); r.insert(L - 1 - i); }
+    std::uniform_int_distribution<int> u(0, L - 1);
+    while ((int)r.size() < 150) r.insert(u(rng()));
+    return std::vector<int>(r.begin(), r.end());
+}
+
+struct run_result {
+    double rel_err = 0;
+    long nan_count = 0;
+    double zero_rows_max = 0;   // max |out| over rows the reference says are empty
+};
+
+// Runs dense (m.num == nullptr) or block-sparse and compares with the reference.
+run_result run_and_check(const problem & p, const mask_view & m, std::vector<uint16_t> * out_raw = nullptr) {
+    const size_t nq = (size_t)p.B * p.H * p.L * p.D, nk = (size_t)p.B * p.Hkv * p.L * p.D;
+    htensor q(p.dtype, nq, 1.0), k(p.dtype, nk, 1.0), v(p.dtype, nk, 1.0);
+    dmem dq(nq * 2), dk(nk * 2), dv(nk * 2), dout(nq * 2);
+    CK(cudaMemcpy(dq.p, q.raw.data(), nq * 2, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dk.p, k.raw.data(), nk * 2, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dv.p, v.raw.data(), nk * 2, cudaMemcpyHostToDevice));
+    CK(cudaMemset(dout.p, 0xFF, nq * 2));   // NaN in bf16 and fp16
+    int rc;
+    std::unique_ptr<dmem> dnum, didx;
+    if (m.num) {
+        dnum = std::make_unique<dmem>(m.num->size() * 4);
+        didx = std::make_unique<dmem>(m.idx->size() * 4);
+        CK(cudaMemcpy(dnum->p, m.num->data(), m.num->size() * 4, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(didx->p, m.idx->data(), m.idx->size() * 4, cudaMemcpyHostToDevice));
+        rc = attnlab_block_sparse_fwd(p.dtype, dq.p, dk.p, dv.p, dout.p, p.B, p.H, p.Hkv, p.L, p.D, p.causal, 0.f,
+                                      dnum->as<int>(), didx->as<int>(), m.bs, m.mask_B, m.mask_H, m.max_kv, nullptr);
+    } else {
+        rc = attnlab_flash_fwd(p.dtype, dq.p, dk.p, dv.p, dout.p, p.B, p.H, p.Hkv, p.L, p.D, p.causal, 0.f, nullptr);
+    }
+    INFO("launch: " << attnlab_cuda_last_error());
+    REQUIRE(rc == 0);
+    CK(cudaDeviceSynchronize());
+    std::vector<uint16_t> raw(nq);
+    CK(cudaMemcpy(raw.data(), dout.p, nq * 2, cudaMemcpyDeviceToHost));
+    run_result r;
+    for (size_t i = 0; i < nq; ++i)
+        if (std::isnan(to_double(p.dtype, raw[i]))) ++r.nan_count;
+    const std::vector<int> rows = pick_rows(p.L);
+    double num = 0, den = 0;
+    std::vector<double> ref;
+    for (int b = 0; b < p.B; ++b)
+        for (int h = 0; h < p.H; ++h) {
+            reference_rows(p, q, k, v, m, b, h, rows, ref);
+            for (size_t ri = 0; ri < rows.size(); ++ri) {
+                bool empty = true;
+                for (int d = 0; d < p.D; ++d) empty = empty && ref[ri * p.D + d] == 0.0;
+                for (int d = 0; d < p.D; ++d) {
+                    const double o = to_double(p.dtype, raw[(((size_t)b * p.H + h) * p.L + rows[ri]) * p.D + d]);
+                    const double e = ref[ri * p.D + d];
+                    num += (o - e) * (o - e);
+                    den += e * e;
+                    if (empty) r.zero_rows_max = std::max(r.zero_rows_max, std::fabs(o));
+                }
+            }
+        }
+    r.rel_err = std::sqrt(num / std::max(den, 1e-300));
+    if (out_raw) *out_raw = std::move(raw);
+    return r;
+}
+
+// Random block list: per (b, h, I) keep each allowed block with prob `density`;
+// some query blocks keep nothing (all-masked rows).
+struct block_list {
+    std::vector<int> num, idx;
+    mask_view view() const { return v; }
+    mask_view v;
+};
+block_list random_blocks(const problem & p, int bs, int mask_B, int mask_H, double density, bool empty_rows) {
+    block_list bl;
+    const int nb = (p.L + bs - 1) / bs;
+    bl.num.assign((size_t)mask_B * mask_H * nb, 0);
+    bl.idx.assign(bl.num.size() * nb, 0);
+    std::uniform_real_distribution<double> u(0, 1);
+    for (size_t row = 0; row < bl.num.size(); ++row) {
+        const int I = (int)(row % nb);
+        if (empty_rows && u(rng()) < 0.15) continue;
+        std::vector<int> keep;
+        const int allowed = p.causal ? I + 1 : nb;
+        for (int J = 0; J < allowed; ++J)
+            if (u(rng()) < density) keep.push_back(J);
+        std::shuffle(keep.begin(), keep.end(), rng());   // order must not matter
+        bl.num[row] = (int)keep.size();
+        for (size_t t = 0; t < keep.size(); ++t) bl.idx[row * nb + t] = keep[t];
+    }
+    bl.v.num = &bl.num;
+    bl.v.idx = &bl.idx;
+    bl.v.bs = bs; bl.v.mask_B = mask_B; bl.v.mask_H = mask_H; bl.v.max_kv = nb; bl.v.nqb = nb;
+    return bl;
+}
+
+const char * dname(int dt) { return dt == ATTNLAB_BF16 ? "bf16" : "fp16"; }
+
+} // namespace
+
+TEST_CASE("dense flash forward matches float64 reference", "[cuda]") {
+    struct cfg { int dt, B, H, Hkv, L, D; bool causal; };
+    const std::vector<cfg> cfgs = {
+        {ATTNLAB_BF16, 2, 4, 2, 300, 64, false},  {ATTNLAB_BF16, 2, 4, 2, 300, 64, true},
+        {ATTNLAB_BF16, 1, 4, 1, 4099, 128, true}, {ATTNLAB_BF16, 1, 2, 2, 4099, 128, false},
+        {ATTNLAB_BF16, 1, 3, 3, 4099, 64, true},  {ATTNLAB_FP16, 1, 2, 1, 1000, 128, false},
+        {ATTNLAB_FP16, 2, 2, 2, 777, 64, true},   {ATTNLAB_BF16, 1, 2, 2, 1, 128, true},
+        {ATTNLAB_BF16, 1, 2, 2, 17, 64, false},   {ATTNLAB_BF16, 1, 8, 2, 129, 128, true},
+        {ATTNLAB_FP16, 1, 2, 2, 128, 128, true},  {ATTNLAB_BF16, 3, 6, 3, 256, 64, false},
+    };
+    for (int variant : {2, 1})
+    for (const cfg & c : cfgs) {
+        REQUIRE(attnlab_set_kernel_variant(variant) == 0);
+        problem p;
+        p.dtype = c.dt; p.B = c.B; p.H = c.H; p.Hkv = c.Hkv; p.L = cap_len(c.L); p.D = c.D; p.causal = c.causal;
+        const run_result r = run_and_check(p, mask_view{});
+        std::printf("v%d dense %s B=%d H=%d Hkv=%d L=%d D=%d causal=%d: rel err %.3e, NaN %ld\n", variant, dname(c.dt), p.B, p.H,
+                    p.Hkv, p.L, p.D, (int)p.causal, r.rel_err, r.nan_count);
+        CHECK(r.nan_count == 0);
+        CHECK(r.rel_err <= 1e-2);
+    }
+}
+
+TEST_CASE("block-sparse flash forward matches float64 reference", "[cuda]") {
+    struct cfg { int dt, B, H, Hkv, L, D, bs, mB, mH; bool causal; double dens; };
+    const std::vector<cfg> cfgs = {
+        {ATTNLAB_BF16, 1, 4, 2, 4099, 128, 128, 1, 4, true, 0.3},
+        {ATTNLAB_BF16, 1, 4, 2, 4099, 128, 128, 1, 4, false, 0.2},
+        {ATTNLAB_BF16, 2, 4, 4, 1000, 64, 128, 2, 4, true, 0.5},
+        {ATTNLAB_BF16, 2, 2, 1, 1000, 64, 64, 2, 1, false, 0.4},
+        {ATTNLAB_FP16, 1, 4, 1, 999, 128, 64, 1, 4, true, 0.5},
+        {ATTNLAB_FP16, 1, 2, 2, 333, 64, 64, 1, 2, true, 0.7},
+        {ATTNLAB_BF16, 1, 2, 2, 4099, 64, 64, 1, 2, false, 0.1},
+    };
+    for (int variant : {2, 1})
+    for (const cfg & c : cfgs) {
+        REQUIRE(attnlab_set_kernel_variant(variant) == 0);
+        problem p;
+        p.dtype = c.dt; p.B = c.B; p.H = c.H; p.Hkv = c.Hkv; p.L = cap_len(c.L); p.D = c.D; p.causal = c.causal;
+        block_list bl = random_blocks(p, c.bs, c.mB, c.mH, c.dens, true);
+        const run_result r = run_and_check(p, bl.view());
+        std::printf("v%d sparse %s B=%d H=%d Hkv=%d L=%d D=%d bs=%d causal=%d dens=%.2f: rel err %.3e, NaN %ld, "
+                    "empty-row max |out| %.1e\n",
+                    variant, dname(c.dt), p.B, p.H, p.Hkv, p.L, p.D, c.bs, (int)p.causal, c.dens, r.rel_err, r.nan_count,
+                    r.zero_rows_max);
+        CHECK(r.nan_count == 0);
+        CHECK(r.rel_err <= 1e-2);
+        CHECK(r.zero_rows_max == 0.0);
+    }
+}
+
+TEST_CASE("all-masked rows give zeros, not NaN", "[cuda]") {
+    problem p;
+    p.B = 1; p.H = 2; p.Hkv = 2; p.L = cap_len(700); p.D = 128; p.causal = true;
+    block_list bl = random_blocks(p, 128, 1, 2, 0.0, false);   // nothing kept anywhere
+    std::vector<uint16_t> raw;
+    const run_result r = run_and_check(p, bl.view(), &raw);
+    CHECK(r.nan_count == 0);
+    for (uint16_t x : raw) REQUIRE(to_double(p.dtype, x) == 0.0);
+}
+
+TEST_CASE("block-sparse with every block kept equals dense bit for bit", "[cuda]") {
+    for (int variant : {2, 1})
+    for (bool causal : {false, true}) {
+        REQUIRE(attnlab_set_kernel_variant(variant) == 0);
+        problem p;
+        p.B = 1; p.H = 4; p.Hkv = 2; p.L = cap_len(1500); p.D = 128; p.causal = causal;
+        block_list bl = random_blocks(p, 128, 1, 1, 1.0, false);
+        // ascending order, like the dense kernel's tile order
+        const int nb = bl.v.nqb;
+        for (int I = 0; I < nb; ++I) std::sort(bl.idx.begin() + (size_t)I * nb, bl.idx.begin() + (size_t)I * nb + bl.num[I]);
+        const size_t nq = (size_t)p.B * p.H * p.L * p.D, nk = (size_t)p.B * p.Hkv * p.L * p.D;
+        htensor q(p.dtype, nq, 1.0), k(p.dtype, nk, 1.0), v(p.dtype, nk, 1.0);
+        dmem dq(nq * 2), dk(nk * 2), dv(nk * 2), o1(nq * 2), o2(nq * 2), dn(bl.num.size() * 4), di(bl.idx.size() * 4);
+        CK(cudaMemcpy(dq.p, q.raw.data(), nq * 2, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(dk.p, k.raw.data(), nk * 2, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(dv.p, v.raw.data(), nk * 2, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(dn.p, bl.num.data(), bl.num.size() * 4, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(di.p, bl.idx.data(), bl.idx.size() * 4, cudaMemcpyHostToDevice));
+        CK(cudaMemset(o1.p, 0xFF, nq * 2));
+        CK(cudaMemset(o2.p, 0xFF, nq * 2));
+        REQUIRE(attnlab_flash_fwd(ATTNLAB_BF16, dq.p, dk.p, dv.p, o1.p, 1, 4, 2, p.L, 128, causal, 0.f, nullptr) == 0);
+        REQUIRE(attnlab_block_sparse_fwd(ATTNLAB_BF16, dq.p, dk.p, dv.p, o2.p, 1, 4, 2, p.L, 128, causal, 0.f,
+                                         dn.as<int>(), di.as<int>(), 128, 1, 1, nb, nullptr) == 0);
+        CK(cudaDeviceSynchronize());
+        std::vector<uint16_t> a(nq), b(nq);
+        CK(cudaMemcpy(a.data(), o1.p, nq * 2, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(b.data(), o2.p, nq * 2, cudaMemcpyDeviceToHost));
+        size_t n_diff = 0;
+        for (size_t i = 0; i < nq; ++i) n_diff += a[i] != b[i];
+        INFO("variant " << variant << " causal " << causal);
+        CHECK(n_diff == 0);
+    }
+    attnlab_set_kernel_variant(0);
+}
+
+TEST_CASE("block_topk gate picks the best-scoring blocks", "[cuda]") {
+    struct cfg { int B, H, Hkv, L, D, bs; bool causal; float dens; };
+    const std::vector<cfg> cfgs = {{1, 4, 2, 4099, 128, 128, true, 0.2f}, {2, 2, 2, 3000, 64, 64, false, 0.3f},
+                                   {1, 2, 1, 20000, 128, 128, false, 0.1f}};
+    for (const cfg & c : cfgs) {
+        const int L = cap_len(c.L), nb = (L + c.bs - 1) / c.bs;
+        const size_t nq = (size_t)c.B * c.H * L * c.D, nk = (size_t)c.B * c.Hkv * L * c.D;
+        htensor q(ATTNLAB_BF16, nq, 1.0), k(ATTNLAB_BF16, nk, 1.0);
+        dmem dq(nq * 2), dk(nk * 2), dn((size_t)c.B * c.H * nb * 4), di((size_t)c.B * c.H * nb * nb * 4),
+            ws(attnlab_block_topk_workspace(c.B, c.H, c.Hkv, L, c.D, c.bs));
+        CK(cudaMemcpy(dq.p, q.raw.data(), nq * 2, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(dk.p, k.raw.data(), nk * 2, cudaMemcpyHostToDevice));
+        CK(cudaMemset(dn.p, 0xFF, (size_t)c.B * c.H * nb * 4));
+        REQUIRE(attnlab_block_topk(ATTNLAB_BF16, dq.p, dk.p, c.B, c.H, c.Hkv, L, c.D, c.causal, 0.f, c.bs, c.dens, 0,
+                                   dn.as<int>(), di.as<int>(), ws.p, nullptr) == 0);
+        CK(cudaDeviceSynchronize());
+        std::vector<int> num((size_t)c.B * c.H * nb), idx((size_t)c.B * c.H * nb * nb);
+        CK(cudaMemcpy(num.data(), dn.p, num.size() * 4, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(idx.data(), di.p, idx.size() * 4, cudaMemcpyDeviceToHost));
+        // float64 pooled scores
+        auto pooled = [&](const htensor & x, int heads, int b, int h, int blk, std::vector<double> & out) {
+            out.assign(c.D, 0.0);
+            const int r0 = blk * c.bs, r1 = std::min(L, r0 + c.bs);
+            for (int r = r0; r < r1; ++r)
+                for (int d = 0; d < c.D; ++d) out[d] += x.val[(((size_t)b * heads + h) * L + r) * c.D + d];
+            for (double & e : out) e /= (r1 - r0);
+        };
+        double worst_gap = 0;
+        int bad = 0;
+        std::vector<double> qp, kp;
+        for (int b = 0; b < c.B; ++b)
+            for (int h = 0; h < c.H; ++h) {
+                std::vector<std::vector<double>> kps(nb);
+                for (int J = 0; J < nb; ++J) pooled(k, c.Hkv, b, h / (c.H / c.Hkv), J, kps[J]);
+                for (int I = 0; I < nb; ++I) {
+                    pooled(q, c.H, b, h, I, qp);
+                    const int allowed = c.causal ? I + 1 : nb;
+                    std::vector<double> s(allowed);
+                    for (int J = 0; J < allowed; ++J) {
+                        double acc = 0;
+                        for (int d = 0; d < c.D; ++d) acc += qp[d] * kps[J][d];
+                        s[J] = (c.causal && J == I) ? 1e300 : acc / std::sqrt((double)c.D);
+                    }
+                    const size_t row = ((size_t)b * c.H + h) * nb + I;
+                    const int kk = std::max(1, std::min(allowed, (int)std::ceil(c.dens * allowed - 1e-6)));
+                    if (num[row] != kk) { ++bad; continue; }
+                    std::vector<double> sorted = s;
+                    std::sort(sorted.begin(), sorted.end(), std::greater<double>());
+                    bool ok = true;
+                    for (int t = 0; t < kk; ++t) {
+                        const int J = idx[row * nb + t];
+                        ok = ok && J >= 0 && J < allowed && (t == 0 || J > idx[row * nb + t - 1]);
+                        if (!ok) break;
+                        // a picked block scores at least the k-th best (up to float rounding)
+                        const double gap = sorted[kk - 1] - s[J];
+                        worst_gap = std::max(worst_gap, gap);
+                    }
+                    if (c.causal) ok = ok && idx[row * nb + kk - 1] == I;
+                    if (!ok) ++bad;
+                }
+            }
+        std::printf("block_topk B=%d H=%d L=%d D=%d bs=%d causal=%d dens=%.2f: bad rows %d, worst score gap %.2e\n",
+                    c.B, c.H, L, c.D, c.bs, (int)c.causal, c.dens, bad, worst_gap);
+        CHECK(bad == 0);
+        CHECK(worst_gap < 1e-4);
+    }
+}
+
+TEST_CASE("cuda backend through core's interface (token-major layout)", "[cuda]") {
+    attnlab_register_cuda_backend();
+    attnlab::gpu_attention_backend * be = attnlab::gpu_backend_get();
+    REQUIRE(be != nullptr);
+    const int L = cap_len(1234), H = 4, Hk = 2, D = 64;
+    std::vector<float> q((size_t)L * H * D), k((size_t)L * Hk * D), v((size_t)L * Hk * D), out((size_t)L * H * D, NAN);
+    std::normal_distribution<float> nd(0.f, 1.f);
+    for (float & x : q) x = __bfloat162float(__float2bfloat16(nd(rng())));
+    for (float & x : k) x = __bfloat162float(__float2bfloat16(nd(rng())));
+    for (float & x : v) x = __bfloat162float(__float2bfloat16(nd(rng())));
+    attnlab::attention_layer_io io;
+    io.n_tokens = L; io.n_head = H; io.n_head_kv = Hk; io.head_dim = D;
+    io.scale = 1.0f / std::sqrt((float)D); io.causal = true;
+    io.q = q.data(); io.k = k.data(); io.v = v.data(); io.out = out.data();
+    be->dense_host(io);
+    // float64 reference in the token-major layout
+    double num = 0, den = 0;
+    for (int h = 0; h < H; ++h) {
+        const int g = io.kv_head_of(h);
+        for (int i : pick_rows(L)) {
+            std::vector<double> s(i + 1);
+            double mx = -INFINITY;
+            for (int j = 0; j <= i; ++j) {
+                double acc = 0;
+                for (int d = 0; d < D; ++d) acc += (double)q[((size_t)i * H + h) * D + d] * k[((size_t)j * Hk + g) * D + d];
+                s[j] = acc * io.scale;
+                mx = std::max(mx, s[j]);
+            }
+            double z = 0;
+            for (double & e : s) z += (e = std::exp(e - mx));
+            for (int d = 0; d < D; ++d) {
+                double o = 0;
+                for (int j = 0; j <= i; ++j) o += s[j] / z * v[((size_t)j * Hk + g) * D + d];
+                const double got = out[((size_t)i * H + h) * D + d];
+                REQUIRE(!std::isnan(got));
+                num += (got - o) * (got - o);
+                den += o * o;
+            }
+        }
+    }
+    const double rel = std::sqrt(num / den);
+    std::printf("backend dense_host (token-major, GQA, causal) L=%d: rel err %.3e on %s\n", L, rel,
+                be->device_name().c_str());
+    CHECK(rel <= 1e-2);
+}
+
+int main(int argc, char ** argv) {
+    if (attnlab_cuda_device_count() == 0) {
+        std::printf("skipped: no CUDA device\n");
+        return 0;
+    }
+    return Catch::Session().run(argc, argv);
+}
