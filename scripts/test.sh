@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export ATTNLAB_REQUIRE_ASSETS=1
-ctest --preset release -j2 --label-exclude cuda
+ctest --preset release -j2

@@ -85,8 +85,10 @@ std::vector<bench_row> bench_rows_parse(const std::string & text, const std::str
         r.L = int64_t(num({"L"}, true, 0));
         r.head_dim = int(num({"head_dim", "D"}, true, 0));
         const json * c = find({"causal"}, &where);
-        if (!c || !c->is_boolean()) throw input_error(file, where, "missing or not true/false");
-        r.causal = c->get<bool>();
+        // bench/gpu/bench.py writes 0/1; accept booleans too
+        if (c && c->is_boolean()) r.causal = c->get<bool>();
+        else if (c && c->is_number_integer() && (c->get<int64_t>() == 0 || c->get<int64_t>() == 1)) r.causal = c->get<int64_t>() == 1;
+        else throw input_error(file, where, "missing or not true/false/0/1");
         r.density = num({"density"}, true, 1.0);
         r.ms = num({"ms", "time_ms"}, true, 0.0);
         r.tflops = num({"tflops"}, false, 0.0);
