@@ -433,3 +433,10 @@ TEST_CASE("sparse_attention_hook patches a method into each layer", "[methods]")
     CHECK(hook.records()[1].token_density == Approx(200.0 / causal_pairs(200, true)));
     CHECK(hook.records()[1].layer == 1);
 }
+
+TEST_CASE("spec aliases: density and block name rho and B", "[methods]") {
+    auto m = attnlab::method_create("block_topk:density=0.2,block=64");
+    CHECK(m->spec() == attnlab::method_create("block_topk:rho=0.2,B=64")->spec());
+    CHECK_THROWS_AS(attnlab::method_create("block_topk:density=0.2,rho=0.3"), attnlab::input_error);
+    CHECK_THROWS_AS(attnlab::method_create("window:density=0.2"), attnlab::input_error); // window has no rho
+}

@@ -137,10 +137,28 @@ std::string value_check(const std::string & spec_text, const method_param & p, c
     return v;
 }
 
+// Long names users type for METHODS.md's symbols: block_topk:density=0.2,block=64
+// means block_topk:rho=0.2,B=64. Only used where the method has the symbol.
+const char * key_alias(const std::string & key) {
+    if (key == "density") return "rho";
+    if (key == "block") return "B";
+    return nullptr;
+}
+
 method_args args_resolve(const method_spec & spec, const method_info & info) {
     method_args a;
     a.spec_text = spec.text;
-    for (const auto & kv : spec.args) {
+    for (auto kv : spec.args) {
+        auto has = [&](const std::string & k) {
+            return std::any_of(info.params.begin(), info.params.end(), [&](const method_param & p) { return p.key == k; });
+        };
+        if (!has(kv.first) && key_alias(kv.first) && has(key_alias(kv.first))) {
+            const std::string canonical = key_alias(kv.first);
+            if (std::any_of(spec.args.begin(), spec.args.end(), [&](const std::pair<std::string, std::string> & o) { return o.first == canonical; })) {
+                throw input_error(spec.text, kv.first, "given twice (as '" + kv.first + "' and '" + canonical + "')");
+            }
+            kv.first = canonical;
+        }
         auto it = std::find_if(info.params.begin(), info.params.end(), [&](const method_param & p) { return p.key == kv.first; });
         if (it == info.params.end()) {
             std::vector<std::string> keys;

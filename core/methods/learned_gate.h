@@ -1,0 +1,113 @@
+#pragma once
+// learned_gate(τ or ρ) (METHODS.md, seed 000; reference: SeerAttention's
+// AttnGate). Per head a small gate on mean-pooled blocks:
+//   q̃ = Q̄·W_q, k̃ = K̄·W_k (d → d_g), P_I = softmax_J(q̃_I·k̃_Jᵀ/sqrt(d_g)), J causal.
+// Trained per head by distillation with Adam: target T_IJ = the true
+// attention mass of key block J for query block I (dense softmax of that head,
+// averaged over the rows of I), loss mean_I KL(T_I ‖ P_I), on captures of
+// calibration text only. Selection: per query block the blocks with P ≥ τ
+// (tau > 0), else the top ceil(ρ·nb_causal) by P; always the diagonal and
+// block 0, counted toward the budget (as block_topk does).
+//
+// Parameter file (safetensors, written atomically): tensors "wq", "wk"
+// [n_layers, n_head, head_dim, d_g] F32, "initial_loss", "final_loss"
+// [n_layers, n_head] F32; metadata "attnlab.kind" = "learned_gate",
+// "format_version", "calib_text_spec", "calib_text_sha256", "model_sha256",
+// "model_id", "block", "d_g", "head_dim", "n_head", "layers" ("0,3,7"),
+// "steps", "lr", "seed", "ctx", "windows", "final_loss" (mean over heads).
+// Spec: learned_gate:rho=0.2,tau=0,B=64,params=FILE (B must be the gate's).
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/trace.h"
+#include "methods/method.h"
+#include "methods/registry_trained.h"
+
+namespace attnlab {
+
+class job_progress;
+
+struct gate_train_options {
+    int block = 64;
+    int d_g = 32;
+    int steps = 300;
+    double lr = 1e-2;
+    uint64_t seed = 0;
+    std::vector<int> layers;        // empty: every captured layer
+    bool keep_curves = false;       // keep each head's loss per step
+    job_progress * progress = nullptr;
+};
+
+struct gate_params {
+    int block = 64;
+    int d_g = 32;
+    int head_dim = 0;
+    int n_head = 0;
+    int steps = 0;
+    double lr = 0.0;
+    uint64_t seed = 0;
+    int ctx = 0;                    // tokens per calibration window
+    int windows = 0;                // calibration windows
+    std::vector<int> layers;        // ascending
+    std::vector<float> wq, wk;      // [layers][n_head][head_dim][d_g]
+    std::vector<float> initial_loss, final_loss;    // [layers][n_head]
+    std::vector<std::vector<double>> curves;         // [layers*n_head][step], when kept
+    trained_provenance prov;
+
+    int layer_index(int layer) const;   // -1 when absent
+    double mean_final_loss() const;
+    double mean_initial_loss() const;
+    const float * wq_of(int li, int h) const { return wq.data() + ((size_t) li * n_head + h) * head_dim * d_g; }
+    const float * wk_of(int li, int h) const { return wk.data() + ((size_t) li * n_head + h) * head_dim * d_g; }
+};
+
+// Trains one gate per (captured layer, query head). Every capture must be of
+// calibration text (check_calibration_set); progress per head; cancel throws
+// job_cancelled.
+gate_params gate_train(const std::vector<const qkv_capture *> & calib, const gate_train_options & o);
+
+// An untrained gate with the training's random initialisation (the baseline
+// "random gate"); provenance left empty.
+gate_params gate_random(int n_head, int head_dim, const std::vector<int> & layers, int block, int d_g, uint64_t seed);
+
+void gate_save(const std::string & path, const gate_params & p);
+// input_error(path, field, ...) for a missing or bad metadata field or tensor.
+gate_params gate_load(const std::string & path);
+
+// P of one head (nb x nb row-major, zero above the diagonal when causal).
+std::vector<double> gate_probs(const gate_params & p, int li, int h, const head_inputs & in);
+
+// The shared Stage 2 of block predictors: per query block, blocks with score
+// ≥ tau (tau > 0) or the top ceil(rho·nb_causal), plus the diagonal and block 0.
+selection select_blocks_by_score(int L, int B, bool causal, const std::vector<double> & score, double rho, double tau);
+
+// A gate method on loaded parameters. Heads of layers the gate has no
+// parameters for fall back to block_topk at the same rho (select() cannot
+// throw inside the hook's parallel loop); fallbacks() counts them.
+class learned_gate_method : public sparse_method, public trained_method {
+public:
+    learned_gate_method(std::shared_ptr<const gate_params> p, double rho, double tau, std::string spec);
+    std::string name() const override { return "learned_gate"; }
+    std::string spec() const override { return spec_; }
+    bool uses_qk() const override { return true; }
+    double predictor_flops(int L, int d, bool causal) const override;
+    selection select(const head_inputs & in) const override;
+    const trained_provenance & provenance() const override { return p_->prov; }
+    const std::string & calib_text_sha256() const { return p_->prov.calib_text_sha256; }
+    const gate_params & params() const { return *p_; }
+    int64_t fallbacks() const;
+
+private:
+    std::shared_ptr<const gate_params> p_;
+    double rho_, tau_;
+    std::string spec_;
+    std::unique_ptr<sparse_method> fallback_;
+    mutable std::shared_ptr<std::atomic<int64_t>> n_fallback_;
+};
+
+std::unique_ptr<sparse_method> make_learned_gate(const method_args & a);
+
+} // namespace attnlab
