@@ -1,6 +1,8 @@
 // Dense flash attention against the float64 reference.
 #include <catch2/catch.hpp>
 
+#include "test_util.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -13,36 +15,12 @@ using namespace attnlab;
 
 namespace {
 
-struct attn_case {
-    std::vector<float> q, k, v, out;
-    attention_layer_io io;
-};
+using attnlab_test::attn_case;
 
 // Random Q/K/V; `sharp` scales Q so softmax rows are peaked and the running
 // max changes often across key tiles (exercises the rescaling path).
 attn_case make_case(int L, int n_head, int n_head_kv, int hd, bool causal, float sharp, uint32_t seed) {
-    attn_case c;
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> nd(0.0f, 1.0f);
-    c.q.resize((size_t) L * n_head * hd);
-    c.k.resize((size_t) L * n_head_kv * hd);
-    c.v.resize((size_t) L * n_head_kv * hd);
-    c.out.assign((size_t) L * n_head * hd, NAN);
-    for (auto & x : c.q) x = nd(rng) * sharp;
-    for (auto & x : c.k) x = nd(rng);
-    for (auto & x : c.v) x = nd(rng);
-    c.io.layer = 0;
-    c.io.n_tokens = L;
-    c.io.n_head = n_head;
-    c.io.n_head_kv = n_head_kv;
-    c.io.head_dim = hd;
-    c.io.scale = 1.0f / std::sqrt((float) hd);
-    c.io.causal = causal;
-    c.io.q = c.q.data();
-    c.io.k = c.k.data();
-    c.io.v = c.v.data();
-    c.io.out = c.out.data();
-    return c;
+    return attnlab_test::attn_case_random(L, n_head, n_head_kv, hd, causal, seed, sharp);
 }
 
 // max |flash - ref| / max |ref|

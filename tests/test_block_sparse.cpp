@@ -3,6 +3,8 @@
 // the softmax, relu and hyperbolic scores; density 1 against the dense kernel.
 #include <catch2/catch.hpp>
 
+#include "test_util.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -18,34 +20,11 @@ using namespace attnlab;
 
 namespace {
 
-struct bs_case {
-    std::vector<float> q, k, v, out;
-    attention_layer_io io;
-};
+using bs_case = attnlab_test::attn_case;
 
 bs_case make_bs_case(int L, int n_head, int n_head_kv, int hd, bool causal, float q_scale, float k_scale,
                      uint32_t seed) {
-    bs_case c;
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> nd(0.0f, 1.0f);
-    c.q.resize((size_t) L * n_head * hd);
-    c.k.resize((size_t) L * n_head_kv * hd);
-    c.v.resize((size_t) L * n_head_kv * hd);
-    c.out.assign((size_t) L * n_head * hd, NAN);
-    for (auto & x : c.q) x = nd(rng) * q_scale;
-    for (auto & x : c.k) x = nd(rng) * k_scale;
-    for (auto & x : c.v) x = nd(rng);
-    c.io.n_tokens = L;
-    c.io.n_head = n_head;
-    c.io.n_head_kv = n_head_kv;
-    c.io.head_dim = hd;
-    c.io.scale = 1.0f / std::sqrt((float) hd);
-    c.io.causal = causal;
-    c.io.q = c.q.data();
-    c.io.k = c.k.data();
-    c.io.v = c.v.data();
-    c.io.out = c.out.data();
-    return c;
+    return attnlab_test::attn_case_random(L, n_head, n_head_kv, hd, causal, seed, q_scale, k_scale);
 }
 
 // The mask as an L x L boolean, straight from the CSR arrays.

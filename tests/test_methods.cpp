@@ -3,6 +3,8 @@
 // per-head metrics on hand-made cases, and the forward-pass hook.
 #include <catch2/catch.hpp>
 
+#include "test_util.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -21,34 +23,10 @@ using namespace attnlab;
 
 namespace {
 
-struct layer_case {
-    std::vector<float> q, k, v, out;
-    attention_layer_io io;
-};
+using layer_case = attnlab_test::attn_case;
 
 layer_case make_layer(int L, int n_head, int n_head_kv, int hd, bool causal, uint32_t seed, int layer = 0) {
-    layer_case c;
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> nd(0.0f, 1.0f);
-    c.q.resize((size_t) L * n_head * hd);
-    c.k.resize((size_t) L * n_head_kv * hd);
-    c.v.resize((size_t) L * n_head_kv * hd);
-    c.out.assign((size_t) L * n_head * hd, NAN);
-    for (auto & x : c.q) x = nd(rng) * 2.0f;
-    for (auto & x : c.k) x = nd(rng);
-    for (auto & x : c.v) x = nd(rng);
-    c.io.layer = layer;
-    c.io.n_tokens = L;
-    c.io.n_head = n_head;
-    c.io.n_head_kv = n_head_kv;
-    c.io.head_dim = hd;
-    c.io.scale = 1.0f / std::sqrt((float) hd);
-    c.io.causal = causal;
-    c.io.q = c.q.data();
-    c.io.k = c.k.data();
-    c.io.v = c.v.data();
-    c.io.out = c.out.data();
-    return c;
+    return attnlab_test::attn_case_random(L, n_head, n_head_kv, hd, causal, seed, 2.0f, 1.0f, layer);
 }
 
 // The selection as an L x L boolean from its CSR arrays (block or token).

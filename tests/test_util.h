@@ -1,9 +1,15 @@
 #pragma once
 // Shared helpers for the test suite: where the default model and text live,
 // and how a test that needs them behaves when they are absent.
+#include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <random>
 #include <string>
+#include <vector>
+
+#include "attention/attention.h"
 
 #include <catch2/catch.hpp>
 
@@ -30,6 +36,40 @@ inline bool need_asset(const std::string & path) {
     }
     WARN("skipped: asset missing: " << path << " (run scripts/setup.sh)");
     return false;
+}
+
+// One layer's random attention inputs with the output poisoned (NaN), so a
+// kernel that skips an element fails. q_scale > 1 makes softmax rows peaked,
+// which exercises the running-max rescaling of flash-style kernels.
+struct attn_case {
+    std::vector<float> q, k, v, out;
+    attnlab::attention_layer_io io;
+};
+
+inline attn_case attn_case_random(int L, int n_head, int n_head_kv, int hd, bool causal, uint32_t seed,
+                                  float q_scale = 1.0f, float k_scale = 1.0f, int layer = 0) {
+    attn_case c;
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    c.q.resize(size_t(L) * n_head * hd);
+    c.k.resize(size_t(L) * n_head_kv * hd);
+    c.v.resize(size_t(L) * n_head_kv * hd);
+    c.out.assign(size_t(L) * n_head * hd, NAN);
+    for (auto & x : c.q) x = nd(rng) * q_scale;
+    for (auto & x : c.k) x = nd(rng) * k_scale;
+    for (auto & x : c.v) x = nd(rng);
+    c.io.layer = layer;
+    c.io.n_tokens = L;
+    c.io.n_head = n_head;
+    c.io.n_head_kv = n_head_kv;
+    c.io.head_dim = hd;
+    c.io.scale = 1.0f / std::sqrt(float(hd));
+    c.io.causal = causal;
+    c.io.q = c.q.data();
+    c.io.k = c.k.data();
+    c.io.v = c.v.data();
+    c.io.out = c.out.data();
+    return c;
 }
 
 } // namespace attnlab_test
