@@ -11,3 +11,9 @@ mkdir -p out
 ./build/attnlab-cli ppl --model "$MODEL" --text kjv:eval --ctx 1024 --max-tokens 4096
 ./build/attnlab-cli capture --model "$MODEL" --text kjv:eval --ctx 1024 --out out/smollm2_kjv_eval_1024.safetensors
 ./build/attnlab-cli info out/smollm2_kjv_eval_1024.safetensors
+# The desktop app opens on the default model where there is a display.
+if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && [ -x build/attnlab ]; then
+  exec ./build/attnlab
+else
+  echo "start: no display here; on a desktop, ./build/attnlab opens the app on the default model"
+fi
