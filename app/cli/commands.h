@@ -20,5 +20,9 @@ void add_cmd_capture(CLI::App & app, std::vector<command> & cmds);
 void add_cmd_passkey(CLI::App & app, std::vector<command> & cmds);
 void add_cmd_sim(CLI::App & app, std::vector<command> & cmds);
 void add_cmd_graph(CLI::App & app, std::vector<command> & cmds);
+void add_cmd_sweep(CLI::App & app, std::vector<command> & cmds);
+void add_cmd_export(CLI::App & app, std::vector<command> & cmds);
+void add_cmd_head(CLI::App & app, std::vector<command> & cmds);
+void add_cmd_claims(CLI::App & app, std::vector<command> & cmds);
 
 } // namespace attnlab_cli

@@ -20,6 +20,10 @@ int main(int argc, char ** argv) {
     add_cmd_passkey(app, cmds);
     add_cmd_sim(app, cmds);
     add_cmd_graph(app, cmds);
+    add_cmd_sweep(app, cmds);
+    add_cmd_export(app, cmds);
+    add_cmd_head(app, cmds);
+    add_cmd_claims(app, cmds);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError & e) {

@@ -154,5 +154,7 @@ void sweep_require_evaluation(const text_source & text, const std::string & what
 // Mean over heads of the attention-mass recall of `method` on one captured
 // layer (softmax dense reference; float logits, double sums).
 double layer_mass_recall(const attention_layer_io & io, const sparse_method & method);
+// The same per query head (n_head values).
+std::vector<double> layer_mass_recall_heads(const attention_layer_io & io, const sparse_method & method);
 
 } // namespace attnlab

@@ -9,7 +9,8 @@
 //      recall gain per unit of added block density that still fits the global
 //      budget mean_h density_h ≤ ρ, until none fits (greedy on marginal gain;
 //      optimal when the curves are concave in equal density steps);
-//   3. compare: uniform (every head at r = ρ) and the seed's schedule (r
+//   3. compare: uniform (one r for every head, the largest whose mean
+//      realised density fits ρ) and the seed's schedule (r
 //      linear in depth from 0.45 at layer 0 to 0.125 at the last layer, as
 //      given and rescaled to the budget), recall and density interpolated
 //      linearly on each head's curve.

@@ -5,16 +5,20 @@
 // Trained per head by distillation with Adam: target T_IJ = the true
 // attention mass of key block J for query block I (dense softmax of that head,
 // averaged over the rows of I), loss mean_I KL(T_I ‖ P_I), on captures of
-// calibration text only. Selection: per query block the blocks with P ≥ τ
+// calibration text only. Init W_q = W_k = R (Gaussian, E[RRᵀ] = sqrt(d_g)·s·I:
+// a random projection of block_topk's pooled score); with two or more
+// windows the last quarter (at least one) is held out and the weights of the
+// best held-out loss (checked every 5 steps) are kept. Selection: per query block the blocks with P ≥ τ
 // (tau > 0), else the top ceil(ρ·nb_causal) by P; always the diagonal and
 // block 0, counted toward the budget (as block_topk does).
 //
 // Parameter file (safetensors, written atomically): tensors "wq", "wk"
-// [n_layers, n_head, head_dim, d_g] F32, "initial_loss", "final_loss"
-// [n_layers, n_head] F32; metadata "attnlab.kind" = "learned_gate",
+// [n_layers, n_head, head_dim, d_g] F32, "initial_loss", "final_loss",
+// "val_loss" [n_layers, n_head] F32; metadata "attnlab.kind" = "learned_gate",
 // "format_version", "calib_text_spec", "calib_text_sha256", "model_sha256",
 // "model_id", "block", "d_g", "head_dim", "n_head", "layers" ("0,3,7"),
-// "steps", "lr", "seed", "ctx", "windows", "final_loss" (mean over heads).
+// "steps", "lr", "seed", "ctx", "windows", "val_windows", "final_loss" (mean
+// over heads).
 // Spec: learned_gate:rho=0.2,tau=0,B=64,params=FILE (B must be the gate's).
 #include <atomic>
 #include <cstdint>
@@ -51,15 +55,18 @@ struct gate_params {
     uint64_t seed = 0;
     int ctx = 0;                    // tokens per calibration window
     int windows = 0;                // calibration windows
+    int val_windows = 0;            // of which held out for early stopping
     std::vector<int> layers;        // ascending
     std::vector<float> wq, wk;      // [layers][n_head][head_dim][d_g]
-    std::vector<float> initial_loss, final_loss;    // [layers][n_head]
+    std::vector<float> initial_loss, final_loss;    // training loss, [layers][n_head]
+    std::vector<float> val_loss;                     // best held-out loss (0 without held-out windows)
     std::vector<std::vector<double>> curves;         // [layers*n_head][step], when kept
     trained_provenance prov;
 
     int layer_index(int layer) const;   // -1 when absent
     double mean_final_loss() const;
     double mean_initial_loss() const;
+    double mean_val_loss() const;
     const float * wq_of(int li, int h) const { return wq.data() + ((size_t) li * n_head + h) * head_dim * d_g; }
     const float * wk_of(int li, int h) const { return wk.data() + ((size_t) li * n_head + h) * head_dim * d_g; }
 };
@@ -69,8 +76,8 @@ struct gate_params {
 // job_cancelled.
 gate_params gate_train(const std::vector<const qkv_capture *> & calib, const gate_train_options & o);
 
-// An untrained gate with the training's random initialisation (the baseline
-// "random gate"); provenance left empty.
+// An untrained gate with independent random W_q, W_k ~ N(0, 1/d) (the
+// baseline "random gate"); provenance left empty.
 gate_params gate_random(int n_head, int head_dim, const std::vector<int> & layers, int block, int d_g, uint64_t seed);
 
 void gate_save(const std::string & path, const gate_params & p);

@@ -7,6 +7,7 @@
 
 #include "io/error.h"
 #include "methods/method.h"
+#include "methods/registry_trained.h"
 
 namespace attnlab {
 
@@ -275,15 +276,22 @@ const std::vector<method_info> & score_registry() {
     return reg;
 }
 
-const method_info * method_find(const std::string & name) { return info_find(method_registry(), name); }
+// The trained methods (learned_gate, asa_router, spa, hybrid, layer_adaptive,
+// max_keys) live in registry_trained.cpp: they take file and nested-spec keys.
+const method_info * method_find(const std::string & name) {
+    const method_info * m = info_find(method_registry(), name);
+    return m ? m : trained_method_find(name);
+}
 
 std::vector<std::string> method_names() {
     std::vector<std::string> r;
     for (const auto & m : method_registry()) r.push_back(m.name);
+    for (const auto & m : trained_method_registry()) r.push_back(m.name);
     return r;
 }
 
 std::string method_args_spec(const std::string & name, const method_args & a) {
+    if (trained_method_find(name)) return trained_args_spec(name, a);
     const method_info * info = method_find(name);
     std::string r = name;
     if (!info) return r;
@@ -294,7 +302,8 @@ std::string method_args_spec(const std::string & name, const method_args & a) {
 }
 
 std::unique_ptr<sparse_method> method_create(const method_spec & spec) {
-    const method_info * info = method_find(spec.name);
+    if (trained_method_find(spec.name)) return trained_method_create(spec);
+    const method_info * info = info_find(method_registry(), spec.name);
     if (!info) {
         throw input_error(spec.text, "name", "unknown method '" + spec.name + "' (valid: " + join(method_names()) + ")");
     }

@@ -63,4 +63,29 @@ public:
 // that fit nothing.
 const trained_provenance * method_provenance(const sparse_method & m);
 
+// ---- hybrid(δ) (hybrid.cpp) ----
+
+struct hybrid_estimate {
+    double density = 0.0;   // estimated block density for `mass` of the attention
+    bool dense = false;     // density > delta: the head runs dense
+    selection sparse;       // the blocks the estimate needs (what runs when sparse)
+};
+hybrid_estimate hybrid_estimate_head(const head_inputs & in, int B, double mass, double delta);
+
+// ---- guard max_keys(k) (max_keys_guard.cpp) ----
+
+// Keys per query row of a selection (before the cap) against the cap k.
+struct max_keys_report {
+    int64_t rows = 0;
+    int64_t rows_over = 0;          // rows with more than k keys
+    double share_over = 0.0;
+    int64_t min_keys = 0, max_keys = 0;
+    double mean_keys = 0.0, p50 = 0.0, p90 = 0.0, p99 = 0.0;
+};
+max_keys_report max_keys_report_of(const selection & inner, int k);
+// The cap itself: rows over k keep their k best logits among the selected.
+selection max_keys_cap(const head_inputs & in, const selection & inner, int k);
+// The wrapped method of a max_keys guard (nullptr for anything else).
+const sparse_method * max_keys_inner(const sparse_method & m);
+
 } // namespace attnlab

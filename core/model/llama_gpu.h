@@ -34,7 +34,7 @@ struct llama_gpu_stats {
 };
 
 // Next-token scores of one window, computed on the GPU (log-softmax over the
-// vocabulary in fp32 with a double-free two-pass reduction): for t < n-1,
+// vocabulary: fp32 logits, max then a double-accumulated sum): for t < n-1,
 // nll[t] = -log p(tokens[t+1] | tokens[..t]) and argmax[t] of row t's logits.
 struct llama_gpu_scores {
     std::vector<double> nll;

@@ -1,0 +1,189 @@
+// attnlab-cli sweep: the trade-off table. One row per (method, density, ctx),
+// measured with the method patched into every layer, on evaluation text only;
+// rows are appended as they finish and a rerun resumes where it stopped.
+#include <chrono>
+#include <cmath>
+#include <iostream>
+#include <memory>
+#include <omp.h>
+#include <sstream>
+
+#include "cli_common.h"
+#include "commands.h"
+#include "io/error.h"
+#include "lab/corpus.h"
+#include "lab/figures.h"
+#include "lab/sweep.h"
+#include "methods/method.h"
+#include "model/llama.h"
+#include "model/model_files.h"
+#include "model/tokenizer.h"
+
+namespace attnlab_cli {
+
+namespace {
+struct sweep_args {
+    std::string model, text = "kjv:eval", ctxs = "2048", methods, densities = "0.1,0.2,0.4,0.6", out;
+    std::string passkey_depths, score = "softmax";
+    int passkey_trials = 1;
+    int64_t max_tokens = 4096;
+    bool no_recall = false, no_figures = false, json = false, quiet = false;
+};
+
+template <typename T>
+std::vector<T> parse_num_list(const std::string & s, const char * field) {
+    std::vector<T> out;
+    std::stringstream ss(s);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        std::stringstream is(item);
+        T v;
+        if (!(is >> v) || !is.eof()) throw attnlab::input_error("--" + std::string(field), field, "cannot parse '" + item + "'");
+        out.push_back(v);
+    }
+    return out;
+}
+
+// "dense,window:w=256,B=64,block_topk" -> dense | window:w=256,B=64 | block_topk:
+// a comma-separated item with '=' and no ':' continues the previous spec.
+// "all" expands to every registered method.
+std::vector<std::string> split_method_list(const std::string & s) {
+    std::vector<std::string> out;
+    std::stringstream ss(s);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        const size_t b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
+        item = b == std::string::npos ? "" : item.substr(b, e - b + 1);
+        if (item.empty()) continue;
+        const bool continues = item.find('=') != std::string::npos && item.find(':') == std::string::npos;
+        if (continues && !out.empty()) {
+            out.back() += "," + item;
+        } else if (item == "all") {
+            for (const auto & n : attnlab::method_names()) out.push_back(n);
+        } else {
+            out.push_back(item);
+        }
+    }
+    return out;
+}
+
+} // namespace
+
+void add_cmd_sweep(CLI::App & app, std::vector<command> & cmds) {
+    auto a = std::make_shared<sweep_args>();
+    CLI::App * sub = app.add_subcommand("sweep", "Trade-off sweep: perplexity, agreement, density, time and recall per method, "
+                                                 "density and ctx; resumable; draws PNG figures");
+    sub->add_option("--model,-m", a->model, "GGUF file or HF checkpoint directory")->required();
+    sub->add_option("--text,-t", a->text, "evaluation text (kjv:eval; kjv:calib is refused)")->capture_default_str();
+    sub->add_option("--ctx,-c", a->ctxs, "context lengths, e.g. 1024,2048")->capture_default_str();
+    sub->add_option("--methods", a->methods,
+                    "method SPECs, comma-separated (a key=value item continues the previous spec), or 'all'")
+        ->required();
+    sub->add_option("--densities", a->densities, "densities for methods with a density key (rho)")->capture_default_str();
+    sub->add_option("--out,-o", a->out, "output directory (results.csv, results.jsonl, figures)")->required();
+    sub->add_option("--max-tokens,-n", a->max_tokens, "evaluate the first K tokens of the text (0: all)")->capture_default_str();
+    sub->add_option("--passkey-depths", a->passkey_depths, "passkey depths, e.g. 0.1,0.5,0.9 (default: no passkey)");
+    sub->add_option("--passkey-trials", a->passkey_trials, "passkey trials per depth")->capture_default_str();
+    sub->add_option("--score", a->score, "score function SPEC for every row")->capture_default_str();
+    sub->add_flag("--no-recall", a->no_recall, "skip the per-head mass recall (saves a capture)");
+    sub->add_flag("--no-figures", a->no_figures, "do not draw the PNG figures");
+    sub->add_flag("--json", a->json, "JSON output");
+    sub->add_flag("--quiet,-q", a->quiet, "no progress bar");
+    command c;
+    c.sub = sub;
+    c.json = &a->json;
+    c.run = [a]() {
+        using namespace attnlab;
+        const auto t_start = std::chrono::steady_clock::now();
+        // Everything that can be checked without the model first.
+        const std::vector<int> ctxs = parse_num_list<int>(a->ctxs, "ctx");
+        const std::vector<double> dens = parse_num_list<double>(a->densities, "densities");
+        const std::vector<double> depths = parse_num_list<double>(a->passkey_depths, "passkey-depths");
+        for (double d : depths) {
+            if (!(d >= 0.0 && d <= 1.0)) throw input_error("--passkey-depths", "passkey-depths", "depths must be within 0..1");
+        }
+        if (a->passkey_trials < 1 || a->passkey_trials > 100) throw input_error("--passkey-trials", "passkey-trials", "must be within 1..100");
+        if (a->max_tokens < 0) throw input_error("--max-tokens", "max_tokens", "must be >= 0");
+        const std::vector<std::string> methods = split_method_list(a->methods);
+        score_create(a->score);
+        sweep_plan(methods, dens, ctxs, "", "", a->max_tokens, a->score);
+        text_source src = text_load(a->text);
+        sweep_require_evaluation(src, "the sweep");
+        if (file_kind_detect(a->model) == file_kind::trace) {
+            throw input_error(a->model, "model", "the sweep needs a model (GGUF or HF checkpoint), not a trace");
+        }
+
+        job_progress load;
+        llama_model m;
+        {
+            progress_bar bar(load, a->quiet);
+            m = llama_model_load(a->model, &load);
+            bar.finish();
+        }
+        for (int c : ctxs) {
+            if (c < 2 || c > m.cfg.n_ctx_train) {
+                throw input_error(a->model, "ctx", std::to_string(c) + " is outside 2.." + std::to_string(m.cfg.n_ctx_train) +
+                                                       " (the model's context)");
+            }
+        }
+        bpe_tokenizer tok = tokenizer_load(a->model);
+        tokenizer_check_model(tok, m, a->model);
+        std::vector<int32_t> ids = tok.encode(src.text);
+        if (a->max_tokens > 0 && int64_t(ids.size()) > a->max_tokens) ids.resize(size_t(a->max_tokens));
+
+        const std::vector<sweep_task> tasks = sweep_plan(methods, dens, ctxs, src.sha256, m.source_sha256, a->max_tokens, a->score);
+        sweep_model_options opt;
+        opt.passkey_depths = depths;
+        opt.passkey_trials = a->passkey_trials;
+        opt.mass_recall = !a->no_recall;
+        opt.score_spec = a->score;
+        auto runner = std::make_shared<sweep_model_runner>(m, &tok, src, ids, opt);
+        job_progress job;
+        sweep_outcome res;
+        {
+            progress_bar bar(job, a->quiet);
+            res = sweep_execute(tasks, a->out, [runner](const sweep_task & t, job_progress * p) { return (*runner)(t, p); }, &job);
+            bar.finish();
+        }
+        std::vector<std::string> figs;
+        if (!a->no_figures) {
+            // Figures from every row in the directory (earlier sweeps too).
+            figs = sweep_write_figures(a->out, sweep_load_rows(a->out));
+        }
+        const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+
+        nlohmann::json j;
+        j["model"] = a->model;
+        j["model_sha256"] = m.source_sha256;
+        j["text"] = src.spec;
+        j["text_sha256"] = src.sha256;
+        j["out"] = a->out;
+        j["rows_reused"] = res.reused;
+        j["rows_run"] = res.ran;
+        j["wall_seconds"] = wall;
+        j["threads"] = omp_get_max_threads();
+        j["figures"] = figs;
+        j["rows"] = nlohmann::json::array();
+        for (const auto & r : res.rows) j["rows"].push_back(sweep_row_to_json(r));
+        if (a->json) {
+            print_json(j);
+            return 0;
+        }
+        std::printf("model %s, text %s (%lld tokens), %d rows (%d reused, %d run), %.1f s\n", m.model_id.c_str(),
+                    src.spec.c_str(), (long long) ids.size(), int(res.rows.size()), res.reused, res.ran, wall);
+        std::printf("%-44s %5s %6s %6s %8s %8s %6s %6s %7s %7s %s\n", "method", "ctx", "blk_d", "tok_d", "ppl", "dppl%",
+                    "top1", "recall", "pred_s", "kern_s", "passkey");
+        for (const auto & r : res.rows) {
+            char pk[16] = "-";
+            if (r.passkey_accuracy >= 0) std::snprintf(pk, sizeof pk, "%.2f", r.passkey_accuracy);
+            std::printf("%-44s %5d %6.3f %6.3f %8.3f %+8.2f %6.3f %6.3f %7.2f %7.2f %s\n", r.method.substr(0, 44).c_str(),
+                        r.ctx, r.block_density, r.token_density, r.ppl, 100 * r.delta_ppl_rel, r.top1_agreement,
+                        r.mass_recall, r.predictor_s, r.kernel_s, pk);
+        }
+        for (const auto & f : figs) std::printf("figure %s\n", f.c_str());
+        return 0;
+    };
+    cmds.push_back(c);
+}
+
+} // namespace attnlab_cli

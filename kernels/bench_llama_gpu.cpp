@@ -1,0 +1,105 @@
+// GPU forward-pass throughput (llama_gpu) at the default model's shapes
+// (SmolLM2-135M: 30 layers, 576 wide, 9 heads / 3 kv heads of 64, SwiGLU
+// 1536, vocab 49152) with random weights: the cost does not depend on the
+// values, and the model file (98 MB) need not travel to the GPU machine.
+//
+//   bench_llama_gpu [ctx=8192] [reps=5] [model_path]
+//
+// Each row: one ppl-shaped call (llama_gpu::score: all rows' logits, the
+// vocabulary NLL reduced on the GPU) over ctx tokens; median of reps after a
+// warm-up; tokens/s = ctx / median; attention and gate are CUDA-event times
+// summed over the layers. Also the CPU-side ppl bound for comparison is in
+// bench_forward (CPU).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "llama_gpu.h"
+#include "methods/method.h"
+#include "model/llama.h"
+
+using namespace attnlab;
+
+namespace {
+
+llama_model random_smollm2_shaped() {
+    llama_model m;
+    llama_config & c = m.cfg;
+    c.n_layer = 30; c.n_embd = 576; c.n_head = 9; c.n_head_kv = 3; c.head_dim = 64;
+    c.n_ff = 1536; c.n_vocab = 49152; c.n_ctx_train = 8192; c.rope_theta = 100000.0f;
+    auto rnd = [](int r, int k) { matrix_rm w = matrix_rm::Random(r, k) * 0.05f; return w; };
+    m.tok_embd = rnd(c.n_vocab, c.n_embd);
+    m.output_norm = Eigen::VectorXf::Ones(c.n_embd);
+    m.layers.resize(c.n_layer);
+    for (auto & L : m.layers) {
+        L.attn_norm = L.ffn_norm = Eigen::VectorXf::Ones(c.n_embd);
+        L.wq = rnd(576, 576); L.wk = rnd(192, 576); L.wv = rnd(192, 576); L.wo = rnd(576, 576);
+        L.w_gate = rnd(1536, 576); L.w_up = rnd(1536, 576); L.w_down = rnd(576, 1536);
+    }
+    m.source_path = "random (SmolLM2-135M shapes)";
+    return m;
+}
+
+} // namespace
+
+int main(int argc, char ** argv) {
+    const int ctx = argc > 1 ? std::atoi(argv[1]) : 8192;
+    const int reps = argc > 2 ? std::max(1, std::atoi(argv[2])) : 5;
+    attnlab_register_cuda_model();
+    if (!llama_gpu::available()) {
+        std::printf("skipped: %s\n", llama_gpu::unavailable_reason().c_str());
+        return 0;
+    }
+    llama_model m = argc > 3 ? llama_model_load(argv[3]) : random_smollm2_shaped();
+    auto t0 = std::chrono::steady_clock::now();
+    std::unique_ptr<llama_gpu> g = llama_gpu::create(m);
+    const double upload_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("device: %s\nmodel: %s, upload %.2f s\nctx %d, %d reps (median)\n", g->device_name().c_str(),
+                m.source_path.c_str(), upload_s, ctx, reps);
+    std::vector<int32_t> ids(ctx);
+    for (int i = 0; i < ctx; ++i) ids[i] = (int32_t)((i * 7919LL + 13) % m.cfg.n_vocab);
+    const double flops = llama_forward_flops(m.cfg, ctx, true);
+
+    std::printf("%-34s %10s %12s %10s %10s %8s %8s\n", "attention", "ms/window", "tokens/s", "TFLOP/s", "attn ms",
+                "gate ms", "density");
+    const std::vector<std::string> specs = {"dense", "block_topk:rho=0.5,B=64", "block_topk:rho=0.2,B=64",
+                                            "block_topk:rho=0.1,B=64", "block_topk:rho=0.2,B=128"};
+    for (const std::string & spec : specs) {
+        std::unique_ptr<sparse_method> meth = spec == "dense" ? nullptr : method_create(spec);
+        g->score(ids, meth.get());   // warm-up
+        std::vector<double> t, attn, gate;
+        double dens = 1.0;
+        for (int r = 0; r < reps; ++r) {
+            g->score(ids, meth.get());
+            const llama_gpu_stats & s = g->last_stats();
+            t.push_back(s.forward_s);
+            attn.push_back(s.attention_s);
+            gate.push_back(s.gate_s);
+            dens = s.block_density;
+        }
+        auto med = [](std::vector<double> v) {
+            std::sort(v.begin(), v.end());
+            return v[v.size() / 2];
+        };
+        const double tm = med(t);
+        std::printf("%-34s %10.2f %12.0f %10.1f %10.2f %8.3f %8.3f\n", spec.c_str(), tm * 1e3, ctx / tm,
+                    flops / tm * 1e-12, med(attn) * 1e3, med(gate) * 1e3, dens);
+    }
+    // Prefill shape: only the last row's logits (forward with all_logits = false).
+    {
+        g->forward(ids, false);
+        std::vector<double> t;
+        for (int r = 0; r < reps; ++r) {
+            g->forward(ids, false);
+            t.push_back(g->last_stats().forward_s);
+        }
+        std::sort(t.begin(), t.end());
+        const double tm = t[t.size() / 2];
+        std::printf("%-34s %10.2f %12.0f %10.1f\n", "dense, last-row logits (prefill)", tm * 1e3, ctx / tm,
+                    llama_forward_flops(m.cfg, ctx, false) / tm * 1e-12);
+    }
+    return 0;
+}

@@ -1,0 +1,498 @@
+// llama_gpu (core/model/llama_gpu.h) on CUDA: host C++ (no nvcc needed),
+// cuBLAS for the linear layers, kernels/llama_gpu_kernels.cu for the small
+// kernels, the flash kernels (attention.cu) for attention.
+//
+// Precision (the contract the [cuda] test checks against llama_forward):
+//   * weights uploaded once in bf16 (Q, K, V fused into one [C, E] matrix,
+//     gate and up into one [2F, E]); the embedding table stays fp32;
+//   * residual stream x, RMSNorm statistics, projections' outputs, RoPE and
+//     SwiGLU in fp32; GEMM inputs (normed activations, attention output, the
+//     SwiGLU product) rounded to bf16; every GEMM accumulates in fp32
+//     (CUBLAS_COMPUTE_32F), the o/down projections add into x (beta = 1);
+//   * attention: bf16 Q/K/V into the flash kernels (fp32 accumulation) for
+//     head dims 64/128, else an exact fp32 reference kernel;
+//   * logits fp32.
+// One stream; per layer, CUDA events around the gate and the attention.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include "attention/selection.h"
+#include "attnlab_cuda.h"
+#include "llama_gpu.h"
+#include "llama_gpu_kernels.h"
+#include "methods/method.h"
+#include "methods/method_spec.h"
+
+namespace attnlab {
+namespace {
+
+void ck(cudaError_t e, const char * what) {
+    if (e != cudaSuccess) throw std::runtime_error(std::string("llama_gpu: ") + what + ": " + cudaGetErrorString(e));
+}
+void ckk(int e, const char * what) { ck(static_cast<cudaError_t>(e), what); }
+void ckb(cublasStatus_t s, const char * what) {
+    if (s != CUBLAS_STATUS_SUCCESS)
+        throw std::runtime_error(std::string("llama_gpu: ") + what + ": " + cublasGetStatusString(s));
+}
+void ck_attn(int r) {
+    if (r != 0) throw std::runtime_error(std::string("llama_gpu: attention: ") + attnlab_cuda_last_error());
+}
+
+// float -> bfloat16 bits, round to nearest even (NaN stays NaN).
+uint16_t f2bf(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return uint16_t(u >> 16);
+}
+
+// Device allocation that grows on demand (contents not kept on growth).
+struct dev_buf {
+    void * p = nullptr;
+    size_t bytes = 0;
+    dev_buf() = default;
+    dev_buf(const dev_buf &) = delete;
+    dev_buf & operator=(const dev_buf &) = delete;
+    dev_buf(dev_buf && o) noexcept : p(o.p), bytes(o.bytes) { o.p = nullptr; o.bytes = 0; }
+    dev_buf & operator=(dev_buf && o) noexcept {
+        std::swap(p, o.p);
+        std::swap(bytes, o.bytes);
+        return *this;
+    }
+    ~dev_buf() {
+        if (p) cudaFree(p);
+    }
+    void ensure(size_t n) {
+        if (n <= bytes && p) return;
+        if (p) cudaFree(p);
+        p = nullptr;
+        bytes = 0;
+        ck(cudaMalloc(&p, n ? n : 1), "cudaMalloc");
+        bytes = n;
+    }
+    template <typename T> T * as() const { return static_cast<T *>(p); }
+};
+
+void upload(dev_buf & b, const void * src, size_t bytes) {
+    b.ensure(bytes);
+    ck(cudaMemcpy(b.p, src, bytes, cudaMemcpyHostToDevice), "upload");
+}
+void upload_bf16(dev_buf & b, const std::vector<const matrix_rm *> & parts) {
+    size_t n = 0;
+    for (auto * m : parts) n += (size_t)m->size();
+    std::vector<uint16_t> h(n);
+    size_t o = 0;
+    for (auto * m : parts) {
+        const float * s = m->data();
+        for (Eigen::Index i = 0; i < m->size(); ++i) h[o++] = f2bf(s[i]);
+    }
+    upload(b, h.data(), n * 2);
+}
+void upload_f32(dev_buf & b, const Eigen::VectorXf & v) { upload(b, v.data(), (size_t)v.size() * 4); }
+
+class cuda_llama final : public llama_gpu {
+public:
+    explicit cuda_llama(const llama_model & m) : c_(m.cfg) {
+        const llama_config & c = c_;
+        if (c.n_layer <= 0 || c.n_embd <= 0 || c.n_head <= 0 || c.n_head_kv <= 0 || c.head_dim <= 0 || c.n_ff <= 0 ||
+            c.n_vocab <= 0 || c.n_head % c.n_head_kv || c.head_dim % 2 || (int)m.layers.size() != c.n_layer)
+            throw std::invalid_argument("llama_gpu: model shape not supported");
+        H_ = c.n_head; Hk_ = c.n_head_kv; D_ = c.head_dim; E_ = c.n_embd; F_ = c.n_ff; V_ = c.n_vocab;
+        C_ = (H_ + 2 * Hk_) * D_;
+        flash_ = (D_ == 64 || D_ == 128);
+        int dev = 0;
+        cudaDeviceProp p{};
+        ck(cudaGetDevice(&dev), "cudaGetDevice");
+        ck(cudaGetDeviceProperties(&p, dev), "cudaGetDeviceProperties");
+        name_ = p.name;
+        ck(cudaStreamCreateWithFlags(&st_, cudaStreamNonBlocking), "cudaStreamCreate");
+        ckb(cublasCreate(&cb_), "cublasCreate");
+        ckb(cublasSetStream(cb_, st_), "cublasSetStream");
+
+        upload(tok_embd_, m.tok_embd.data(), (size_t)m.tok_embd.size() * 4);
+        upload_bf16(out_w_, {&m.output_matrix()});
+        upload_f32(out_norm_, m.output_norm);
+        layers_.resize(c.n_layer);
+        for (int il = 0; il < c.n_layer; ++il) {
+            const llama_layer & L = m.layers[il];
+            layer_w & w = layers_[il];
+            upload_f32(w.attn_norm, L.attn_norm);
+            upload_f32(w.ffn_norm, L.ffn_norm);
+            upload_bf16(w.wqkv, {&L.wq, &L.wk, &L.wv});
+            upload_bf16(w.wo, {&L.wo});
+            upload_bf16(w.wgu, {&L.w_gate, &L.w_up});
+            upload_bf16(w.wdown, {&L.w_down});
+        }
+        ev_.resize((size_t)c.n_layer * 4);
+        for (auto & e : ev_) ck(cudaEventCreate(&e), "cudaEventCreate");
+        counters_.ensure(2 * sizeof(unsigned long long));
+        ck(cudaDeviceSynchronize(), "weight upload");
+    }
+
+    ~cuda_llama() override {
+        for (auto & e : ev_) cudaEventDestroy(e);
+        if (cb_) cublasDestroy(cb_);
+        if (st_) cudaStreamDestroy(st_);
+    }
+
+    std::string device_name() const override { return name_; }
+    const llama_gpu_stats & last_stats() const override { return stats_; }
+    void set_record_blocks(bool on) override { record_ = on; }
+    const std::vector<std::vector<recorded_blocks>> & recorded() const override { return rec_; }
+
+    matrix_rm forward(const std::vector<int32_t> & tokens, bool all_logits, const sparse_method * method) override {
+        const int n = (int)tokens.size();
+        if (n == 0) return matrix_rm(0, V_);
+        const auto t0 = std::chrono::steady_clock::now();
+        run(tokens, method, all_logits);
+        const int rows = all_logits ? n : 1;
+        matrix_rm logits(rows, V_);
+        ck(cudaMemcpyAsync(logits.data(), logits_.p, (size_t)rows * V_ * 4, cudaMemcpyDeviceToHost, st_), "copy logits");
+        ck(cudaStreamSynchronize(st_), "forward");
+        finish_stats(t0);
+        return logits;
+    }
+
+    llama_gpu_scores score(const std::vector<int32_t> & tokens, const sparse_method * method) override {
+        const int n = (int)tokens.size();
+        llama_gpu_scores r;
+        if (n < 2) return r;
+        const auto t0 = std::chrono::steady_clock::now();
+        run(tokens, method, true);
+        nll_.ensure((size_t)n * 8);
+        argmax_.ensure((size_t)n * 4);
+        ckk(cuda::lg_vocab_nll(logits_.as<float>(), ids_.as<int32_t>() + 1, nll_.as<double>(), argmax_.as<int32_t>(), n - 1,
+                               V_, st_),
+            "vocab_nll");
+        r.nll.resize(n - 1);
+        r.argmax.resize(n - 1);
+        ck(cudaMemcpyAsync(r.nll.data(), nll_.p, (size_t)(n - 1) * 8, cudaMemcpyDeviceToHost, st_), "copy nll");
+        ck(cudaMemcpyAsync(r.argmax.data(), argmax_.p, (size_t)(n - 1) * 4, cudaMemcpyDeviceToHost, st_), "copy argmax");
+        ck(cudaStreamSynchronize(st_), "score");
+        finish_stats(t0);
+        return r;
+    }
+
+private:
+    struct layer_w {
+        dev_buf attn_norm, ffn_norm, wqkv, wo, wgu, wdown;
+    };
+    enum class sel_mode { dense, gate, host };
+
+    // y[n, out] (fp32, row-major) = beta * y + x[n, in] (bf16) * W[out, in]^T (bf16).
+    // Column-major view: y^T (out x n) = op_T(W as in x out) * x^T (in x n).
+    void linear(const void * x, int n, int in, const dev_buf & W, int out, float * y, float beta) {
+        const float alpha = 1.0f;
+        ckb(cublasGemmEx(cb_, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &alpha, W.p, CUDA_R_16BF, in, x, CUDA_R_16BF, in, &beta,
+                         y, CUDA_R_32F, out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+            "cublasGemmEx");
+    }
+
+    void ensure_rope(int n) {
+        if (n <= rope_n_) return;
+        const int n_pos = std::max(n, std::min(std::max(c_.n_ctx_train, 1), 1 << 17));
+        const int half = D_ / 2;
+        std::vector<float> cs((size_t)n_pos * half), sn((size_t)n_pos * half);
+        std::vector<double> inv(half);
+        // As llama_forward.cpp: angles in double, then rounded to float.
+        for (int i = 0; i < half; ++i) inv[i] = std::pow((double)c_.rope_theta, -2.0 * i / D_);
+        for (int t = 0; t < n_pos; ++t)
+            for (int i = 0; i < half; ++i) {
+                const double a = t * inv[i];
+                cs[(size_t)t * half + i] = (float)std::cos(a);
+                sn[(size_t)t * half + i] = (float)std::sin(a);
+            }
+        upload(rope_cos_, cs.data(), cs.size() * 4);
+        upload(rope_sin_, sn.data(), sn.size() * 4);
+        rope_n_ = n_pos;
+    }
+
+    void ensure_buffers(int n) {
+        const size_t N = (size_t)n;
+        ids_.ensure(N * 4);
+        x_.ensure(N * E_ * 4);
+        xn_.ensure(N * std::max(E_, F_) * 2);
+        qkv_.ensure(N * C_ * 4);
+        q_.ensure(N * H_ * D_ * 2);
+        k_.ensure(N * Hk_ * D_ * 2);
+        v_.ensure(N * Hk_ * D_ * 2);
+        att_.ensure(N * H_ * D_ * 2);
+        gu_.ensure(N * 2 * F_ * 4);
+        h_.ensure(N * F_ * 2);
+        logits_.ensure(N * V_ * 4);
+    }
+
+    void finish_stats(std::chrono::steady_clock::time_point t0) {
+        stats_.forward_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+
+    // The forward pass up to the logits in logits_ (rows n, or 1 = the last).
+    void run(const std::vector<int32_t> & tokens, const sparse_method * method, bool all_rows) {
+        const int n = (int)tokens.size();
+        for (int32_t id : tokens)
+            if (id < 0 || id >= V_)
+                throw std::invalid_argument("llama_gpu: token id " + std::to_string(id) + " outside [0, " +
+                                            std::to_string(V_) + ")");
+        // What the attention does: decided before any work.
+        sel_mode mode = sel_mode::dense;
+        double rho = 1.0;
+        int B = 0;
+        if (method && method->name() != "dense") {
+            if (method->name() == "block_topk") {
+                const method_spec sp = method_spec_parse(method->spec());
+                const std::string * r = sp.find("rho");
+                const std::string * b = sp.find("B");
+                if (!r || !b) throw std::invalid_argument("llama_gpu: cannot read rho/B of " + method->spec());
+                rho = std::stod(*r);
+                B = std::stoi(*b);
+                mode = sel_mode::gate;
+                if (flash_ && B != 64 && B != 128)
+                    throw std::invalid_argument("llama_gpu: " + method->spec() +
+                                                ": the GPU block-sparse kernel needs block size B = 64 or 128");
+            } else {
+                mode = sel_mode::host;
+            }
+        }
+        stats_ = llama_gpu_stats{};
+        stats_.attention_path = flash_ ? "flash" : "reference";
+        stats_.selection_path = mode == sel_mode::dense ? "dense" : mode == sel_mode::gate ? "gpu_gate" : "host";
+        if (record_) rec_.assign(c_.n_layer, {});
+        else rec_.clear();
+
+        ensure_buffers(n);
+        ensure_rope(n);
+        int nb = 0;
+        if (mode == sel_mode::gate) {
+            nb = (n + B - 1) / B;
+            kvnum_.ensure((size_t)H_ * nb * 4);
+            kvidx_.ensure((size_t)H_ * nb * nb * 4);
+            gatews_.ensure(cuda::lg_block_topk_workspace(n, H_, Hk_, D_, B));
+            ck(cudaMemsetAsync(counters_.p, 0, 2 * sizeof(unsigned long long), st_), "memset counters");
+        }
+        ck(cudaMemcpyAsync(ids_.p, tokens.data(), (size_t)n * 4, cudaMemcpyHostToDevice, st_), "copy ids");
+        ckk(cuda::lg_embed(tok_embd_.as<float>(), ids_.as<int32_t>(), x_.as<float>(), n, E_, st_), "embed");
+
+        const float scale = 1.0f / std::sqrt((float)D_);
+        double host_gate_s = 0.0, host_bd = 0.0, host_td = 0.0;
+        std::vector<float> host_qkv;
+        for (int il = 0; il < c_.n_layer; ++il) {
+            const layer_w & w = layers_[il];
+            cudaEvent_t * ev = &ev_[(size_t)il * 4];
+            ckk(cuda::lg_rmsnorm(x_.as<float>(), w.attn_norm.as<float>(), xn_.as<uint16_t>(), n, E_, c_.rms_eps, st_),
+                "rmsnorm");
+            linear(xn_.p, n, E_, w.wqkv, C_, qkv_.as<float>(), 0.0f);
+            ckk(cuda::lg_rope(qkv_.as<float>(), rope_cos_.as<float>(), rope_sin_.as<float>(), q_.as<uint16_t>(),
+                              k_.as<uint16_t>(), v_.as<uint16_t>(), n, H_, Hk_, D_, st_),
+                "rope");
+
+            // Selection.
+            const int32_t * kv_num = nullptr;
+            const int32_t * kv_idx = nullptr;
+            int blk = 0, max_kv = 0;
+            ck(cudaEventRecord(ev[0], st_), "event");
+            if (mode == sel_mode::gate) {
+                ckk(cuda::lg_block_topk(qkv_.as<float>(), n, H_, Hk_, D_, scale, B, rho, kvnum_.as<int32_t>(),
+                                        kvidx_.as<int32_t>(), counters_.as<unsigned long long>(), gatews_.p, st_),
+                    "block_topk gate");
+                kv_num = kvnum_.as<int32_t>();
+                kv_idx = kvidx_.as<int32_t>();
+                blk = B;
+                max_kv = nb;
+                if (record_) record_gate(il, n, B, nb);
+            } else if (mode == sel_mode::host) {
+                const auto h0 = std::chrono::steady_clock::now();
+                host_select(*method, il, n, scale, host_qkv, blk, max_kv, host_bd, host_td);
+                host_gate_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - h0).count();
+                kv_num = kvnum_.as<int32_t>();
+                kv_idx = kvidx_.as<int32_t>();
+            }
+            ck(cudaEventRecord(ev[1], st_), "event");
+
+            // Attention.
+            if (flash_) {
+                attnlab_attn_args a;
+                std::memset(&a, 0, sizeof a);
+                a.dtype = ATTNLAB_BF16;
+                a.q = q_.p; a.k = k_.p; a.v = v_.p; a.o = att_.p;
+                a.B = 1; a.H = H_; a.Hkv = Hk_; a.L = n; a.D = D_;
+                a.causal = 1;
+                a.scale = scale;
+                const long long qs[3] = {(long long)n * H_ * D_, D_, (long long)H_ * D_};
+                const long long ks[3] = {(long long)n * Hk_ * D_, D_, (long long)Hk_ * D_};
+                for (int i = 0; i < 3; ++i) {
+                    a.q_strides[i] = a.o_strides[i] = qs[i];
+                    a.k_strides[i] = a.v_strides[i] = ks[i];
+                }
+                if (kv_num) {
+                    a.kv_num_blocks = kv_num; a.kv_indices = kv_idx; a.block_size = blk;
+                    a.mask_B = 1; a.mask_H = H_; a.max_kv_blocks = max_kv;
+                }
+                a.stream = st_;
+                ck_attn(attnlab_attention_fwd(&a));
+            } else {
+                ckk(cuda::lg_attention_ref(qkv_.as<float>(), att_.as<uint16_t>(), n, H_, Hk_, D_, scale, kv_num, kv_idx,
+                                           blk, max_kv, st_),
+                    "reference attention");
+            }
+            ck(cudaEventRecord(ev[2], st_), "event");
+
+            linear(att_.p, n, H_ * D_, w.wo, E_, x_.as<float>(), 1.0f);
+            // SwiGLU feed-forward block.
+            ckk(cuda::lg_rmsnorm(x_.as<float>(), w.ffn_norm.as<float>(), xn_.as<uint16_t>(), n, E_, c_.rms_eps, st_),
+                "rmsnorm");
+            linear(xn_.p, n, E_, w.wgu, 2 * F_, gu_.as<float>(), 0.0f);
+            ckk(cuda::lg_swiglu(gu_.as<float>(), h_.as<uint16_t>(), n, F_, st_), "swiglu");
+            linear(h_.p, n, F_, w.wdown, E_, x_.as<float>(), 1.0f);
+        }
+        const int rows = all_rows ? n : 1;
+        const float * xlast = x_.as<float>() + (size_t)(n - rows) * E_;
+        ckk(cuda::lg_rmsnorm(xlast, out_norm_.as<float>(), xn_.as<uint16_t>(), rows, E_, c_.rms_eps, st_), "rmsnorm");
+        linear(xn_.p, rows, E_, out_w_, V_, logits_.as<float>(), 0.0f);
+
+        // Per-layer device times and densities (waits for the layers, not the logits copy).
+        ck(cudaEventSynchronize(ev_[(size_t)(c_.n_layer - 1) * 4 + 2]), "layers");
+        for (int il = 0; il < c_.n_layer; ++il) {
+            float g = 0.f, a = 0.f;
+            ck(cudaEventElapsedTime(&g, ev_[(size_t)il * 4], ev_[(size_t)il * 4 + 1]), "event time");
+            ck(cudaEventElapsedTime(&a, ev_[(size_t)il * 4 + 1], ev_[(size_t)il * 4 + 2]), "event time");
+            stats_.gate_s += g * 1e-3;
+            stats_.attention_s += a * 1e-3;
+        }
+        if (mode == sel_mode::gate) {
+            unsigned long long cnt[2];
+            ck(cudaMemcpy(cnt, counters_.p, sizeof cnt, cudaMemcpyDeviceToHost), "copy counters");
+            const double lh = (double)c_.n_layer * H_;
+            stats_.block_density = (double)cnt[0] / (lh * (double)causal_blocks(n, B, true));
+            stats_.token_density = (double)cnt[1] / (lh * (double)causal_pairs(n, true));
+        } else if (mode == sel_mode::host) {
+            stats_.gate_s = host_gate_s;
+            stats_.block_density = host_bd / c_.n_layer;
+            stats_.token_density = host_td / c_.n_layer;
+        }
+    }
+
+    void record_gate(int il, int n, int B, int nb) {
+        std::vector<int32_t> num((size_t)H_ * nb), idx((size_t)H_ * nb * nb);
+        ck(cudaMemcpyAsync(num.data(), kvnum_.p, num.size() * 4, cudaMemcpyDeviceToHost, st_), "copy kv_num");
+        ck(cudaMemcpyAsync(idx.data(), kvidx_.p, idx.size() * 4, cudaMemcpyDeviceToHost, st_), "copy kv_idx");
+        ck(cudaStreamSynchronize(st_), "gate");
+        rec_[il].resize(H_);
+        for (int h = 0; h < H_; ++h) {
+            recorded_blocks & r = rec_[il][h];
+            r.block = B;
+            r.ptr.assign(1, 0);
+            r.cols.clear();
+            for (int I = 0; I < nb; ++I) {
+                const size_t row = (size_t)h * nb + I;
+                for (int e = 0; e < num[row]; ++e) r.cols.push_back(idx[row * nb + e]);
+                r.ptr.push_back((int32_t)r.cols.size());
+            }
+        }
+        (void)n;
+    }
+
+    // Any block-level method: select() per head on the host from the layer's
+    // post-RoPE Q/K (downloaded in fp32), then the block lists go up.
+    void host_select(const sparse_method & m, int il, int n, float scale, std::vector<float> & host_qkv, int & blk,
+                     int & max_kv, double & bd_sum, double & td_sum) {
+        host_qkv.resize((size_t)n * C_);
+        ck(cudaMemcpyAsync(host_qkv.data(), qkv_.p, host_qkv.size() * 4, cudaMemcpyDeviceToHost, st_), "copy qkv");
+        ck(cudaStreamSynchronize(st_), "qkv");
+        std::vector<selection> sels(H_);
+        std::vector<std::string> errs(H_);
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int h = 0; h < H_; ++h) {
+            head_inputs in;
+            in.n_tokens = n;
+            in.head_dim = D_;
+            in.causal = true;
+            in.scale = scale;
+            in.q = host_qkv.data() + (size_t)h * D_;
+            in.q_stride = C_;
+            in.k = host_qkv.data() + (size_t)(H_ + h / (H_ / Hk_)) * D_;
+            in.k_stride = C_;
+            in.layer = il;
+            in.head = h;
+            try {
+                sels[h] = m.select(in);
+            } catch (const std::exception & e) {
+                errs[h] = e.what();
+            }
+        }
+        for (const auto & e : errs)
+            if (!e.empty()) throw std::runtime_error("llama_gpu: " + m.spec() + ": " + e);
+        const int B = sels[0].block;
+        for (const selection & s : sels) {
+            if (s.token_level)
+                throw std::invalid_argument("llama_gpu: " + m.spec() +
+                                            " selects single tokens; the GPU runs block masks only (use --device cpu)");
+            if (s.block != B) throw std::invalid_argument("llama_gpu: " + m.spec() + ": block size differs between heads");
+            if (s.n_tokens != n || !s.causal) throw std::invalid_argument("llama_gpu: " + m.spec() + ": selection shape");
+        }
+        if (flash_ && B != 64 && B != 128)
+            throw std::invalid_argument("llama_gpu: " + m.spec() + ": the GPU block-sparse kernel needs block size 64 or 128, got " +
+                                        std::to_string(B));
+        const int nb = (n + B - 1) / B;
+        std::vector<int32_t> num((size_t)H_ * nb), idx((size_t)H_ * nb * nb, 0);
+        double bd = 0, td = 0;
+        for (int h = 0; h < H_; ++h) {
+            const selection & s = sels[h];
+            for (int I = 0; I < nb; ++I) {
+                const int b0 = s.blk_ptr[I], b1 = s.blk_ptr[I + 1];
+                num[(size_t)h * nb + I] = b1 - b0;
+                for (int j = b0; j < b1; ++j) idx[((size_t)h * nb + I) * nb + (j - b0)] = s.blk_cols[j];
+            }
+            bd += selection_block_density(s) / H_;
+            td += selection_token_density(s) / H_;
+            if (record_) rec_[il].push_back({B, s.blk_ptr, s.blk_cols});
+        }
+        bd_sum += bd;
+        td_sum += td;
+        kvnum_.ensure(num.size() * 4);
+        kvidx_.ensure(idx.size() * 4);
+        ck(cudaMemcpyAsync(kvnum_.p, num.data(), num.size() * 4, cudaMemcpyHostToDevice, st_), "copy kv_num");
+        ck(cudaMemcpyAsync(kvidx_.p, idx.data(), idx.size() * 4, cudaMemcpyHostToDevice, st_), "copy kv_idx");
+        ck(cudaStreamSynchronize(st_), "upload block lists");   // host vectors die here
+        blk = B;
+        max_kv = nb;
+    }
+
+    llama_config c_;
+    int H_ = 0, Hk_ = 0, D_ = 0, E_ = 0, F_ = 0, V_ = 0, C_ = 0;
+    bool flash_ = true;
+    std::string name_;
+    cudaStream_t st_ = nullptr;
+    cublasHandle_t cb_ = nullptr;
+    dev_buf tok_embd_, out_w_, out_norm_, rope_cos_, rope_sin_;
+    std::vector<layer_w> layers_;
+    int rope_n_ = 0;
+    dev_buf ids_, x_, xn_, qkv_, q_, k_, v_, att_, gu_, h_, logits_, nll_, argmax_, kvnum_, kvidx_, gatews_, counters_;
+    std::vector<cudaEvent_t> ev_;
+    llama_gpu_stats stats_;
+    bool record_ = false;
+    std::vector<std::vector<recorded_blocks>> rec_;
+};
+
+int device_count() { return attnlab_cuda_device_count(); }
+
+std::unique_ptr<llama_gpu> make_cuda_llama(const llama_model & m) {
+    if (attnlab_cuda_device_count() <= 0) throw std::runtime_error("--device cuda: no CUDA device");
+    return std::make_unique<cuda_llama>(m);
+}
+
+} // namespace
+} // namespace attnlab
+
+extern "C" void attnlab_register_cuda_model(void) {
+    attnlab::llama_gpu_register(&attnlab::make_cuda_llama, &attnlab::device_count);
+}

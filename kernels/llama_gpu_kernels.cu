@@ -1,0 +1,354 @@
+// Small kernels of the GPU Llama forward pass: embedding gather, RMSNorm,
+// RoPE, SwiGLU, a reference attention for head dims the flash kernels lack,
+// the block_topk gate with the CPU method's rule, and the vocabulary NLL.
+// The linear layers are cuBLAS (kernels/llama_gpu.cpp), attention the flash
+// kernels (flash_fwd.cuh). See llama_gpu_kernels.h for the contracts.
+#include <algorithm>
+#include <cmath>
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include "llama_gpu_kernels.h"
+
+namespace attnlab::cuda {
+namespace {
+
+using bf16 = __nv_bfloat16;
+
+inline cudaStream_t st_of(void * s) { return static_cast<cudaStream_t>(s); }
+inline int last_err() { return (int)cudaGetLastError(); }
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ __forceinline__ double warp_sum_d(double v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// Block-wide sum / max (blockDim.x a multiple of 32, <= 1024); every thread
+// gets the result. `red` is 32 floats of shared memory.
+__device__ float block_sum(float v, float * red) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = warp_sum(v);
+    __syncthreads();
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    v = lane < nw ? red[lane] : 0.f;
+    return warp_sum(v);
+}
+__device__ float block_max(float v, float * red) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = warp_max(v);
+    __syncthreads();
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    v = lane < nw ? red[lane] : -INFINITY;
+    return warp_max(v);
+}
+
+__global__ void embed_kernel(const float * emb, const int32_t * ids, float * x, int n, int E) {
+    const int t = blockIdx.x;
+    const float * src = emb + (size_t)ids[t] * E;
+    for (int i = threadIdx.x; i < E; i += blockDim.x) x[(size_t)t * E + i] = src[i];
+}
+
+// One warp per row.
+__global__ void rmsnorm_kernel(const float * x, const float * w, bf16 * y, int n, int E, float eps) {
+    const int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    if (row >= n) return;
+    const float * xr = x + (size_t)row * E;
+    float ss = 0.f;
+    for (int i = lane; i < E; i += 32) ss = fmaf(xr[i], xr[i], ss);
+    ss = warp_sum(ss);
+    const float r = 1.0f / sqrtf(ss / (float)E + eps);
+    bf16 * yr = y + (size_t)row * E;
+    for (int i = lane; i < E; i += 32) yr[i] = __float2bfloat16(xr[i] * r * w[i]);
+}
+
+// One block per token.
+__global__ void rope_kernel(float * qkv, const float * cos_t, const float * sin_t, bf16 * q, bf16 * k, bf16 * v, int H,
+                            int Hk, int D) {
+    const int t = blockIdx.x, half = D / 2;
+    const size_t C = (size_t)(H + 2 * Hk) * D;
+    float * row = qkv + (size_t)t * C;
+    const float * c = cos_t + (size_t)t * half;
+    const float * s = sin_t + (size_t)t * half;
+    const int nrot = (H + Hk) * half;
+    for (int j = threadIdx.x; j < nrot; j += blockDim.x) {
+        const int head = j / half, i = j % half;
+        float * hv = row + (size_t)head * D;
+        const float x0 = hv[i], x1 = hv[i + half];
+        const float y0 = x0 * c[i] - x1 * s[i];
+        const float y1 = x1 * c[i] + x0 * s[i];
+        hv[i] = y0;
+        hv[i + half] = y1;
+        bf16 * dst = head < H ? q + (size_t)t * H * D + (size_t)head * D : k + (size_t)t * Hk * D + (size_t)(head - H) * D;
+        dst[i] = __float2bfloat16(y0);
+        dst[i + half] = __float2bfloat16(y1);
+    }
+    const float * vr = row + (size_t)(H + Hk) * D;
+    for (int j = threadIdx.x; j < Hk * D; j += blockDim.x) v[(size_t)t * Hk * D + j] = __float2bfloat16(vr[j]);
+}
+
+__global__ void swiglu_kernel(const float * gu, bf16 * h, int n, int F) {
+    const size_t total = (size_t)n * F;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
+        const size_t t = i / F, f = i % F;
+        const float g = gu[t * 2 * F + f], u = gu[t * 2 * F + F + f];
+        h[i] = __float2bfloat16(g / (1.0f + expf(-g)) * u);
+    }
+}
+
+// One block per (query t, head h). Shared: scores [n], q [D], key-block flags [nb].
+__global__ void attention_ref_kernel(const float * qkv, bf16 * out, int n, int H, int Hk, int D, float scale,
+                                     const int32_t * kv_num, const int32_t * kv_idx, int block, int max_kv) {
+    extern __shared__ float sh[];
+    __shared__ float red[32];
+    const int t = blockIdx.x, h = blockIdx.y, hk = h / (H / Hk);
+    const size_t C = (size_t)(H + 2 * Hk) * D;
+    float * sc = sh;
+    float * sq = sh + n;
+    int * flag = reinterpret_cast<int *>(sq + D);
+    for (int d = threadIdx.x; d < D; d += blockDim.x) sq[d] = qkv[(size_t)t * C + (size_t)h * D + d];
+    const bool sparse = kv_num != nullptr;
+    if (sparse) {
+        const int nqb = (n + block - 1) / block, I = t / block;
+        for (int J = threadIdx.x; J <= I; J += blockDim.x) flag[J] = 0;
+        __syncthreads();
+        const size_t row = (size_t)h * nqb + I;
+        const int cnt = kv_num[row];
+        for (int e = threadIdx.x; e < cnt; e += blockDim.x) {
+            const int J = kv_idx[row * max_kv + e];
+            if (J >= 0 && J <= I) flag[J] = 1;
+        }
+    }
+    __syncthreads();
+    const float * kbase = qkv + (size_t)H * D + (size_t)hk * D;
+    const float * vbase = qkv + (size_t)(H + Hk) * D + (size_t)hk * D;
+    float mx = -INFINITY;
+    for (int j = threadIdx.x; j <= t; j += blockDim.x) {
+        float s = -INFINITY;
+        if (!sparse || flag[j / block]) {
+            const float * kr = kbase + (size_t)j * C;
+            float acc = 0.f;
+            for (int d = 0; d < D; ++d) acc = fmaf(sq[d], kr[d], acc);
+            s = acc * scale;
+        }
+        sc[j] = s;
+        mx = fmaxf(mx, s);
+    }
+    mx = block_max(mx, red);
+    float sum = 0.f;
+    for (int j = threadIdx.x; j <= t; j += blockDim.x) {
+        const float p = (sc[j] == -INFINITY) ? 0.f : expf(sc[j] - mx);
+        sc[j] = p;
+        sum += p;
+    }
+    sum = block_sum(sum, red);   // has __syncthreads: sc[] complete after it
+    const float inv = sum > 0.f ? 1.f / sum : 0.f;
+    for (int d = threadIdx.x; d < D; d += blockDim.x) {
+        float acc = 0.f;
+        for (int j = 0; j <= t; ++j) acc = fmaf(sc[j], vbase[(size_t)j * C + d], acc);
+        out[(size_t)t * H * D + (size_t)h * D + d] = __float2bfloat16(acc * inv);
+    }
+}
+
+// Mean of each block of B rows of pooled head p (p < H: query head p; p >= H:
+// key head p - H; both sit at column p*D of qkv). Double, as the CPU method.
+__global__ void pool_kernel(const float * qkv, double * pooled, int n, int H, int Hk, int D, int B, int nb) {
+    const int blk = blockIdx.x, p = blockIdx.y;
+    const size_t C = (size_t)(H + 2 * Hk) * D;
+    const int r0 = blk * B, r1 = min(n, r0 + B);
+    for (int d = threadIdx.x; d < D; d += blockDim.x) {
+        double acc = 0.0;
+        for (int r = r0; r < r1; ++r) acc += (double)qkv[(size_t)r * C + (size_t)p * D + d];
+        pooled[((size_t)p * nb + blk) * D + d] = acc / (double)(r1 - r0);
+    }
+}
+
+// One block per (query block I, head h). Shared: scores [nb] (double), keep [nb].
+__global__ void topk_select_kernel(const double * pooled, int n, int H, int Hk, int D, int B, int nb, float scale,
+                                   double rho, int32_t * kv_num, int32_t * kv_idx, unsigned long long * counters) {
+    extern __shared__ double shd[];
+    double * sc = shd;
+    int * keep = reinterpret_cast<int *>(sc + nb);
+    const int I = blockIdx.x, h = blockIdx.y, hk = h / (H / Hk);
+    const int nbc = I + 1;
+    const double * qp = pooled + ((size_t)h * nb + I) * D;
+    const double * kp = pooled + ((size_t)(H + hk) * nb) * D;
+    const double inf = __longlong_as_double(0x7ff0000000000000LL);
+    for (int J = threadIdx.x; J < nbc; J += blockDim.x) {
+        double s = 0.0;
+        for (int d = 0; d < D; ++d) s += qp[d] * kp[(size_t)J * D + d];
+        sc[J] = (J == I || J == 0) ? inf : s * (double)scale;
+    }
+    __syncthreads();
+    int budget = (int)ceil(rho * nbc - 1e-9);
+    budget = max(1, min(nbc, budget));
+    for (int J = threadIdx.x; J < nbc; J += blockDim.x) {
+        const double s = sc[J];
+        int rank = 0;
+        for (int J2 = 0; J2 < nbc; ++J2) rank += (sc[J2] > s) || (sc[J2] == s && J2 < J);
+        keep[J] = (rank < budget || J == 0 || J == I) ? 1 : 0;
+    }
+    __syncthreads();
+    const size_t row = (size_t)h * nb + I;
+    for (int J = threadIdx.x; J < nbc; J += blockDim.x) {
+        if (!keep[J]) continue;
+        int pos = 0;
+        for (int J2 = 0; J2 < J; ++J2) pos += keep[J2];
+        kv_idx[row * nb + pos] = J;
+    }
+    if (threadIdx.x == 0) {
+        int cnt = 0;
+        unsigned long long pairs = 0;
+        const long long q0 = (long long)I * B, q1 = min((long long)n, q0 + B), rows = q1 - q0;
+        for (int J = 0; J < nbc; ++J) {
+            if (!keep[J]) continue;
+            ++cnt;
+            pairs += (J < I) ? (unsigned long long)(rows * B) : (unsigned long long)(rows * (rows + 1) / 2);
+        }
+        kv_num[row] = cnt;
+        atomicAdd(counters, (unsigned long long)cnt);
+        atomicAdd(counters + 1, pairs);
+    }
+}
+
+// One block per row: first-index argmax, then logsumexp (double accumulation).
+__global__ void vocab_nll_kernel(const float * logits, const int32_t * target, double * nll, int32_t * argmax, int V) {
+    __shared__ float rv[32];
+    __shared__ int ri[32];
+    __shared__ double rd[32];
+    const int t = blockIdx.x, lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    const float * row = logits + (size_t)t * V;
+    float best = -INFINITY;
+    int bi = 0x7fffffff;
+    for (int i = threadIdx.x; i < V; i += blockDim.x) {
+        const float x = row[i];
+        if (x > best) { best = x; bi = i; }   // i increases: first index kept on ties
+    }
+    auto better = [](float v, int i, float bv, int b) { return v > bv || (v == bv && i < b); };
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        const float v2 = __shfl_xor_sync(0xffffffffu, best, o);
+        const int i2 = __shfl_xor_sync(0xffffffffu, bi, o);
+        if (better(v2, i2, best, bi)) { best = v2; bi = i2; }
+    }
+    if (lane == 0) { rv[warp] = best; ri[warp] = bi; }
+    __syncthreads();
+    if (warp == 0) {
+        best = lane < nw ? rv[lane] : -INFINITY;
+        bi = lane < nw ? ri[lane] : 0x7fffffff;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) {
+            const float v2 = __shfl_xor_sync(0xffffffffu, best, o);
+            const int i2 = __shfl_xor_sync(0xffffffffu, bi, o);
+            if (better(v2, i2, best, bi)) { best = v2; bi = i2; }
+        }
+        if (lane == 0) { rv[0] = best; ri[0] = bi; }
+    }
+    __syncthreads();
+    const float mx = rv[0];
+    double s = 0.0;
+    for (int i = threadIdx.x; i < V; i += blockDim.x) s += (double)expf(row[i] - mx);
+    s = warp_sum_d(s);
+    if (lane == 0) rd[warp] = s;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double tot = 0.0;
+        for (int w = 0; w < nw; ++w) tot += rd[w];
+        nll[t] = -((double)row[target[t]] - (double)mx - log(tot));
+        argmax[t] = ri[0];
+    }
+}
+
+} // namespace
+
+int lg_embed(const float * tok_embd, const int32_t * ids, float * x, int n, int E, void * stream) {
+    if (n <= 0) return 0;
+    embed_kernel<<<n, 128, 0, st_of(stream)>>>(tok_embd, ids, x, n, E);
+    return last_err();
+}
+
+int lg_rmsnorm(const float * x, const float * w, uint16_t * y, int n, int E, float eps, void * stream) {
+    if (n <= 0) return 0;
+    constexpr int kRows = 8;
+    rmsnorm_kernel<<<(n + kRows - 1) / kRows, 32 * kRows, 0, st_of(stream)>>>(x, w, reinterpret_cast<bf16 *>(y), n, E, eps);
+    return last_err();
+}
+
+int lg_rope(float * qkv, const float * cos_t, const float * sin_t, uint16_t * q, uint16_t * k, uint16_t * v, int n, int H,
+            int Hk, int D, void * stream) {
+    if (n <= 0) return 0;
+    rope_kernel<<<n, 256, 0, st_of(stream)>>>(qkv, cos_t, sin_t, reinterpret_cast<bf16 *>(q), reinterpret_cast<bf16 *>(k),
+                                              reinterpret_cast<bf16 *>(v), H, Hk, D);
+    return last_err();
+}
+
+int lg_swiglu(const float * gu, uint16_t * h, int n, int F, void * stream) {
+    if (n <= 0) return 0;
+    const size_t total = (size_t)n * F;
+    const int blocks = (int)std::min<size_t>((total + 255) / 256, 132 * 16);
+    swiglu_kernel<<<blocks, 256, 0, st_of(stream)>>>(gu, reinterpret_cast<bf16 *>(h), n, F);
+    return last_err();
+}
+
+int lg_attention_ref(const float * qkv, uint16_t * out, int n, int H, int Hk, int D, float scale, const int32_t * kv_num,
+                     const int32_t * kv_idx, int block, int max_kv, void * stream) {
+    if (n <= 0) return 0;
+    if (H <= 0 || Hk <= 0 || H % Hk || D <= 0) return (int)cudaErrorInvalidValue;
+    if (kv_num && block <= 0) return (int)cudaErrorInvalidValue;
+    const int nb = kv_num ? (n + block - 1) / block : 0;
+    const size_t smem = ((size_t)n + D + nb) * 4;
+    if (smem > 227 * 1024) return (int)cudaErrorInvalidValue;
+    if (smem > 48 * 1024) {
+        cudaError_t e = cudaFuncSetAttribute(attention_ref_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        if (e != cudaSuccess) return (int)e;
+    }
+    attention_ref_kernel<<<dim3(n, H), 128, smem, st_of(stream)>>>(qkv, reinterpret_cast<bf16 *>(out), n, H, Hk, D, scale,
+                                                                   kv_num, kv_idx, block, max_kv);
+    return last_err();
+}
+
+size_t lg_block_topk_workspace(int n, int H, int Hk, int D, int B) {
+    const size_t nb = (size_t)(n + B - 1) / B;
+    return (size_t)(H + Hk) * nb * D * sizeof(double);
+}
+
+int lg_block_topk(const float * qkv, int n, int H, int Hk, int D, float scale, int B, double rho, int32_t * kv_num,
+                  int32_t * kv_idx, unsigned long long * counters, void * workspace, void * stream) {
+    if (n <= 0) return 0;
+    if (H <= 0 || Hk <= 0 || H % Hk || D <= 0 || B <= 0) return (int)cudaErrorInvalidValue;
+    const int nb = (n + B - 1) / B;
+    double * pooled = static_cast<double *>(workspace);
+    pool_kernel<<<dim3(nb, H + Hk), 64, 0, st_of(stream)>>>(qkv, pooled, n, H, Hk, D, B, nb);
+    if (int e = last_err()) return e;
+    const size_t smem = (size_t)nb * (sizeof(double) + sizeof(int));
+    if (smem > 227 * 1024) return (int)cudaErrorInvalidValue;
+    if (smem > 48 * 1024) {
+        cudaError_t e = cudaFuncSetAttribute(topk_select_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        if (e != cudaSuccess) return (int)e;
+    }
+    topk_select_kernel<<<dim3(nb, H), 128, smem, st_of(stream)>>>(pooled, n, H, Hk, D, B, nb, scale, rho, kv_num, kv_idx,
+                                                                  counters);
+    return last_err();
+}
+
+int lg_vocab_nll(const float * logits, const int32_t * target, double * nll, int32_t * argmax, int rows, int V,
+                 void * stream) {
+    if (rows <= 0) return 0;
+    vocab_nll_kernel<<<rows, 512, 0, st_of(stream)>>>(logits, target, nll, argmax, V);
+    return last_err();
+}
+
+} // namespace attnlab::cuda
