@@ -181,7 +181,8 @@ __global__ void topk_select_kernel(const double * pooled, int n, int H, int Hk, 
                                    double rho, int32_t * kv_num, int32_t * kv_idx, unsigned long long * counters) {
     extern __shared__ double shd[];
     double * sc = shd;
-    int * keep = reinterpret_cast<int *>(sc + nb);
+    // keep[] starts on a 16-byte boundary after sc[] (see topk_smem_bytes).
+    int * keep = reinterpret_cast<int *>(sc + ((nb + 1) & ~1));
     const int I = blockIdx.x, h = blockIdx.y, hk = h / (H / Hk);
     const int nbc = I + 1;
     const double * qp = pooled + ((size_t)h * nb + I) * D;
@@ -333,7 +334,9 @@ int lg_block_topk(const float * qkv, int n, int H, int Hk, int D, float scale, i
     double * pooled = static_cast<double *>(workspace);
     pool_kernel<<<dim3(nb, H + Hk), 64, 0, st_of(stream)>>>(qkv, pooled, n, H, Hk, D, B, nb);
     if (int e = last_err()) return e;
-    const size_t smem = (size_t)nb * (sizeof(double) + sizeof(int));
+    // sc[nb] doubles then keep[nb] ints, each part rounded up to 16 bytes so
+    // that the compiler's 16-byte shared loads never reach past the allocation.
+    const size_t smem = (size_t)((nb + 1) & ~1) * sizeof(double) + (size_t)((nb + 3) & ~3) * sizeof(int);
     if (smem > 227 * 1024) return (int)cudaErrorInvalidValue;
     if (smem > 48 * 1024) {
         cudaError_t e = cudaFuncSetAttribute(topk_select_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
