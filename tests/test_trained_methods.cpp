@@ -486,7 +486,7 @@ TEST_CASE("spa: rho=1 is dense; the formula matches a float64 brute force", "[tr
         attention_dense_reference_f64(io, ref.data());
         std::vector<float> out((size_t) L * 4 * 8, NAN);
         io.out = out.data();
-        spa_attention_hook hook(std::make_shared<spa_method>(1.0, 16, 3, 16, "spa"));
+        sparse_attention_hook hook(std::make_shared<spa_method>(1.0, 16, 3, 16, "spa"));
         REQUIRE(hook.attend(io));
         double num = 0, den = 0;
         for (size_t x = 0; x < ref.size(); ++x) {
@@ -1024,4 +1024,38 @@ TEST_CASE("report: gate vs block_topk on real calibration -> evaluation captures
     std::cout << "evaluation: layer_adaptive recall " << rl << " (block density " << dl << "), uniform block_topk " << ru
               << " (" << du << ")\n";
     std::remove(path.c_str());
+}
+
+TEST_CASE("spa patched through sparse_attention_hook applies its low-rank term", "[trained]") {
+    // The hook must run spa's own compute, not block_topk's kernel on the same
+    // selection: the outputs differ when something is skipped, and spa's is
+    // what spa_attend computes.
+    const int L = 200;
+    qkv_capture cap = random_capture(L, 4, 2, 16, {0}, 77, "kjv:calib", 0.7f);
+    attention_layer_io io = cap.layer_io(0);
+    std::vector<float> out_spa((size_t) L * 4 * 16, NAN), out_topk((size_t) L * 4 * 16, NAN), out_ref((size_t) L * 4 * 16, NAN);
+    auto spa = method_create_any("spa:rho=0.2,m=64,seed=5,B=16");
+    auto topk = method_create_any("block_topk:rho=0.2,B=16");
+    sparse_attention_hook hs(std::shared_ptr<const sparse_method>(std::move(spa)));
+    sparse_attention_hook ht(std::shared_ptr<const sparse_method>(std::move(topk)));
+    io.out = out_spa.data();
+    REQUIRE(hs.attend(io));
+    io.out = out_topk.data();
+    REQUIRE(ht.attend(io));
+    double diff = 0;
+    for (size_t i = 0; i < out_spa.size(); ++i) diff = std::max(diff, (double) std::fabs(out_spa[i] - out_topk[i]));
+    CHECK(diff > 1e-4);
+    // the same as calling spa_attend directly on block_topk's selection
+    auto spa2 = method_create_any("spa:rho=0.2,m=64,seed=5,B=16");
+    const auto * sm = dynamic_cast<const spa_method *>(spa2.get());
+    REQUIRE(sm);
+    for (int h = 0; h < io.n_head; ++h) {
+        head_inputs in = head_inputs_of(io, h);
+        selection sel = sm->select(in);
+        spa_attend(in, io.v + (int64_t) io.kv_head_of(h) * io.head_dim, (int64_t) io.n_head_kv * io.head_dim, sel,
+                   sm->features(), sm->seed(), out_ref.data() + (int64_t) h * io.head_dim, (int64_t) io.n_head * io.head_dim);
+    }
+    double d2 = 0;
+    for (size_t i = 0; i < out_spa.size(); ++i) d2 = std::max(d2, (double) std::fabs(out_spa[i] - out_ref[i]));
+    CHECK(d2 <= 1e-6);
 }

@@ -84,6 +84,10 @@ public:
         return inner_->predictor_flops(L, d, causal);
     }
     selection select(const head_inputs & in) const override { return max_keys_cap(in, inner_->select(in), k_); }
+    // The inner method computes on the capped selection (spa keeps its low-rank rest).
+    void attend(const attention_layer_io & io, const selection * sels, const score_fn & score) const override {
+        inner_->attend(io, sels, score);
+    }
     const sparse_method & inner() const { return *inner_; }
 
 private:

@@ -51,6 +51,10 @@ public:
     virtual double predictor_flops(int L, int d, bool causal) const { (void) L; (void) d; (void) causal; return 0.0; }
     // False for patterns that ignore Q and K (callers may skip the data).
     virtual bool uses_qk() const { return false; }
+    // The compute step on one layer: exact attention on each query head's
+    // selection (sels[h]) into io.out. The default is the block-sparse
+    // kernel; a method that also approximates what it skips (spa) overrides it.
+    virtual void attend(const attention_layer_io & io, const selection * sels, const score_fn & score) const;
 };
 
 // Dense attention FLOPs of one head (4·d per causal pair: QKᵀ and PV).

@@ -1,6 +1,7 @@
 // spa: exact attention on the block_topk pairs plus a FAVOR+ low-rank
 // estimate of the skipped ones (see spa.h).
 #include "methods/spa.h"
+#include "io/error.h"
 
 #include <algorithm>
 #include <chrono>
@@ -156,32 +157,16 @@ double spa_method::predictor_flops(int L, int d, bool causal) const {
     return inner_->predictor_flops(L, d, causal) + 6.0 * L * (double) m_ * d;
 }
 
-bool spa_attention_hook::attend(const attention_layer_io & io) {
-    if (!method_ || io.n_tokens <= 0) return false;
-    using clock = std::chrono::steady_clock;
-    const auto t0 = clock::now();
-    std::vector<selection> sels(io.n_head);
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int h = 0; h < io.n_head; ++h) sels[h] = method_->select(head_inputs_of(io, h));
-    const auto t1 = clock::now();
+void spa_method::attend(const attention_layer_io & io, const selection * sels, const score_fn & score) const {
+    if (score.kind != score_kind::softmax) {
+        throw input_error(spec_, "score", "spa approximates exp(s q.k): it runs with the softmax score only");
+    }
     const int64_t q_stride = (int64_t) io.n_head * io.head_dim, v_stride = (int64_t) io.n_head_kv * io.head_dim;
 #pragma omp parallel for schedule(dynamic, 1)
     for (int h = 0; h < io.n_head; ++h) {
-        spa_attend(head_inputs_of(io, h), io.v + (int64_t) io.kv_head_of(h) * io.head_dim, v_stride, sels[h],
-                   method_->features(), method_->seed(), io.out + (int64_t) h * io.head_dim, q_stride);
+        spa_attend(head_inputs_of(io, h), io.v + (int64_t) io.kv_head_of(h) * io.head_dim, v_stride, sels[h], m_, seed_,
+                   io.out + (int64_t) h * io.head_dim, q_stride);
     }
-    const auto t2 = clock::now();
-    sparse_attention_hook::layer_record r;
-    r.layer = io.layer;
-    r.n_tokens = io.n_tokens;
-    r.predictor_s = std::chrono::duration<double>(t1 - t0).count();
-    r.kernel_s = std::chrono::duration<double>(t2 - t1).count();
-    for (const auto & s : sels) {
-        r.token_density += selection_token_density(s) / io.n_head;
-        r.block_density += selection_block_density(s) / io.n_head;
-    }
-    records_.push_back(r);
-    return true;
 }
 
 std::unique_ptr<sparse_method> make_spa(const method_args & a) {

@@ -15,8 +15,9 @@
 // (ρ = 1 is exact dense); a bracketed denominator ≤ 0 (cancellation when
 // almost everything is kept) drops the bracket for that row.
 // ω is drawn from mix_hash(seed, layer, head, l, i) (i.i.d., not orthogonal).
-// This is its own compute, not the block-sparse kernel: spa_attend, or the
-// spa_attention_hook to patch it into the forward pass.
+// This is its own compute, not the block-sparse kernel: spa_method::attend
+// runs spa_attend for every head, so sparse_attention_hook patches spa into
+// the forward pass like any other method.
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -44,6 +45,8 @@ public:
     double predictor_flops(int L, int d, bool causal) const override;
     // The exact part: block_topk(ρ). The compute step must be spa_attend.
     selection select(const head_inputs & in) const override { return inner_->select(in); }
+    // spa_attend on every head (softmax only: the low-rank term estimates exp).
+    void attend(const attention_layer_io & io, const selection * sels, const score_fn & score) const override;
     int features() const { return m_; }
     uint64_t seed() const { return seed_; }
 
@@ -52,19 +55,6 @@ private:
     int m_;
     uint64_t seed_;
     std::string spec_;
-};
-
-// The forward-pass hook for spa: per layer each head's selection, then
-// spa_attend for every head (in parallel) into io.out.
-class spa_attention_hook : public attention_hook {
-public:
-    explicit spa_attention_hook(std::shared_ptr<const spa_method> method) : method_(std::move(method)) {}
-    bool attend(const attention_layer_io & io) override;
-    const std::vector<sparse_attention_hook::layer_record> & records() const { return records_; }
-
-private:
-    std::shared_ptr<const spa_method> method_;
-    std::vector<sparse_attention_hook::layer_record> records_;
 };
 
 std::unique_ptr<sparse_method> make_spa(const method_args & a);

@@ -14,6 +14,10 @@ void sparse_attention_hook::set_layer_method(int layer, std::shared_ptr<const sp
     per_layer_[layer] = std::move(method);
 }
 
+void sparse_method::attend(const attention_layer_io & io, const selection * sels, const score_fn & score) const {
+    attention_block_sparse(io, sels, score);
+}
+
 bool sparse_attention_hook::attend(const attention_layer_io & io) {
     auto it = per_layer_.find(io.layer);
     const sparse_method * m = it != per_layer_.end() ? it->second.get() : method_.get();
@@ -38,7 +42,7 @@ bool sparse_attention_hook::attend(const attention_layer_io & io) {
 #pragma omp parallel for schedule(dynamic, 1)
     for (int h = 0; h < io.n_head; ++h) sels[h] = m->select(head_inputs_of(io, h));
     const auto t1 = clock::now();
-    attention_block_sparse(io, sels.data(), score_);
+    m->attend(io, sels.data(), score_);
     const auto t2 = clock::now();
 
     layer_record r;
