@@ -396,7 +396,7 @@ std::unique_ptr<sparse_method> make_asa_router(const method_args & a) {
     const std::string & file = a.text("params");
     if (file.empty()) throw input_error(a.spec_text, "params", "asa_router needs a trained router file (params=FILE)");
     auto p = std::make_shared<router_params>(router_load(file));
-    return std::make_unique<asa_router_method>(p, a.real("theta"), a.real("rho"), a.integer("B"), trained_args_spec("asa_router", a));
+    return std::make_unique<asa_router_method>(p, a.real("theta"), a.real("rho"), a.integer("B"), method_args_spec("asa_router", a));
 }
 
 } // namespace attnlab

@@ -90,7 +90,7 @@ private:
 } // namespace
 
 std::unique_ptr<sparse_method> make_hybrid(const method_args & a) {
-    return std::make_unique<hybrid_method>(a.real("delta"), a.real("mass"), a.integer("B"), trained_args_spec("hybrid", a));
+    return std::make_unique<hybrid_method>(a.real("delta"), a.real("mass"), a.integer("B"), method_args_spec("hybrid", a));
 }
 
 } // namespace attnlab

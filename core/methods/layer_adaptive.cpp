@@ -390,7 +390,7 @@ std::unique_ptr<sparse_method> make_layer_adaptive(const method_args & a) {
     if (t->block != a.integer("B")) {
         throw input_error(a.spec_text, "B", "the table " + file + " was calibrated with B=" + std::to_string(t->block));
     }
-    return std::make_unique<layer_adaptive_method>(t, trained_args_spec("layer_adaptive", a));
+    return std::make_unique<layer_adaptive_method>(t, method_args_spec("layer_adaptive", a));
 }
 
 } // namespace attnlab

@@ -416,7 +416,7 @@ std::unique_ptr<sparse_method> make_learned_gate(const method_args & a) {
     if (p->block != a.integer("B")) {
         throw input_error(a.spec_text, "B", "the gate in " + file + " was trained with B=" + std::to_string(p->block));
     }
-    return std::make_unique<learned_gate_method>(p, a.real("rho"), a.real("tau"), trained_args_spec("learned_gate", a));
+    return std::make_unique<learned_gate_method>(p, a.real("rho"), a.real("tau"), method_args_spec("learned_gate", a));
 }
 
 } // namespace attnlab

@@ -116,7 +116,7 @@ std::unique_ptr<sparse_method> make_max_keys(const method_args & a) {
     method_args c = a;
     c.values["inner"] = m->spec();
     std::replace(c.values["inner"].begin(), c.values["inner"].end(), ',', '|');
-    return std::make_unique<max_keys_method>(a.integer("k"), std::move(m), trained_args_spec("max_keys", c));
+    return std::make_unique<max_keys_method>(a.integer("k"), std::move(m), method_args_spec("max_keys", c));
 }
 
 } // namespace attnlab

@@ -67,7 +67,8 @@ struct method_param {
     // integer/real: checked against [lo, hi] ((lo, hi] when lo_open);
     // positions: ';'-separated token indices >= 0; choice: one of `choices`;
     // block: a block size 16, 32, 64 or 128.
-    enum kind_t { integer, real, positions, choice, block } kind = real;
+    // text: free text (a file path, or a nested spec with ',' written '|')
+    enum kind_t { integer, real, positions, choice, block, text } kind = real;
     std::string def;            // default value, as spec text
     double lo = 0.0, hi = 0.0;
     bool lo_open = false;
@@ -106,6 +107,10 @@ std::unique_ptr<sparse_method> method_create(const std::string & spec_text);
 // Score function from "softmax" | "relu:b=..,norm=L|row" | "hyperbolic:c=..,beta=..,gamma=..".
 score_fn score_create(const method_spec & spec);
 score_fn score_create(const std::string & spec_text);
+
+// Every key of the method resolved from the spec: defaults filled in, values
+// checked (input_error naming the key); `density`/`block` alias `rho`/`B`.
+method_args method_args_resolve(const method_spec & spec, const method_info & info);
 
 // Canonical spec text "name:key=value,..." for resolved args, registry order.
 std::string method_args_spec(const std::string & name, const method_args & a);

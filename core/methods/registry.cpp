@@ -93,6 +93,8 @@ bool parse_int(const std::string & s, long long & out) {
 // Checks one value against its parameter; returns the canonical text.
 std::string value_check(const std::string & spec_text, const method_param & p, const std::string & v) {
     switch (p.kind) {
+        case mp::text:
+            return v;
         case mp::integer:
         case mp::block: {
             long long x = 0;
@@ -146,7 +148,9 @@ const char * key_alias(const std::string & key) {
     return nullptr;
 }
 
-method_args args_resolve(const method_spec & spec, const method_info & info) {
+} // namespace
+
+method_args method_args_resolve(const method_spec & spec, const method_info & info) {
     method_args a;
     a.spec_text = spec.text;
     for (auto kv : spec.args) {
@@ -174,6 +178,8 @@ method_args args_resolve(const method_spec & spec, const method_info & info) {
     }
     return a;
 }
+
+namespace {
 
 const method_info * info_find(const std::vector<method_info> & reg, const std::string & name) {
     for (const auto & m : reg) {
@@ -291,7 +297,6 @@ std::vector<std::string> method_names() {
 }
 
 std::string method_args_spec(const std::string & name, const method_args & a) {
-    if (trained_method_find(name)) return trained_args_spec(name, a);
     const method_info * info = method_find(name);
     std::string r = name;
     if (!info) return r;
@@ -307,7 +312,7 @@ std::unique_ptr<sparse_method> method_create(const method_spec & spec) {
     if (!info) {
         throw input_error(spec.text, "name", "unknown method '" + spec.name + "' (valid: " + join(method_names()) + ")");
     }
-    const method_args a = args_resolve(spec, *info);
+    const method_args a = method_args_resolve(spec, *info);
     const std::string & n = info->name;
     if (n == "dense") return make_dense(a);
     if (n == "window") return make_window(a);
@@ -333,7 +338,7 @@ score_fn score_create(const method_spec & spec) {
         for (const auto & m : score_registry()) names.push_back(m.name);
         throw input_error(spec.text, "name", "unknown score function '" + spec.name + "' (valid: " + join(names) + ")");
     }
-    const method_args a = args_resolve(spec, *info);
+    const method_args a = method_args_resolve(spec, *info);
     score_fn f;
     if (spec.name == "relu") {
         f.kind = score_kind::relu;

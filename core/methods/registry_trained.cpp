@@ -39,7 +39,7 @@ method_param p_num(const std::string & key, mp::kind_t kind, const std::string &
 method_param p_text(const std::string & key, const std::string & def, const std::string & help) {
     method_param p;
     p.key = key;
-    p.kind = mp::choice;   // with no choices: free text (registry_trained.h)
+    p.kind = mp::text;
     p.def = def;
     p.help = help;
     return p;
@@ -50,59 +50,6 @@ method_param p_block() { return p_num("B", mp::block, "64", 16, 128, false, "ker
 method_param p_rho(const std::string & help) { return p_num("rho", mp::real, "0.2", 0.0, 1.0, true, help); }
 
 constexpr double k_big = 1 << 30;
-
-std::string join(const std::vector<std::string> & v) {
-    std::string r;
-    for (size_t i = 0; i < v.size(); ++i) r += (i ? ", " : "") + v[i];
-    return r;
-}
-
-std::string real_text(double x) {
-    for (int prec = 1; prec <= 17; ++prec) {
-        std::ostringstream os;
-        os.precision(prec);
-        os << x;
-        if (std::strtod(os.str().c_str(), nullptr) == x) return os.str();
-    }
-    return std::to_string(x);
-}
-
-std::string range_text(const method_param & p) {
-    std::ostringstream os;
-    os << (p.lo_open ? "(" : "[") << p.lo << ", " << p.hi << "]";
-    return os.str();
-}
-
-std::string value_check(const std::string & spec_text, const method_param & p, const std::string & v) {
-    if (method_param_is_text(p)) return v;
-    if (p.kind == mp::integer || p.kind == mp::block) {
-        char * end = nullptr;
-        const long long x = std::strtoll(v.c_str(), &end, 10);
-        if (v.empty() || *end != '\0') throw input_error(spec_text, p.key, "'" + v + "' is not an integer");
-        if (p.kind == mp::block) {
-            if (!block_size_valid((int) x)) throw input_error(spec_text, p.key, "block size " + v + " is not one of 16, 32, 64, 128");
-        } else if ((double) x < p.lo || (double) x > p.hi) {
-            throw input_error(spec_text, p.key, "value " + v + " out of range " + range_text(p));
-        }
-        return std::to_string(x);
-    }
-    if (p.kind == mp::real) {
-        char * end = nullptr;
-        const double x = std::strtod(v.c_str(), &end);
-        if (v.empty() || *end != '\0' || !std::isfinite(x)) throw input_error(spec_text, p.key, "'" + v + "' is not a finite number");
-        if ((p.lo_open ? x <= p.lo : x < p.lo) || x > p.hi) {
-            throw input_error(spec_text, p.key, "value " + v + " out of range " + range_text(p));
-        }
-        return real_text(x);
-    }
-    if (p.kind == mp::choice) {
-        if (std::find(p.choices.begin(), p.choices.end(), v) == p.choices.end()) {
-            throw input_error(spec_text, p.key, "'" + v + "' is not one of: " + join(p.choices));
-        }
-        return v;
-    }
-    throw input_error(spec_text, p.key, "unsupported key kind");
-}
 
 } // namespace
 
@@ -146,14 +93,6 @@ const method_info * trained_method_find(const std::string & name) {
     return nullptr;
 }
 
-std::string trained_args_spec(const std::string & name, const method_args & a) {
-    const method_info * info = trained_method_find(name);
-    std::string r = name;
-    if (!info) return r;
-    for (size_t i = 0; i < info->params.size(); ++i) r += (i == 0 ? ":" : ",") + info->params[i].key + "=" + a.text(info->params[i].key);
-    return r;
-}
-
 std::unique_ptr<sparse_method> trained_method_create(const std::string & name, const method_args & a) {
     if (name == "learned_gate") return make_learned_gate(a);
     if (name == "asa_router") return make_asa_router(a);
@@ -166,26 +105,8 @@ std::unique_ptr<sparse_method> trained_method_create(const std::string & name, c
 
 std::unique_ptr<sparse_method> trained_method_create(const method_spec & spec) {
     const method_info * info = trained_method_find(spec.name);
-    if (!info) {
-        std::vector<std::string> names;
-        for (const auto & m : trained_method_registry()) names.push_back(m.name);
-        throw input_error(spec.text, "name", "unknown method '" + spec.name + "' (valid: " + join(names) + ")");
-    }
-    method_args a;
-    a.spec_text = spec.text;
-    for (const auto & kv : spec.args) {
-        auto it = std::find_if(info->params.begin(), info->params.end(), [&](const method_param & p) { return p.key == kv.first; });
-        if (it == info->params.end()) {
-            std::vector<std::string> keys;
-            for (const auto & p : info->params) keys.push_back(p.key);
-            throw input_error(spec.text, kv.first, "unknown key for '" + info->name + "' (valid keys: " + join(keys) + ")");
-        }
-        a.values[kv.first] = value_check(spec.text, *it, kv.second);
-    }
-    for (const auto & p : info->params) {
-        if (!a.values.count(p.key)) a.values[p.key] = value_check(spec.text, p, p.def);
-    }
-    return trained_method_create(info->name, a);
+    if (!info) throw input_error(spec.text, "name", "'" + spec.name + "' is not a trained method");
+    return trained_method_create(info->name, method_args_resolve(spec, *info));
 }
 
 std::unique_ptr<sparse_method> method_create_any(const std::string & spec_text) {

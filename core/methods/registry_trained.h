@@ -35,11 +35,9 @@ std::unique_ptr<sparse_method> trained_method_create(const method_spec & spec);
 // to method_create. Used for inner specs, and by tests until the hookup.
 std::unique_ptr<sparse_method> method_create_any(const std::string & spec_text);
 
-// Canonical spec of resolved args, registry order (trained registry).
-std::string trained_args_spec(const std::string & name, const method_args & a);
 
 // True for a key that takes free text (see above).
-inline bool method_param_is_text(const method_param & p) { return p.kind == method_param::choice && p.choices.empty(); }
+inline bool method_param_is_text(const method_param & p) { return p.kind == method_param::text; }
 
 // Where a trained or calibrated method's parameters came from. Every result
 // that uses such a method records these (method_provenance finds them).

@@ -171,7 +171,7 @@ void spa_method::attend(const attention_layer_io & io, const selection * sels, c
 
 std::unique_ptr<sparse_method> make_spa(const method_args & a) {
     return std::make_unique<spa_method>(a.real("rho"), a.integer("m"), (uint64_t) a.integer("seed"), a.integer("B"),
-                                        trained_args_spec("spa", a));
+                                        method_args_spec("spa", a));
 }
 
 } // namespace attnlab
