@@ -157,6 +157,10 @@ TEST_CASE("bad input: one error line naming the file and field, exit code 2", "[
     CHECK(nf.out.find("/nonexistent/model.gguf") != std::string::npos);
     run_result unk = run_cli("info " + bin);
     CHECK(unk.code == 2);
+    // number lists (passkey, sweep) name the option of a bad item
+    run_result bl = run_cli("passkey -q --model /nonexistent.gguf --ctx 2048,4k");
+    CHECK(bl.code == 2);
+    CHECK(bl.out.find("--ctx") != std::string::npos);
     run_result bad_flag = run_cli("ppl --no-such-flag");
     CHECK(bad_flag.code != 0);
 }

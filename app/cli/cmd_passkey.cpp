@@ -24,20 +24,6 @@ struct passkey_args {
     bool json = false, quiet = false;
 };
 
-template <typename T>
-std::vector<T> parse_list(const std::string & s, const char * field) {
-    std::vector<T> out;
-    std::stringstream ss(s);
-    std::string item;
-    while (std::getline(ss, item, ',')) {
-        std::stringstream is(item);
-        T v;
-        if (!(is >> v) || !is.eof()) throw attnlab::input_error("--" + std::string(field), field, "cannot parse '" + item + "'");
-        out.push_back(v);
-    }
-    if (out.empty()) throw attnlab::input_error("--" + std::string(field), field, "empty list");
-    return out;
-}
 } // namespace
 
 void add_cmd_passkey(CLI::App & app, std::vector<command> & cmds) {
@@ -57,8 +43,8 @@ void add_cmd_passkey(CLI::App & app, std::vector<command> & cmds) {
     c.json = &a->json;
     c.run = [a]() {
         using namespace attnlab;
-        std::vector<int> ctxs = parse_list<int>(a->ctxs, "ctx");
-        std::vector<double> depths = parse_list<double>(a->depths, "depths");
+        std::vector<int> ctxs = parse_number_list<int>(a->ctxs, "ctx");
+        std::vector<double> depths = parse_number_list<double>(a->depths, "depths");
         if (a->trials < 1 || a->trials > 1000) throw input_error("--trials", "trials", "must be within 1..1000");
         std::shared_ptr<const sparse_method> method;
         if (!a->method.empty()) method = method_create(a->method);

@@ -30,20 +30,6 @@ struct sweep_args {
     bool no_recall = false, no_figures = false, json = false, quiet = false;
 };
 
-template <typename T>
-std::vector<T> parse_num_list(const std::string & s, const char * field) {
-    std::vector<T> out;
-    std::stringstream ss(s);
-    std::string item;
-    while (std::getline(ss, item, ',')) {
-        std::stringstream is(item);
-        T v;
-        if (!(is >> v) || !is.eof()) throw attnlab::input_error("--" + std::string(field), field, "cannot parse '" + item + "'");
-        out.push_back(v);
-    }
-    return out;
-}
-
 // "dense,window:w=256,B=64,block_topk" -> dense | window:w=256,B=64 | block_topk:
 // a comma-separated item with '=' and no ':' continues the previous spec.
 // "all" expands to every registered method.
@@ -96,9 +82,9 @@ void add_cmd_sweep(CLI::App & app, std::vector<command> & cmds) {
         using namespace attnlab;
         const auto t_start = std::chrono::steady_clock::now();
         // Everything that can be checked without the model first.
-        const std::vector<int> ctxs = parse_num_list<int>(a->ctxs, "ctx");
-        const std::vector<double> dens = parse_num_list<double>(a->densities, "densities");
-        const std::vector<double> depths = parse_num_list<double>(a->passkey_depths, "passkey-depths");
+        const std::vector<int> ctxs = parse_number_list<int>(a->ctxs, "ctx", true);
+        const std::vector<double> dens = parse_number_list<double>(a->densities, "densities", true);
+        const std::vector<double> depths = parse_number_list<double>(a->passkey_depths, "passkey-depths", true);
         for (double d : depths) {
             if (!(d >= 0.0 && d <= 1.0)) throw input_error("--passkey-depths", "passkey-depths", "depths must be within 0..1");
         }

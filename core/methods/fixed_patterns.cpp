@@ -58,6 +58,12 @@ public:
     std::string name() const override { return "dense"; }
     std::string spec() const override { return spec_; }
     selection select(const head_inputs & in) const override { return selection_dense(in.n_tokens, B_, in.causal); }
+    // With softmax, the dense flash kernel itself: a "dense" end-to-end run is
+    // bit-identical to the unpatched model.
+    void attend(const attention_layer_io & io, const selection * sels, const score_fn & score) const override {
+        if (score.kind == score_kind::softmax) attention_dense_flash(io);
+        else sparse_method::attend(io, sels, score);
+    }
 
 private:
     std::string spec_;

@@ -25,18 +25,6 @@ bool sparse_attention_hook::attend(const attention_layer_io & io) {
 
     using clock = std::chrono::steady_clock;
     const auto t0 = clock::now();
-    // dense + softmax runs the dense kernel itself, so a "dense" end-to-end
-    // run is bit-identical to the unpatched model.
-    if (m->name() == "dense" && score_.kind == score_kind::softmax) {
-        attention_dense_flash(io);
-        layer_record r;
-        r.layer = io.layer;
-        r.n_tokens = io.n_tokens;
-        r.kernel_s = std::chrono::duration<double>(clock::now() - t0).count();
-        r.token_density = r.block_density = 1.0;
-        records_.push_back(r);
-        return true;
-    }
     std::vector<selection> sels(io.n_head);
     // Heads in parallel; a method's own OpenMP loops then run serially inside.
 #pragma omp parallel for schedule(dynamic, 1)
