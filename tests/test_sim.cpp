@@ -5,10 +5,12 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <string>
 #include <unistd.h>
 
 #include "io/error.h"
+#include "lab/regime_budget.h"
 #include "sim/calibration.h"
 #include "sim/claims.h"
 #include "sim/cost.h"
@@ -347,8 +349,13 @@ TEST_CASE("sim: calibration from bench rows", "[sim]") {
     CHECK(gc.dense_kernel == "cudnn dense");
     CHECK(gc.sparse_kernel == "ours block-sparse");
     REQUIRE(gc.points.size() == 2);
-    CHECK(gc.points[1].second == Approx(400.0 / 989.4));
-    CHECK(gc.points[0].second == Approx(210.0 / 989.4));  // median of the two lengths
+    CHECK(gc.points[1].efficiency == Approx(400.0 / 989.4));
+    CHECK(gc.points[1].overhead_ms == 0.0);  // one length: no intercept
+    // two lengths: the line through both rows, (work 4e10, 0.2 ms) and (1.54e11, 0.7 ms)
+    const double slope = (0.7 - 0.2) / (220e12 * 0.7e-3 - 200e12 * 0.2e-3);
+    CHECK(gc.points[0].overhead_ms == Approx(0.2 - 200e12 * 0.2e-3 * slope));
+    CHECK(gc.points[0].efficiency == Approx(1e3 / (slope * 989.4e12)));
+    CHECK(gc.points[0].lengths == 2);
     CHECK(calibration_fit(g, h, 128, true, "ours").dense_kernel == "ours dense");
     std::vector<calib_point> gp = calibration_check(g, h);
     REQUIRE(gp.size() == 5);
@@ -357,6 +364,43 @@ TEST_CASE("sim: calibration from bench rows", "[sim]") {
     CHECK(gp[3].predicted_ms == Approx(220e12 * 0.7e-3 / 200e12 * 1e3));
     CHECK(gp[3].error == Approx(0.1));
     CHECK_FALSE(gp[0].leave_one_out);
+
+    // A kernel with a fixed cost per launch: ms = 0.05 + work / (0.45 peak) at
+    // four lengths. The fit recovers both terms, so every leave-one-out
+    // prediction is exact, and the simulator adds the overhead once per layer.
+    {
+        std::string ov = "[";
+        for (int L : {4096, 8192, 16384, 32768}) {
+            bench_row r;
+            r.L = L; r.head_dim = 128; r.density = 0.2; r.batch = 1; r.heads = 16;
+            const double work = bench_row_work(r);
+            const double ms = 0.05 + work / (peak * 0.45) * 1e3;
+            char buf[400];
+            std::snprintf(buf, sizeof(buf),
+                          R"(%s{"device": "NVIDIA H100 80GB HBM3", "L": %d, "head_dim": 128, "causal": true, "density": 0.2, "kernel": "sparse", "ms": %.17g, "tflops": %.17g, "batch": 1, "heads": 16})",
+                          L == 4096 ? "" : ",", L, ms, work / ms / 1e9);
+            ov += buf;
+        }
+        ov += "]";
+        std::vector<bench_row> orows = bench_rows_parse(ov, "overhead.json");
+        std::vector<kernel_rate_point> curve = kernel_rate_curve(orows, h, "sparse", 128, true);
+        REQUIRE(curve.size() == 1);
+        CHECK(curve[0].overhead_ms == Approx(0.05));
+        CHECK(curve[0].efficiency == Approx(0.45));
+        CHECK(curve[0].lengths == 4);
+        for (const calib_point & p : calibration_check(orows, h)) {
+            CHECK(p.leave_one_out);
+            CHECK(std::fabs(p.error) < 1e-6);
+        }
+        sim_calibration oc = calibration_fit(orows, h, 128);
+        sim_options oo;
+        oo.ctx = 32768;
+        oo.calib = &oc;
+        sim_result orr = sim_run(model_preset_load("llama-3-8b", presets()), h, sim_method_parse("density:rho=0.2"), oo);
+        const sim_component & att = orr.layer[1];
+        CHECK(att.name == "attention");
+        CHECK(att.time_s == Approx(std::max(att.compute_s, att.memory_s) + 0.05e-3));
+    }
 
     std::string msg;
     CHECK(error_field([] { bench_rows_read("/nonexistent/bench/results"); }, &msg) == "bench_results");
@@ -395,4 +439,58 @@ TEST_CASE("sim: regimes", "[sim]") {
     CHECK(error_field([] { regime_table_parse(R"({"kind": "regimes", "methods": [{"name": "x", "method": "nope"}]})", "t.json"); }) == "methods[0].method");
     regime_table def = regime_table_load("default", presets());
     CHECK(def.methods.size() >= 4);
+}
+
+TEST_CASE("sim: regime budgets measured by a sweep", "[sim]") {
+    auto row = [](const char * name, double bd, double dppl) {
+        sweep_row r;
+        r.method_name = name;
+        r.method = name;
+        r.ctx = 2048;
+        r.block_density = bd;
+        r.delta_ppl_rel = dppl;
+        r.model_id = "m";
+        r.text_spec = "kjv:eval";
+        return r;
+    };
+    std::vector<sweep_row> rows = {row("block_topk", 0.15, 0.85), row("block_topk", 0.23, 0.37), row("block_topk", 0.43, 0.14),
+                                   row("block_topk", 0.62, 0.058), row("window", 0.28, 1.68), row("sinks_window", 0.33, 0.11),
+                                   row("dense", 1.0, 0.0)};
+    bool interp = false;
+    // the sparsest row already within budget: that row
+    CHECK(least_density_within(rows, "sinks_window", 2048, 0.2, &interp) == Approx(0.33));
+    CHECK_FALSE(interp);
+    CHECK(least_density_within(rows, "block_topk", 2048, 0.9, &interp) == Approx(0.15));
+    CHECK_FALSE(interp);
+    // otherwise the crossing of the line from the densest failing row: (0.23, 0.37) -> (0.43, 0.14) at 0.15
+    CHECK(least_density_within(rows, "block_topk", 2048, 0.15, &interp) == Approx(0.23 + (0.37 - 0.15) / (0.37 - 0.14) * 0.2));
+    CHECK(interp);
+    // between rows: the straight line (0.43, 0.14) -> (0.62, 0.058) crosses 0.10 at
+    const double f = (0.14 - 0.10) / (0.14 - 0.058);
+    CHECK(least_density_within(rows, "block_topk", 2048, 0.10, &interp) == Approx(0.43 + f * (0.62 - 0.43)));
+    CHECK(interp);
+    CHECK(least_density_within(rows, "block_topk", 2048, 0.01) == -1.0);
+    CHECK(least_density_within(rows, "block_topk", 4096, 0.5) == -1.0);  // no rows at that ctx
+
+    regime_table base = regime_table_load("default", presets());
+    std::vector<regime_budget_entry> rep;
+    regime_table t = regime_table_from_sweep(base, rows, 0.12, "sweepdir", &rep);
+    // window family: sinks_window passes at 0.33 (window never does); block_topk
+    // interpolated; learned_gate not in the sweep: kept, marked not measured
+    std::map<std::string, const regime_method *> by;
+    for (const auto & m : t.methods) by[m.name] = &m;
+    REQUIRE(by.count("window"));
+    REQUIRE(by["window"]->min_density_by_ctx.size() == 1);
+    CHECK(by["window"]->min_density_by_ctx[0].second == Approx(0.33));
+    REQUIRE(by.count("block_topk"));
+    const double tb = (0.14 - 0.12) / (0.14 - 0.058);
+    CHECK(by["block_topk"]->min_density_by_ctx[0].second == Approx(0.43 + tb * (0.62 - 0.43)));
+    REQUIRE(by.count("learned_gate"));
+    CHECK(by["learned_gate"]->source.rfind("not measured", 0) == 0);
+    CHECK(by.count("dense"));
+    // a budget nothing sparse meets drops the measured methods
+    regime_table strict = regime_table_from_sweep(base, rows, 0.01, "sweepdir");
+    for (const auto & m : strict.methods) CHECK((m.name == "dense" || m.name == "learned_gate"));
+    CHECK(error_field([&] { regime_table_from_sweep(base, {}, 0.05, "sweepdir"); }) == "results.jsonl");
+    CHECK(error_field([&] { regime_table_from_sweep(base, rows, 0.0, "sweepdir"); }) == "budget");
 }

@@ -8,6 +8,8 @@
 #include "cli_common.h"
 #include "commands.h"
 #include "io/error.h"
+#include "lab/regime_budget.h"
+#include "lab/sweep.h"
 #include "sim/calibration.h"
 #include "sim/claims.h"
 #include "sim/cost.h"
@@ -22,7 +24,9 @@ namespace {
 
 struct sim_args {
     std::string model, hw, method, phase = "prefill", impl = "flash", table = "default", bench, dense_kernel, sparse_kernel;
+    std::string budget_from;
     int64_t ctx = 8192;
+    double max_ppl_increase = 0.05;
     double density = 0.0, overhead = 0.02, price = 0.0, eff_compute = 1.0, eff_memory = 1.0;
     int block = 64, batch = 1, gpus = 1;
     bool calibrated = false, regimes = false, claims = false, logits_all = false, json = false;
@@ -139,6 +143,10 @@ void add_cmd_sim(CLI::App & app, std::vector<command> & cmds) {
     sub->add_option("--sparse-kernel", a->sparse_kernel, "calibrate sparse methods from the kernel whose name contains this (default: the fastest sparse)");
     sub->add_flag("--regimes", a->regimes, "cheapest method per context length 1k..1M vs the seed's rule");
     sub->add_option("--table", a->table, "regime accuracy-budget table (assets/presets/regimes) or JSON path")->capture_default_str();
+    sub->add_option("--budget-from", a->budget_from,
+                    "with --regimes: take each method's density from a sweep directory (the least block density within --max-ppl-increase)");
+    sub->add_option("--max-ppl-increase", a->max_ppl_increase, "accuracy budget for --budget-from: relative perplexity increase")
+        ->capture_default_str();
     sub->add_flag("--claims", a->claims, "the seed claims against exact arithmetic");
     sub->add_flag("--json", a->json, "JSON output");
     command c;
@@ -197,6 +205,16 @@ void add_cmd_sim(CLI::App & app, std::vector<command> & cmds) {
 
         if (a->regimes) {
             regime_table t = regime_table_load(a->table);
+            std::vector<regime_budget_entry> budget;
+            if (!a->budget_from.empty()) {
+                t = regime_table_from_sweep(t, sweep_load_rows(a->budget_from), a->max_ppl_increase, a->budget_from, &budget);
+            }
+            json budget_json = json::array();
+            for (const auto & e : budget) {
+                budget_json.push_back({{"method", e.table_name}, {"measured_with", e.sweep_method}, {"ctx", e.ctx}, {"rows", e.rows},
+                                       {"block_density", e.density < 0.0 ? json(nullptr) : json(e.density)},
+                                       {"interpolated", e.interpolated}});
+            }
             std::vector<regime_row> rows = regimes_compute(m, h, t, o, regime_default_contexts());
             json arr = json::array();
             int agree = 0;
@@ -214,9 +232,25 @@ void add_cmd_sim(CLI::App & app, std::vector<command> & cmds) {
                 print_json({{"label", "simulated"}, {"model", m.name}, {"hw", h.name}, {"phase", sim_phase_name(o.phase)},
                             {"table", t.file}, {"table_source", t.source}, {"calibrated", a->calibrated},
                             {"seed_rule", "dense < 8k, window 8k-32k, block-sparse 32k-128k, learnable > 128k"},
-                            {"agreement", agree}, {"rows", arr}});
+                            {"agreement", agree}, {"rows", arr}, {"measured_budget", budget_json},
+                            {"max_ppl_increase", a->budget_from.empty() ? json(nullptr) : json(a->max_ppl_increase)}});
             } else {
                 std::printf("SIMULATED regime map: %s on %s, %s, table %s\n", m.name.c_str(), h.name.c_str(), sim_phase_name(o.phase), t.file.c_str());
+                if (!a->budget_from.empty()) {
+                    std::printf("accuracy budget: %s\n", t.source.c_str());
+                    for (const auto & e : budget) {
+                        if (e.density < 0.0) {
+                            std::printf("  %-14s no measured density of %s within the budget: left out\n", e.table_name.c_str(),
+                                        e.sweep_method.c_str());
+                        } else {
+                            std::printf("  %-14s block density %.3f (%s%s)\n", e.table_name.c_str(), e.density, e.sweep_method.c_str(),
+                                        e.interpolated ? ", interpolated" : "");
+                        }
+                    }
+                    for (const auto & rm : t.methods) {
+                        if (rm.source.rfind("not measured", 0) == 0) std::printf("  %-14s %s\n", rm.name.c_str(), rm.source.c_str());
+                    }
+                }
                 std::printf("%9s", "ctx");
                 for (const auto & rm : t.methods) std::printf(" %14s", rm.name.c_str());
                 std::printf("  %-14s %-13s %s\n", "cheapest", "seed rule", "");
@@ -253,8 +287,9 @@ void add_cmd_sim(CLI::App & app, std::vector<command> & cmds) {
         std::vector<calib_point> pts;
         if (a->calibrated) {
             json points = json::array();
-            for (size_t k = 0; k < calib.points.size(); k++) {
-                points.push_back({{"density", calib.points[k].first}, {"efficiency", calib.points[k].second}, {"rows", calib.n_rows[k]}});
+            for (const kernel_rate_point & p : calib.points) {
+                points.push_back({{"density", p.density}, {"efficiency", p.efficiency}, {"overhead_ms", p.overhead_ms},
+                                  {"rows", p.rows}, {"lengths", p.lengths}});
             }
             pts = calibration_check(bench, h, o.eff_compute);
             json check = json::array();
@@ -284,14 +319,17 @@ void add_cmd_sim(CLI::App & app, std::vector<command> & cmds) {
                 std::printf("calibration from %s (head_dim %d; dense: %s, sparse: %s; %d rows without a density skipped):\n",
                             calib.source.c_str(), calib.head_dim, calib.dense_kernel.empty() ? "-" : calib.dense_kernel.c_str(),
                             calib.sparse_kernel.empty() ? "-" : calib.sparse_kernel.c_str(), bench_skipped);
-                for (size_t k = 0; k < calib.points.size(); k++) {
-                    std::printf("  density %.4f: %.1f%% of the dense peak (%d rows)\n", calib.points[k].first, 100 * calib.points[k].second, calib.n_rows[k]);
+                for (const kernel_rate_point & p : calib.points) {
+                    std::printf("  density %.4f: %.1f%% of the dense peak + %.3g ms per launch (%d rows, %d lengths)\n", p.density,
+                                100 * p.efficiency, p.overhead_ms, p.rows, p.lengths);
                 }
-                std::printf("  prediction vs measurement, each kernel from its own curve fitted on the other lengths:\n");
-                std::printf("  %-18s %8s %8s %11s %11s %8s %11s\n", "kernel", "L", "density", "measured", "predicted", "error", "datasheet");
+                std::printf("  prediction vs measurement, each kernel from its own fit (time = overhead + work / rate) on the other lengths:\n");
+                std::printf("  %-30s %4s %6s %8s %8s %11s %11s %8s %11s\n", "kernel", "D", "causal", "L", "density", "measured", "predicted",
+                            "error", "datasheet");
                 for (const auto & p : pts) {
-                    std::printf("  %-18s %8lld %8.4f %8.4g ms %8.4g ms %+7.1f%% %+10.1f%%%s\n", p.row.kernel.c_str(), (long long) p.row.L,
-                                p.row.density, p.row.ms, p.predicted_ms, 100 * p.error, 100 * p.datasheet_error, p.leave_one_out ? "" : " (in-sample)");
+                    std::printf("  %-30s %4d %6s %8lld %8.4f %8.4g ms %8.4g ms %+7.1f%% %+10.1f%%%s\n", p.row.kernel.c_str(), p.row.head_dim,
+                                p.row.causal ? "yes" : "no", (long long) p.row.L, p.row.density, p.row.ms, p.predicted_ms, 100 * p.error,
+                                100 * p.datasheet_error, p.leave_one_out ? "" : " (in-sample)");
                 }
                 std::printf("  %d of %zu points within 15%%\n", cal["within_15pct"].get<int>(), pts.size());
             }

@@ -171,19 +171,35 @@ bool bench_device_matches(const hw_preset & hw, const std::string & device) {
     return false;
 }
 
-double sim_calibration::efficiency(double density) const {
-    if (points.empty()) return 1.0;
-    if (density <= points.front().first) return points.front().second;
-    if (density >= points.back().first) return points.back().second;
-    for (size_t i = 1; i < points.size(); i++) {
-        if (density <= points[i].first) {
-            const auto & a = points[i - 1];
-            const auto & b = points[i];
-            const double t = (density - a.first) / (b.first - a.first);
-            return a.second + t * (b.second - a.second);
+namespace {
+
+// Linear interpolation in density of one field of the points, clamped.
+template <class F> double interp_density(const std::vector<kernel_rate_point> & pts, double density, F field) {
+    if (pts.empty()) return 0.0;
+    if (density <= pts.front().density) return field(pts.front());
+    if (density >= pts.back().density) return field(pts.back());
+    for (size_t i = 1; i < pts.size(); i++) {
+        if (density <= pts[i].density) {
+            const double t = (density - pts[i - 1].density) / (pts[i].density - pts[i - 1].density);
+            return field(pts[i - 1]) + t * (field(pts[i]) - field(pts[i - 1]));
         }
     }
-    return points.back().second;
+    return field(pts.back());
+}
+
+} // namespace
+
+double sim_calibration::efficiency(double density) const {
+    if (points.empty()) return 1.0;
+    return interp_density(points, density, [](const kernel_rate_point & p) { return p.efficiency; });
+}
+
+double sim_calibration::overhead_ms(double density) const {
+    return interp_density(points, density, [](const kernel_rate_point & p) { return p.overhead_ms; });
+}
+
+double sim_calibration::time_ms(double density, double work, double peak_flops) const {
+    return overhead_ms(density) + work / (peak_flops * efficiency(density)) * 1e3;
 }
 
 namespace {
@@ -222,19 +238,38 @@ double row_eff(const bench_row & r, const hw_preset & hw) { return bench_row_wor
 
 } // namespace
 
-std::vector<std::pair<double, double>> kernel_efficiency_curve(const std::vector<bench_row> & rows, const hw_preset & hw,
-                                                               const std::string & kernel, int head_dim, bool causal,
-                                                               int64_t exclude_L, std::vector<int> * n_rows) {
-    std::map<long, std::vector<double>> by_density; // density in 1e-4 steps
+std::vector<kernel_rate_point> kernel_rate_curve(const std::vector<bench_row> & rows, const hw_preset & hw,
+                                                 const std::string & kernel, int head_dim, bool causal, int64_t exclude_L) {
+    const double peak = hw.dense_tflops * 1e12;
+    std::map<long, std::vector<const bench_row *>> by_density; // density in 1e-4 steps
     for (const bench_row * r : rows_for(rows, hw, head_dim, causal)) {
         if (r->kernel != kernel || r->L == exclude_L) continue;
-        by_density[std::lround(r->density * 1e4)].push_back(row_eff(*r, hw));
+        by_density[std::lround(r->density * 1e4)].push_back(r);
     }
-    std::vector<std::pair<double, double>> pts;
-    if (n_rows) n_rows->clear();
+    std::vector<kernel_rate_point> pts;
     for (const auto & kv : by_density) {
-        pts.push_back({kv.first / 1e4, median(kv.second)});
-        if (n_rows) n_rows->push_back(int(kv.second.size()));
+        kernel_rate_point p;
+        p.density = kv.first / 1e4;
+        p.rows = int(kv.second.size());
+        std::vector<int64_t> Ls;
+        for (const bench_row * r : kv.second) Ls.push_back(r->L);
+        std::sort(Ls.begin(), Ls.end());
+        p.lengths = int(std::unique(Ls.begin(), Ls.end()) - Ls.begin());
+        // Minimise sum ((a + b w - t) / t)^2: with u = 1/t, rows (u, w u) -> 1.
+        double suu = 0, suw = 0, sww = 0, su = 0, sw = 0;
+        for (const bench_row * r : kv.second) {
+            const double u = 1.0 / r->ms, wu = bench_row_work(*r) * u;
+            suu += u * u; suw += u * wu; sww += wu * wu; su += u; sw += wu;
+        }
+        double a = 0.0, b = sw / sww;   // through the origin
+        const double det = suu * sww - suw * suw;
+        if (p.lengths >= 2 && det > 1e-12 * suu * sww) {
+            const double a2 = (su * sww - suw * sw) / det, b2 = (suu * sw - suw * su) / det;
+            if (a2 >= 0.0 && b2 > 0.0) { a = a2; b = b2; }
+        }
+        p.overhead_ms = a;
+        p.efficiency = 1e3 / (b * peak);   // b: ms per FLOP
+        pts.push_back(p);
     }
     return pts;
 }
@@ -272,19 +307,15 @@ sim_calibration calibration_fit(const std::vector<bench_row> & rows, const hw_pr
         throw input_error(cand.front()->file, "kernel", "no dense kernel matching \"" + dense_kernel + "\" and no sparse kernel matching \"" +
                                                             sparse_kernel + "\" for \"" + hw.name + "\"");
     }
-    std::vector<int> nd, ns;
-    std::vector<std::pair<double, double>> pd, ps;
-    if (!c.dense_kernel.empty()) pd = kernel_efficiency_curve(rows, hw, c.dense_kernel, head_dim, causal, -1, &nd);
-    if (!c.sparse_kernel.empty()) ps = kernel_efficiency_curve(rows, hw, c.sparse_kernel, head_dim, causal, -1, &ns);
-    for (size_t k = 0; k < ps.size(); k++) {
-        if (ps[k].first >= 0.999 && !pd.empty()) continue;  // density 1 comes from the dense kernel
-        c.points.push_back(ps[k]);
-        c.n_rows.push_back(ns[k]);
+    std::vector<kernel_rate_point> pd, ps;
+    if (!c.dense_kernel.empty()) pd = kernel_rate_curve(rows, hw, c.dense_kernel, head_dim, causal);
+    if (!c.sparse_kernel.empty()) ps = kernel_rate_curve(rows, hw, c.sparse_kernel, head_dim, causal);
+    for (const kernel_rate_point & p : ps) {
+        if (p.density >= 0.999 && !pd.empty()) continue;  // density 1 comes from the dense kernel
+        c.points.push_back(p);
     }
-    for (size_t k = 0; k < pd.size(); k++) {
-        if (pd[k].first < 0.999) continue;
-        c.points.push_back(pd[k]);
-        c.n_rows.push_back(nd[k]);
+    for (const kernel_rate_point & p : pd) {
+        if (p.density >= 0.999) c.points.push_back(p);
     }
     std::vector<std::string> files;
     for (const bench_row * r : cand) {
@@ -307,12 +338,12 @@ std::vector<calib_point> calibration_check(const std::vector<bench_row> & rows, 
         p.measured_eff = p.work / (r.ms * 1e-3) / peak;
         // the row's own kernel, fitted on the other lengths when they cover this density
         sim_calibration c;
-        c.points = kernel_efficiency_curve(rows, hw, r.kernel, r.head_dim, r.causal, r.L);
+        c.points = kernel_rate_curve(rows, hw, r.kernel, r.head_dim, r.causal, r.L);
         bool covered = false;
-        for (const auto & pt : c.points) covered = covered || std::fabs(pt.first - r.density) < 1e-4;
+        for (const auto & pt : c.points) covered = covered || std::fabs(pt.density - r.density) < 1e-4;
         p.leave_one_out = covered;
-        if (!covered) c.points = kernel_efficiency_curve(rows, hw, r.kernel, r.head_dim, r.causal, -1);
-        p.predicted_ms = p.work / (peak * c.efficiency(r.density)) * 1e3;
+        if (!covered) c.points = kernel_rate_curve(rows, hw, r.kernel, r.head_dim, r.causal, -1);
+        p.predicted_ms = c.time_ms(r.density, p.work, peak);
         p.datasheet_ms = p.work / (peak * eff_compute) * 1e3;
         p.error = (p.predicted_ms - r.ms) / r.ms;
         p.datasheet_error = (p.datasheet_ms - r.ms) / r.ms;

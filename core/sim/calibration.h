@@ -47,25 +47,43 @@ double bench_row_work(const bench_row & r);
 // Does a device name belong to this hardware preset (case-insensitive substring of device_match)?
 bool bench_device_matches(const hw_preset & hw, const std::string & device);
 
+// One density of one kernel: time_ms(work) = overhead_ms + work / (efficiency * peak).
+// The affine form separates what grows with the work (the tiles) from what a
+// launch costs whatever its size (launch latency, the last partial wave): a
+// single efficiency per density, as first fitted, made short lengths look
+// slow and long lengths fast (4k rows pulled the 32k prediction up by 50%+).
+struct kernel_rate_point {
+    double density = 1.0;
+    double efficiency = 0.0;    // attained / dense peak once the work is large
+    double overhead_ms = 0.0;   // fixed time per launch, >= 0
+    int rows = 0;               // measured rows behind the fit
+    int lengths = 0;            // distinct L among them (1: no overhead fitted)
+};
+
 struct sim_calibration {
     std::string hw;
     std::string source;                            // files the points come from
     std::string dense_kernel, sparse_kernel;       // the kernels behind the points ("" if none)
     int head_dim = 0;
     bool causal = true;
-    std::vector<std::pair<double, double>> points; // (block density, efficiency = attained / dense peak), sorted
-    std::vector<int> n_rows;                       // rows behind each point
+    std::vector<kernel_rate_point> points;         // sorted by density
 
     // Linear in density between measured points, clamped outside them.
     double efficiency(double density) const;
+    double overhead_ms(double density) const;
+    // Predicted time of a launch doing `work` matmul FLOPs at this density.
+    double time_ms(double density, double work, double peak_flops) const;
 };
 
-// Median efficiency per density of one kernel (exact name) on this hardware,
-// at head_dim (the nearest measured one if absent) and causality; rows of
-// length exclude_L are left out. Empty when nothing matches.
-std::vector<std::pair<double, double>> kernel_efficiency_curve(const std::vector<bench_row> & rows, const hw_preset & hw,
-                                                               const std::string & kernel, int head_dim, bool causal,
-                                                               int64_t exclude_L = -1, std::vector<int> * n_rows = nullptr);
+// The fitted rate of one kernel (exact name) on this hardware per density, at
+// head_dim (the nearest measured one if absent) and causality; rows of length
+// exclude_L are left out. Per density: weighted least squares of
+// ms = overhead + work * slope over the rows' lengths, minimising relative
+// error (each row counts alike, whatever its size); with one length, or a
+// negative intercept, the line goes through the origin. Empty when nothing matches.
+std::vector<kernel_rate_point> kernel_rate_curve(const std::vector<bench_row> & rows, const hw_preset & hw,
+                                                 const std::string & kernel, int head_dim, bool causal,
+                                                 int64_t exclude_L = -1);
 
 // The simulator's calibration: the dense kernel's point at density 1 and the
 // sparse kernel's points below it. dense_kernel / sparse_kernel are name

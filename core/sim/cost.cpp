@@ -233,8 +233,10 @@ sim_result sim_run(const model_preset & model, const hw_preset & hw, const sim_m
     dense_m.block = method.block;
     const sim_attention_plan dense_plan = sim_attention_plan_make(dense_m, opt.ctx, opt.phase);
     double attn_rate = rate * (sparse ? method.kernel_eff : 1.0);
+    double attn_fixed_s = 0.0;   // per launch (one per layer), from the calibration's fit
     if (opt.calib) {
         attn_rate = peak * opt.calib->efficiency(sparse ? r.plan.block_density : 1.0);
+        attn_fixed_s = opt.calib->overhead_ms(sparse ? r.plan.block_density : 1.0) * 1e-3;
         if (naive) r.notes.push_back("calibration measured flash-style kernels; the naive implementation uses the calibrated rate too");
     }
     double attn_flops = 0.0, attn_bytes = 0.0;
@@ -258,7 +260,7 @@ sim_result sim_run(const model_preset & model, const hw_preset & hw, const sim_m
         attn_bytes = b * (2.0 * q * ab + G * hd * 2.0 * r.plan.keys_read * kb + 2.0 * kv * kb);
         if (naive) attn_bytes += b * 4.0 * H * (L + 1.0) * sb;
     }
-    r.layer.push_back(make_component("attention", attn_flops, attn_bytes, attn_rate, bw, nG));
+    r.layer.push_back(make_component("attention", attn_flops, attn_bytes, attn_rate, bw, nG, attn_fixed_s));
 
     if (sparse && (method.overhead_share > 0.0 || method.fixed_us > 0.0)) {
         const double dense_attn_flops = 4.0 * hd * H * dense_plan.pairs * b;
