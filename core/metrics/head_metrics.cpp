@@ -69,17 +69,20 @@ head_metrics head_metrics_compute(const head_inputs & in, const float * v, int64
     const double rho = r.token_density;
     constexpr int chunk = 64;
     const int n_chunks = (L + chunk - 1) / chunk;
-    sums total;
+    // One partial sum per chunk, added in chunk order after the loop: the
+    // result is the same whatever thread ran which chunk (snapshots compare
+    // metrics bit for bit).
+    std::vector<sums> per_chunk(n_chunks);
 
 #pragma omp parallel
     {
-        sums acc;
         std::vector<int32_t> keys, top;
         std::vector<uint8_t> mark(L, 0);
         std::vector<double> lw(L);   // log of the sparse weights (softmax-type scores)
         mat_d a, w, o, os;
 #pragma omp for schedule(dynamic, 1)
         for (int c = 0; c < n_chunks; ++c) {
+            sums & acc = per_chunk[c];
             const int r0 = c * chunk, nr = std::min(chunk, L - r0);
             const int n_cols = in.causal ? r0 + nr : L;
             const mat_d s = q.middleRows(r0, nr) * k.topRows(n_cols).transpose();
@@ -167,17 +170,17 @@ head_metrics head_metrics_compute(const head_inputs & in, const float * v, int64
             acc.err2 += (os - o).squaredNorm();
             acc.ref2 += o.squaredNorm();
         }
-#pragma omp critical
-        {
-            total.recall += acc.recall;
-            total.kl_ds += acc.kl_ds;
-            total.kl_sd += acc.kl_sd;
-            total.err2 += acc.err2;
-            total.ref2 += acc.ref2;
-            total.inter += acc.inter;
-            total.n_mask += acc.n_mask;
-            total.n_oracle += acc.n_oracle;
-        }
+    }
+    sums total;
+    for (const sums & acc : per_chunk) {
+        total.recall += acc.recall;
+        total.kl_ds += acc.kl_ds;
+        total.kl_sd += acc.kl_sd;
+        total.err2 += acc.err2;
+        total.ref2 += acc.ref2;
+        total.inter += acc.inter;
+        total.n_mask += acc.n_mask;
+        total.n_oracle += acc.n_oracle;
     }
 
     r.mass_recall = total.recall / L;
