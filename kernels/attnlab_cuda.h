@@ -26,14 +26,32 @@ typedef struct attnlab_attn_args {
     const int * kv_indices;
     int block_size, mask_B, mask_H, max_kv_blocks;
     void * stream;             // cudaStream_t, NULL for the default stream
+    // Score function (core/attention/score.h; all zero: softmax). relu:
+    // A_ij = relu(scale q.k - relu_bias) / L, or / row sum when relu_row_norm.
+    // hyperbolic: q, k mapped into the Poincare ball of curvature -hyp_c,
+    // A = softmax(-hyp_beta d_c(q, k) - hyp_gamma); scale is not used. Masked
+    // pairs get weight 0; rows without a kept key give zeros.
+    int score;                 // ATTNLAB_SCORE_*
+    float relu_bias;
+    int relu_row_norm;
+    float hyp_c, hyp_beta, hyp_gamma;
 } attnlab_attn_args;
+
+enum { ATTNLAB_SCORE_SOFTMAX = 0, ATTNLAB_SCORE_RELU = 1, ATTNLAB_SCORE_HYPERBOLIC = 2 };
 
 int attnlab_cuda_device_count(void);
 const char * attnlab_cuda_last_error(void);
 // Flash kernel variant (process-wide, for benchmarks): 0 = auto (default:
-// 1 for D=128, 2 for D=64), 1 = eight warps x 16 query rows per 128-row tile,
-// Q in registers, 2 = four warps x 32 rows (K/V fragments reused twice).
+// 3 where it applies, else 1 for D=128, 2 for D=64), 1 = mma.sync, eight
+// warps x 16 query rows per 128-row tile, Q in registers, 2 = mma.sync, four
+// warps x 32 rows (K/V fragments reused twice), 3 = wgmma + TMA warp-
+// specialised kernel (flash_fwd_sm90.cuh; sm_90a with D = 128 and block 128
+// only, other shapes and devices fall back to the mma.sync default), 4 = the
+// same with intra-warpgroup GEMM/softmax pipelining (slower today: NOTES.md).
+// Score functions other than softmax always use the mma.sync default.
 int attnlab_set_kernel_variant(int v);
+// The variant auto picks for head dim D and block size (0 = dense) here.
+int attnlab_default_kernel_variant(int D, int block_size);
 
 int attnlab_attention_fwd(const attnlab_attn_args * a);
 

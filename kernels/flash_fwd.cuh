@@ -16,6 +16,17 @@
 // with 8 warps, 64 with 4 warps). A kept block is kBM/kBN key tiles. Key tiles
 // that cross the diagonal (causal) or the end of the sequence are masked
 // inside the tile; rows whose keys are all masked produce zeros.
+//
+// Score functions (core/attention/score.h), chosen at compile time (SCORE),
+// inside the same tile loop:
+//   0 softmax     p = exp(s*scale - m), online rescaling
+//   1 relu        p = max(s*scale - b, 0), no max tracking; O / L or O / sum_j p
+//   2 hyperbolic  q, k already mapped into the Poincare ball by a pre-pass
+//                 (attention.cu: ball_map_kernel); from s = q.k and the per-row
+//                 |q|^2, 2c/lambda_q and per-key |k|^2, 1/lambda_k:
+//                 t = 2c |q-k|^2 / (lambda_q lambda_k),
+//                 score = -beta/sqrt(c) * ln(1 + t + sqrt(t (t + 2))) - gamma,
+//                 then the softmax path (scale 1).
 #include <cstdint>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -33,6 +44,14 @@ struct fa_params {
     const int * kv_num_blocks;   // [mask_B][mask_H][nqb]
     const int * kv_indices;      // [mask_B][mask_H][nqb][max_kv_blocks]
     int nqb, max_kv_blocks, mask_B, mask_H;
+    // score variants (SCORE = 1 relu, 2 hyperbolic)
+    float relu_scale, relu_bias;    // relu: p = max(s*relu_scale - relu_bias, 0)
+    float out_div;                  // relu, norm=L: O / L (0: O / row sum)
+    float hyp_k2;                   // hyperbolic: beta/sqrt(c) (score in log2 units, scale_log2 = 1)
+    float hyp_g2;                   // gamma * log2(e)
+    const float2 * qaux;            // [B*H][aux_ld]   (|q|^2, 2c/lambda_q) of the mapped rows
+    const float2 * kaux;            // [B*Hkv][aux_ld] (|k|^2, 1/lambda_k)
+    int aux_ld;                     // row stride of qaux/kaux, L rounded up to 128
 };
 
 // ---------------------------------------------------------------- primitives
@@ -141,8 +160,25 @@ __device__ __forceinline__ float fast_exp2(float x) {
     asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
     return y;
 }
+__device__ __forceinline__ float fast_log2(float x) {
+    float y;
+    asm("lg2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+}
 
-template <typename T, int D, int NW, int MF, bool SPARSE>
+enum { kScoreSoftmax = 0, kScoreRelu = 1, kScoreHyperbolic = 2 };
+
+// Hyperbolic score in base-2 units (the softmax path then runs with scale 1):
+// -(beta/sqrt(c)) log2(1 + t + sqrt(t(t+2))) - gamma log2(e), from the dot
+// product s of two mapped points and their (|x|^2, factor) pairs.
+__device__ __forceinline__ float hyperbolic_score2(float s, float2 qa, float2 ka, float k2, float g2) {
+    const float diff2 = fmaxf(qa.x + ka.x - 2.f * s, 0.f);   // |q-k|^2 (rounding can make it slightly < 0)
+    const float t = diff2 * qa.y * ka.y;                      // 2c |q-k|^2 / (lambda_q lambda_k)
+    const float u = t + sqrtf(t * (t + 2.f));                 // arcosh(1+t) = ln(1+u)
+    return -k2 * fast_log2(1.f + u) - g2;
+}
+
+template <typename T, int D, int NW, int MF, bool SPARSE, int SCORE = kScoreSoftmax>
 __global__ void __launch_bounds__(fa_shape<D, NW, MF>::kThreads, fa_shape<D, NW, MF>::kMinBlocks)
 flash_fwd_kernel(const fa_params p) {
     using S = fa_shape<D, NW, MF>;
@@ -212,6 +248,18 @@ flash_fwd_kernel(const fa_params p) {
         m_run[mf][0] = m_run[mf][1] = -INFINITY;
         l_run[mf][0] = l_run[mf][1] = 0.f;
     }
+    // hyperbolic: (|q|^2, 2c/lambda_q) of this thread's rows (aux rows are
+    // padded to a multiple of 128, so rows past L are readable)
+    float2 qa[SCORE == kScoreHyperbolic ? MF : 1][2];
+    const float2 * kaux = nullptr;
+    if constexpr (SCORE == kScoreHyperbolic) {
+        const float2 * qaux = p.qaux + (long long)(b * p.H + h) * p.aux_ld;
+        kaux = p.kaux + (long long)(b * p.Hkv + hk) * p.aux_ld;
+#pragma unroll
+        for (int mf = 0; mf < MF; ++mf)
+#pragma unroll
+            for (int r = 0; r < 2; ++r) qa[mf][r] = qaux[q0 + wrow0 + 16 * mf + (lane >> 2) + 8 * r];
+    }
 
     for (int it = 0; it < n_tiles; ++it) {
         const int buf = it & 1;
@@ -253,7 +301,27 @@ flash_fwd_kernel(const fa_params p) {
 #pragma unroll
         for (int mf = 0; mf < MF; ++mf) {
             const int row_lo = q0 + wrow0 + 16 * mf + (lane >> 2);   // rows row_lo and row_lo + 8
-            // Masks inside the tile: past the end, and above the diagonal.
+            // Score function on the raw dot products (softmax: none here).
+            if constexpr (SCORE == kScoreRelu) {
+#pragma unroll
+                for (int f = 0; f < kNF; ++f)
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) s[mf].c[f][e] = fmaxf(fmaf(s[mf].c[f][e], p.relu_scale, -p.relu_bias), 0.f);
+            } else if constexpr (SCORE == kScoreHyperbolic) {
+#pragma unroll
+                for (int f = 0; f < kNF; ++f) {
+                    // keys 2(lane%4) and +1 of fragment f: one 16-byte load (aux rows padded to 128)
+                    const float4 ka = __ldg(reinterpret_cast<const float4 *>(kaux + kv0 + 8 * f + 2 * (lane & 3)));
+#pragma unroll
+                    for (int e = 0; e < 4; ++e)
+                        s[mf].c[f][e] = hyperbolic_score2(s[mf].c[f][e], qa[mf][e >> 1],
+                                                          (e & 1) ? make_float2(ka.z, ka.w) : make_float2(ka.x, ka.y),
+                                                          p.hyp_k2, p.hyp_g2);
+                }
+            }
+            // Masks inside the tile: past the end, and above the diagonal
+            // (weight 0: -inf before the softmax, 0 for relu).
+            constexpr float kMasked = SCORE == kScoreRelu ? 0.f : -INFINITY;
             const bool need_mask = (kv0 + kBN > p.L) || (p.causal && kv0 + kBN - 1 > q0 + wrow0 + 16 * mf);
             if (need_mask) {
 #pragma unroll
@@ -262,35 +330,42 @@ flash_fwd_kernel(const fa_params p) {
                     for (int e = 0; e < 4; ++e) {
                         const int key = kv0 + 8 * f + 2 * (lane & 3) + (e & 1);
                         const int row = row_lo + 8 * (e >> 1);
-                        if (key >= p.L || (p.causal && key > row)) s[mf].c[f][e] = -INFINITY;
+                        if (key >= p.L || (p.causal && key > row)) s[mf].c[f][e] = kMasked;
                     }
             }
-            // Online softmax (base 2).
+            if constexpr (SCORE == kScoreRelu) {   // no max, no rescaling: P = s
 #pragma unroll
-            for (int r = 0; r < 2; ++r) {
-                float mx = m_run[mf][r];
+                for (int r = 0; r < 2; ++r)
 #pragma unroll
-                for (int f = 0; f < kNF; ++f) mx = fmaxf(mx, fmaxf(s[mf].c[f][2 * r], s[mf].c[f][2 * r + 1]));
-                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-                const float m_use = (mx == -INFINITY) ? 0.f : mx * p.scale_log2;
-                // max unchanged: alpha exactly 1 (keeps fully masked tiles bit-neutral)
-                const float alpha = (mx == m_run[mf][r]) ? 1.f : fast_exp2(m_run[mf][r] * p.scale_log2 - m_use);
-                m_run[mf][r] = mx;
-                float sum = 0.f;
+                    for (int f = 0; f < kNF; ++f) l_run[mf][r] += s[mf].c[f][2 * r] + s[mf].c[f][2 * r + 1];
+            } else {
+                // Online softmax (base 2).
 #pragma unroll
-                for (int f = 0; f < kNF; ++f) {
-                    s[mf].c[f][2 * r] = fast_exp2(fmaf(s[mf].c[f][2 * r], p.scale_log2, -m_use));
-                    s[mf].c[f][2 * r + 1] = fast_exp2(fmaf(s[mf].c[f][2 * r + 1], p.scale_log2, -m_use));
-                    sum += s[mf].c[f][2 * r] + s[mf].c[f][2 * r + 1];
+                for (int r = 0; r < 2; ++r) {
+                    float mx = m_run[mf][r];
+#pragma unroll
+                    for (int f = 0; f < kNF; ++f) mx = fmaxf(mx, fmaxf(s[mf].c[f][2 * r], s[mf].c[f][2 * r + 1]));
+                    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+                    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+                    const float m_use = (mx == -INFINITY) ? 0.f : mx * p.scale_log2;
+                    // max unchanged: alpha exactly 1 (keeps fully masked tiles bit-neutral)
+                    const float alpha = (mx == m_run[mf][r]) ? 1.f : fast_exp2(m_run[mf][r] * p.scale_log2 - m_use);
+                    m_run[mf][r] = mx;
+                    float sum = 0.f;
+#pragma unroll
+                    for (int f = 0; f < kNF; ++f) {
+                        s[mf].c[f][2 * r] = fast_exp2(fmaf(s[mf].c[f][2 * r], p.scale_log2, -m_use));
+                        s[mf].c[f][2 * r + 1] = fast_exp2(fmaf(s[mf].c[f][2 * r + 1], p.scale_log2, -m_use));
+                        sum += s[mf].c[f][2 * r] + s[mf].c[f][2 * r + 1];
+                    }
+                    l_run[mf][r] = l_run[mf][r] * alpha + sum;
+#pragma unroll
+                    for (int f = 0; f < D / 8; ++f) {
+                        o[mf].c[f][2 * r] *= alpha;
+                        o[mf].c[f][2 * r + 1] *= alpha;
+                    }
                 }
-                l_run[mf][r] = l_run[mf][r] * alpha + sum;
-#pragma unroll
-                for (int f = 0; f < D / 8; ++f) {
-                    o[mf].c[f][2 * r] *= alpha;
-                    o[mf].c[f][2 * r + 1] *= alpha;
-                }
-            }
+            }   // softmax
         }
 
         // O += P V  (P from registers as A fragments, V through ldmatrix.trans)
@@ -320,7 +395,10 @@ flash_fwd_kernel(const fa_params p) {
     cp_async_wait<0>();
 
     // Epilogue: normalise, stage this warp's rows in its own part of sQ
-    // (only this warp ever read those rows), 16-byte stores.
+    // (only this warp ever read those rows), 16-byte stores. The __syncwarp
+    // orders this warp's earlier ldmatrix reads of those rows (with no key
+    // tile, no __syncthreads came in between; racecheck flagged it).
+    __syncwarp();
 #pragma unroll
     for (int mf = 0; mf < MF; ++mf) {
         float inv[2];
@@ -330,6 +408,8 @@ flash_fwd_kernel(const fa_params p) {
             l += __shfl_xor_sync(0xffffffffu, l, 1);
             l += __shfl_xor_sync(0xffffffffu, l, 2);
             inv[r] = (l > 0.f) ? 1.f / l : 0.f;   // all keys masked: zeros, not NaN
+            if constexpr (SCORE == kScoreRelu)
+                if (p.out_div > 0.f) inv[r] = 1.f / p.out_div;   // relu, norm=L
         }
 #pragma unroll
         for (int f = 0; f < D / 8; ++f)

@@ -10,9 +10,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <set>
+#include <string>
 #include <vector>
 
 #include <cuda_bf16.h>
@@ -20,6 +22,7 @@
 #include <cuda_runtime.h>
 
 #include "attention/gpu_backend.h"
+#include "attention/score.h"
 #include "attnlab_cuda.h"
 #include "cuda_backend.h"
 
@@ -79,9 +82,19 @@ struct dmem {
     template <typename T> T * as() const { return static_cast<T *>(p); }
 };
 
+// Score function of a run (attnlab_attn_args' score fields) and the input scale.
+struct score_spec {
+    int kind = ATTNLAB_SCORE_SOFTMAX;
+    double relu_bias = 0.0;
+    bool relu_row_norm = false;
+    double c = 1.0, beta = 1.0, gamma = 0.0;
+    double qk_std = 1.0;   // standard deviation of Q and K entries
+};
+
 struct problem {
     int dtype = ATTNLAB_BF16, B = 1, H = 2, Hkv = 2, L = 100, D = 64;
     bool causal = false;
+    score_spec score;
 };
 
 // Kept key set of (b, h, query row i): nullptr blocks means dense.
@@ -100,6 +113,15 @@ void reference_rows(const problem & p, const htensor & q, const htensor & k, con
     out.assign(rows.size() * D, 0.0);
     std::vector<double> s(L);
     std::vector<char> keep(L);
+    const score_spec & sf = p.score;
+    // hyperbolic: every key of this head mapped into the ball (core's float64
+    // exponential map; distances by the literal Mobius formula, not the
+    // arcosh form the kernel uses)
+    std::vector<double> kball, qball(D);
+    if (sf.kind == ATTNLAB_SCORE_HYPERBOLIC) {
+        kball.resize((size_t)L * D);
+        for (int j = 0; j < L; ++j) attnlab::poincare_expmap0(&k.val[koff + (size_t)j * D], D, sf.c, &kball[(size_t)j * D]);
+    }
     for (size_t ri = 0; ri < rows.size(); ++ri) {
         const int i = rows[ri];
         std::fill(keep.begin(), keep.end(), m.num ? 0 : 1);
@@ -110,15 +132,30 @@ void reference_rows(const problem & p, const htensor & q, const htensor & k, con
                 for (int j = J * m.bs; j < std::min(L, (J + 1) * m.bs); ++j) keep[j] = 1;
             }
         }
+        if (sf.kind == ATTNLAB_SCORE_HYPERBOLIC) attnlab::poincare_expmap0(&q.val[qoff + (size_t)i * D], D, sf.c, qball.data());
         double mx = -INFINITY;
         for (int j = 0; j < L; ++j) {
             if (!keep[j] || (p.causal && j > i)) { s[j] = -INFINITY; continue; }
-            double acc = 0;
-            for (int d = 0; d < D; ++d) acc += q.val[qoff + (size_t)i * D + d] * k.val[koff + (size_t)j * D + d];
-            s[j] = acc * scale;
+            if (sf.kind == ATTNLAB_SCORE_HYPERBOLIC) {
+                s[j] = -sf.beta * attnlab::poincare_distance_mobius(qball.data(), &kball[(size_t)j * D], D, sf.c) - sf.gamma;
+            } else {
+                double acc = 0;
+                for (int d = 0; d < D; ++d) acc += q.val[qoff + (size_t)i * D + d] * k.val[koff + (size_t)j * D + d];
+                s[j] = acc * scale;
+            }
             mx = std::max(mx, s[j]);
         }
         if (mx == -INFINITY) continue;   // no key: zeros
+        if (sf.kind == ATTNLAB_SCORE_RELU) {
+            double den = 0;
+            for (int j = 0; j < L; ++j) den += s[j] = s[j] == -INFINITY ? 0.0 : std::max(s[j] - sf.relu_bias, 0.0);
+            const double div = sf.relu_row_norm ? den : (double)L;
+            if (!(div > 0)) continue;   // no positive score (row norm): zeros
+            for (int j = 0; j < L; ++j)
+                if (s[j] != 0.0)
+                    for (int d = 0; d < D; ++d) out[ri * D + d] += s[j] / div * v.val[koff + (size_t)j * D + d];
+            continue;
+        }
         double den = 0;
         for (int j = 0; j < L; ++j) {
             s[j] = s[j] == -INFINITY ? 0.0 : std::exp(s[j] - mx);
@@ -155,7 +192,7 @@ struct run_result {
 // Runs dense (m.num == nullptr) or block-sparse and compares with the reference.
 run_result run_and_check(const problem & p, const mask_view & m, std::vector<uint16_t> * out_raw = nullptr) {
     const size_t nq = (size_t)p.B * p.H * p.L * p.D, nk = (size_t)p.B * p.Hkv * p.L * p.D;
-    htensor q(p.dtype, nq, 1.0), k(p.dtype, nk, 1.0), v(p.dtype, nk, 1.0);
+    htensor q(p.dtype, nq, p.score.qk_std), k(p.dtype, nk, p.score.qk_std), v(p.dtype, nk, 1.0);
     dmem dq(nq * 2), dk(nk * 2), dv(nk * 2), dout(nq * 2);
     CK(cudaMemcpy(dq.p, q.raw.data(), nq * 2, cudaMemcpyHostToDevice));
     CK(cudaMemcpy(dk.p, k.raw.data(), nk * 2, cudaMemcpyHostToDevice));
@@ -168,6 +205,21 @@ run_result run_and_check(const problem & p, const mask_view & m, std::vector<uin
         didx = std::make_unique<dmem>(m.idx->size() * 4);
         CK(cudaMemcpy(dnum->p, m.num->data(), m.num->size() * 4, cudaMemcpyHostToDevice));
         CK(cudaMemcpy(didx->p, m.idx->data(), m.idx->size() * 4, cudaMemcpyHostToDevice));
+    }
+    if (p.score.kind != ATTNLAB_SCORE_SOFTMAX) {   // the struct entry point (the flat ones are softmax only)
+        attnlab_attn_args a;
+        std::memset(&a, 0, sizeof a);
+        a.dtype = p.dtype; a.q = dq.p; a.k = dk.p; a.v = dv.p; a.o = dout.p;
+        a.B = p.B; a.H = p.H; a.Hkv = p.Hkv; a.L = p.L; a.D = p.D; a.causal = p.causal;
+        if (m.num) {
+            a.kv_num_blocks = dnum->as<int>(); a.kv_indices = didx->as<int>(); a.block_size = m.bs;
+            a.mask_B = m.mask_B; a.mask_H = m.mask_H; a.max_kv_blocks = m.max_kv;
+        }
+        a.score = p.score.kind;
+        a.relu_bias = (float)p.score.relu_bias; a.relu_row_norm = p.score.relu_row_norm;
+        a.hyp_c = (float)p.score.c; a.hyp_beta = (float)p.score.beta; a.hyp_gamma = (float)p.score.gamma;
+        rc = attnlab_attention_fwd(&a);
+    } else if (m.num) {
         rc = attnlab_block_sparse_fwd(p.dtype, dq.p, dk.p, dv.p, dout.p, p.B, p.H, p.Hkv, p.L, p.D, p.causal, 0.f,
                                       dnum->as<int>(), didx->as<int>(), m.bs, m.mask_B, m.mask_H, m.max_kv, nullptr);
     } else {
@@ -248,7 +300,7 @@ TEST_CASE("dense flash forward matches float64 reference", "[cuda]") {
         {ATTNLAB_BF16, 1, 2, 2, 17, 64, false},   {ATTNLAB_BF16, 1, 8, 2, 129, 128, true},
         {ATTNLAB_FP16, 1, 2, 2, 128, 128, true},  {ATTNLAB_BF16, 3, 6, 3, 256, 64, false},
     };
-    for (int variant : {2, 1})
+    for (int variant : {2, 1, 3, 4})   // 3, 4: wgmma kernels where the device has them (else the default)
     for (const cfg & c : cfgs) {
         REQUIRE(attnlab_set_kernel_variant(variant) == 0);
         problem p;
@@ -272,7 +324,7 @@ TEST_CASE("block-sparse flash forward matches float64 reference", "[cuda]") {
         {ATTNLAB_FP16, 1, 2, 2, 333, 64, 64, 1, 2, true, 0.7},
         {ATTNLAB_BF16, 1, 2, 2, 4099, 64, 64, 1, 2, false, 0.1},
     };
-    for (int variant : {2, 1})
+    for (int variant : {2, 1, 3, 4})   // 3, 4: wgmma kernels where the device has them (else the default)
     for (const cfg & c : cfgs) {
         REQUIRE(attnlab_set_kernel_variant(variant) == 0);
         problem p;
@@ -289,22 +341,85 @@ TEST_CASE("block-sparse flash forward matches float64 reference", "[cuda]") {
     }
 }
 
+TEST_CASE("score variants relu and hyperbolic match float64 reference", "[cuda]") {
+    // relu: A = relu(s q.k - b) / L or / row sum; hyperbolic(c, beta, gamma):
+    // softmax(-beta d_c - gamma) on the Poincare ball (core/attention/score.h).
+    struct cfg { int dt, B, H, Hkv, L, D; bool causal; int bs; double dens; score_spec sf; const char * what; };
+    score_spec relu_l, relu_row, relu_bias, hyp, hyp_rim, hyp_c;
+    relu_l.kind = relu_row.kind = relu_bias.kind = ATTNLAB_SCORE_RELU;
+    relu_row.relu_row_norm = true;
+    relu_bias.relu_bias = 0.3; relu_bias.relu_row_norm = true;
+    hyp.kind = hyp_rim.kind = hyp_c.kind = ATTNLAB_SCORE_HYPERBOLIC;
+    hyp.qk_std = 0.1; hyp.gamma = 0.5;                      // |x| ~ 1.1 (D=128): inside the ball
+    hyp_rim.qk_std = 1.0; hyp_rim.beta = 0.2;               // |x| ~ 11: every point at the projection radius
+    hyp_c.qk_std = 0.15; hyp_c.c = 0.5; hyp_c.beta = 2.0; hyp_c.gamma = -1.0;
+    const std::vector<cfg> cfgs = {
+        {ATTNLAB_BF16, 1, 4, 2, 4099, 128, true, 0, 0, relu_l, "relu norm=L"},
+        {ATTNLAB_BF16, 2, 2, 2, 777, 64, false, 0, 0, relu_row, "relu norm=row"},
+        {ATTNLAB_FP16, 1, 2, 1, 1000, 128, false, 128, 0.3, relu_bias, "relu b=0.3 norm=row"},
+        {ATTNLAB_BF16, 1, 4, 4, 999, 64, true, 64, 0.5, relu_l, "relu norm=L"},
+        {ATTNLAB_BF16, 1, 4, 2, 4099, 128, true, 0, 0, hyp, "hyperbolic c=1 gamma=0.5"},
+        {ATTNLAB_BF16, 2, 2, 2, 777, 64, false, 0, 0, hyp_c, "hyperbolic c=0.5 beta=2"},
+        {ATTNLAB_FP16, 1, 2, 1, 1000, 128, true, 128, 0.4, hyp, "hyperbolic c=1 gamma=0.5"},
+        {ATTNLAB_BF16, 1, 2, 2, 333, 128, false, 64, 0.5, hyp_rim, "hyperbolic at the rim"},
+        {ATTNLAB_BF16, 1, 2, 2, 17, 64, true, 0, 0, hyp_c, "hyperbolic c=0.5 beta=2"},
+    };
+    for (const cfg & c : cfgs) {
+        problem p;
+        p.dtype = c.dt; p.B = c.B; p.H = c.H; p.Hkv = c.Hkv; p.L = cap_len(c.L); p.D = c.D; p.causal = c.causal;
+        p.score = c.sf;
+        run_result r;
+        if (c.bs) {
+            block_list bl = random_blocks(p, c.bs, 1, p.H, c.dens, true);
+            r = run_and_check(p, bl.view());
+        } else {
+            r = run_and_check(p, mask_view{});
+        }
+        std::printf("%s %s %s B=%d H=%d Hkv=%d L=%d D=%d causal=%d bs=%d: rel err %.3e, NaN %ld, empty-row max |out| %.1e\n",
+                    c.what, c.bs ? "sparse" : "dense", dname(c.dt), p.B, p.H, p.Hkv, p.L, p.D, (int)p.causal, c.bs,
+                    r.rel_err, r.nan_count, r.zero_rows_max);
+        CHECK(r.nan_count == 0);
+        CHECK(r.rel_err <= 1e-2);
+        CHECK(r.zero_rows_max == 0.0);
+    }
+}
+
+TEST_CASE("score variants: bad parameters are refused", "[cuda]") {
+    attnlab_attn_args a;
+    std::memset(&a, 0, sizeof a);
+    dmem buf(4096);
+    a.dtype = ATTNLAB_BF16; a.q = a.k = a.v = buf.p; a.o = buf.p;
+    a.B = 1; a.H = 1; a.Hkv = 1; a.L = 8; a.D = 64;
+    a.score = 3;
+    CHECK(attnlab_attention_fwd(&a) != 0);
+    a.score = ATTNLAB_SCORE_HYPERBOLIC; a.hyp_c = 0.f;
+    CHECK(attnlab_attention_fwd(&a) != 0);
+    CHECK(std::string(attnlab_cuda_last_error()).find("c must be > 0") != std::string::npos);
+}
+
 TEST_CASE("all-masked rows give zeros, not NaN", "[cuda]") {
-    problem p;
-    p.B = 1; p.H = 2; p.Hkv = 2; p.L = cap_len(700); p.D = 128; p.causal = true;
-    block_list bl = random_blocks(p, 128, 1, 2, 0.0, false);   // nothing kept anywhere
-    std::vector<uint16_t> raw;
-    const run_result r = run_and_check(p, bl.view(), &raw);
-    CHECK(r.nan_count == 0);
-    for (uint16_t x : raw) REQUIRE(to_double(p.dtype, x) == 0.0);
+    for (int variant : {1, 2, 3, 4})
+    for (int D : {128, 64}) {
+        REQUIRE(attnlab_set_kernel_variant(variant) == 0);
+        problem p;
+        p.B = 1; p.H = 2; p.Hkv = 2; p.L = cap_len(700); p.D = D; p.causal = true;
+        block_list bl = random_blocks(p, 128, 1, 2, 0.0, false);   // nothing kept anywhere
+        std::vector<uint16_t> raw;
+        const run_result r = run_and_check(p, bl.view(), &raw);
+        INFO("variant " << variant << " D " << D);
+        CHECK(r.nan_count == 0);
+        for (uint16_t x : raw) REQUIRE(to_double(p.dtype, x) == 0.0);
+    }
+    attnlab_set_kernel_variant(0);
 }
 
 TEST_CASE("block-sparse with every block kept equals dense bit for bit", "[cuda]") {
-    for (int variant : {2, 1})
+    for (int variant : {2, 1, 3, 4})   // 3, 4: wgmma kernels where the device has them (else the default)
+    for (int D : {128, 64})
     for (bool causal : {false, true}) {
         REQUIRE(attnlab_set_kernel_variant(variant) == 0);
         problem p;
-        p.B = 1; p.H = 4; p.Hkv = 2; p.L = cap_len(1500); p.D = 128; p.causal = causal;
+        p.B = 1; p.H = 4; p.Hkv = 2; p.L = cap_len(1500); p.D = D; p.causal = causal;
         block_list bl = random_blocks(p, 128, 1, 1, 1.0, false);
         // ascending order, like the dense kernel's tile order
         const int nb = bl.v.nqb;
@@ -319,8 +434,8 @@ TEST_CASE("block-sparse with every block kept equals dense bit for bit", "[cuda]
         CK(cudaMemcpy(di.p, bl.idx.data(), bl.idx.size() * 4, cudaMemcpyHostToDevice));
         CK(cudaMemset(o1.p, 0xFF, nq * 2));
         CK(cudaMemset(o2.p, 0xFF, nq * 2));
-        REQUIRE(attnlab_flash_fwd(ATTNLAB_BF16, dq.p, dk.p, dv.p, o1.p, 1, 4, 2, p.L, 128, causal, 0.f, nullptr) == 0);
-        REQUIRE(attnlab_block_sparse_fwd(ATTNLAB_BF16, dq.p, dk.p, dv.p, o2.p, 1, 4, 2, p.L, 128, causal, 0.f,
+        REQUIRE(attnlab_flash_fwd(ATTNLAB_BF16, dq.p, dk.p, dv.p, o1.p, 1, 4, 2, p.L, D, causal, 0.f, nullptr) == 0);
+        REQUIRE(attnlab_block_sparse_fwd(ATTNLAB_BF16, dq.p, dk.p, dv.p, o2.p, 1, 4, 2, p.L, D, causal, 0.f,
                                          dn.as<int>(), di.as<int>(), 128, 1, 1, nb, nullptr) == 0);
         CK(cudaDeviceSynchronize());
         std::vector<uint16_t> a(nq), b(nq);
@@ -328,7 +443,7 @@ TEST_CASE("block-sparse with every block kept equals dense bit for bit", "[cuda]
         CK(cudaMemcpy(b.data(), o2.p, nq * 2, cudaMemcpyDeviceToHost));
         size_t n_diff = 0;
         for (size_t i = 0; i < nq; ++i) n_diff += a[i] != b[i];
-        INFO("variant " << variant << " causal " << causal);
+        INFO("variant " << variant << " D " << D << " causal " << causal);
         CHECK(n_diff == 0);
     }
     attnlab_set_kernel_variant(0);
@@ -453,5 +568,7 @@ int main(int argc, char ** argv) {
         std::printf("skipped: no CUDA device\n");
         return 0;
     }
+    std::printf("default kernel variant: D=128 %d (3 = wgmma/TMA on sm_90a), D=64 %d\n",
+                attnlab_default_kernel_variant(128, 128), attnlab_default_kernel_variant(64, 128));
     return Catch::Session().run(argc, argv);
 }

@@ -74,6 +74,23 @@ def computed_pairs(kv_num, kv_idx, causal, L):
     return full * BS * BS + H * nb * (BS * (BS + 1) // 2)
 
 
+class AttnArgs(ctypes.Structure):
+    """attnlab_attn_args (kernels/attnlab_cuda.h), for the score-variant rows."""
+    _fields_ = [("dtype", ctypes.c_int), ("q", ctypes.c_void_p), ("k", ctypes.c_void_p), ("v", ctypes.c_void_p),
+                ("o", ctypes.c_void_p), ("B", ctypes.c_int), ("H", ctypes.c_int), ("Hkv", ctypes.c_int),
+                ("L", ctypes.c_int), ("D", ctypes.c_int), ("causal", ctypes.c_int), ("scale", ctypes.c_float),
+                ("q_strides", ctypes.c_longlong * 3), ("k_strides", ctypes.c_longlong * 3),
+                ("v_strides", ctypes.c_longlong * 3), ("o_strides", ctypes.c_longlong * 3),
+                ("kv_num_blocks", ctypes.c_void_p), ("kv_indices", ctypes.c_void_p), ("block_size", ctypes.c_int),
+                ("mask_B", ctypes.c_int), ("mask_H", ctypes.c_int), ("max_kv_blocks", ctypes.c_int),
+                ("stream", ctypes.c_void_p), ("score", ctypes.c_int), ("relu_bias", ctypes.c_float),
+                ("relu_row_norm", ctypes.c_int), ("hyp_c", ctypes.c_float), ("hyp_beta", ctypes.c_float),
+                ("hyp_gamma", ctypes.c_float)]
+
+
+SCORES = {"relu": 1, "hyperbolic": 2}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lib", required=True)
@@ -85,6 +102,11 @@ def main():
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--budget-s", type=float, default=300)
     ap.add_argument("--no-flex", action="store_true")
+    ap.add_argument("--scores", default="",
+                    help="also time dense attention with these score functions (relu,hyperbolic; default kernel variant)")
+    ap.add_argument("--variants", default="0,1",
+                    help="our kernel variants to time (attnlab_set_kernel_variant: 0 default, 1 8w x 16r, 2 4w x 32r, "
+                         "3 wgmma+TMA); the first one's error is checked and reported")
     ap.add_argument("--out", required=True, help="basename for .md and .json")
     args = ap.parse_args()
 
@@ -100,7 +122,10 @@ def main():
     lib.attnlab_block_sparse_fwd.argtypes = [ci, vp, vp, vp, vp, ci, ci, ci, ci, ci, ci, cf, vp, vp, ci, ci, ci, ci, vp]
     lib.attnlab_block_topk_workspace.argtypes = [ci, ci, ci, ci, ci, ci]
     lib.attnlab_set_kernel_variant.argtypes = [ci]
-    VARIANTS = {2: "4w x 32r", 1: "8w x 16r"}
+    lib.attnlab_attention_fwd.argtypes = [ctypes.POINTER(AttnArgs)]
+    VARIANTS = {0: "default", 1: "8w x 16r", 2: "4w x 32r", 3: "wgmma+TMA", 4: "wgmma+TMA, intra-WG pipelined"}
+    lib.attnlab_default_kernel_variant.argtypes = [ci, ci]
+    var_list = [int(x) for x in args.variants.split(",")]
     lib.attnlab_block_topk.argtypes = [ci, vp, vp, ci, ci, ci, ci, ci, ci, cf, ci, cf, ci, vp, vp, vp, vp]
 
     def ck(rc):
@@ -159,14 +184,18 @@ def main():
                 log(f"  {name} failed: {str(ex)[:200]}")
         ours_dense = lambda: ck(lib.attnlab_flash_fwd(0, q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr(),
                                                         B, H, H, L, D, causal, scale, None))
+        main_v, others = var_list[0], var_list[1:]
+        VARIANTS[0] = "default = " + VARIANTS[lib.attnlab_default_kernel_variant(D, BS)]
+        ck(lib.attnlab_set_kernel_variant(main_v))
         o.fill_(float("nan"))
         ours_dense()
         torch.cuda.synchronize()
         err_dense = ((o.float() - ref).norm() / ref.norm()).item() if ref is not None else float("nan")
         res["ours"] = time_fn(ours_dense)
-        ck(lib.attnlab_set_kernel_variant(1))
-        res["ours_v1"] = time_fn(ours_dense)
-        ck(lib.attnlab_set_kernel_variant(2))
+        for var in others:   # (not `v`: that is the V tensor)
+            ck(lib.attnlab_set_kernel_variant(var))
+            res[f"ours_v{var}"] = time_fn(ours_dense)
+        ck(lib.attnlab_set_kernel_variant(main_v))
 
         # gate at density 0.2 (its cost does not depend on the density)
         ws = torch.empty(lib.attnlab_block_topk_workspace(B, H, H, L, D, BS), dtype=torch.uint8, device=dev)
@@ -178,17 +207,30 @@ def main():
 
         dense_pairs = (L * (L + 1) // 2 if causal else L * L) * H * B
         base = res.get("cudnn", float("nan"))
-        for method in ("cudnn", "flash", "ours", "ours_v1"):
+        for method in ["cudnn", "flash", "ours"] + [f"ours_v{v}" for v in others]:
             if method in res:
-                mname = {"ours": f"ours dense ({VARIANTS[2]})", "ours_v1": f"ours dense ({VARIANTS[1]})"}.get(method, f"{method} dense")
+                mname = f"ours dense ({VARIANTS[main_v]})" if method == "ours" else (
+                    f"ours dense ({VARIANTS[int(method[6:])]})" if method.startswith("ours_v") else f"{method} dense")
                 rows.append(dict(L=L, D=D, causal=causal, density=1.0, method=mname, time_ms=res[method] * 1e3,
                                  tflops=4 * D * dense_pairs / res[method] / 1e12, speedup=base / res[method],
                                  rel_err=err_dense if method == "ours" else None))
+        for sname in [x for x in args.scores.split(",") if x]:
+            sa = AttnArgs(dtype=0, q=q.data_ptr(), k=k.data_ptr(), v=v.data_ptr(), o=o.data_ptr(), B=B, H=H, Hkv=H, L=L,
+                          D=D, causal=causal, scale=scale, score=SCORES[sname], relu_bias=0.0, relu_row_norm=0,
+                          hyp_c=1.0, hyp_beta=1.0, hyp_gamma=0.0)
+            ck(lib.attnlab_set_kernel_variant(0))
+            t_sc = time_fn(lambda: ck(lib.attnlab_attention_fwd(ctypes.byref(sa))))
+            ck(lib.attnlab_set_kernel_variant(main_v))
+            rows.append(dict(L=L, D=D, causal=causal, density=1.0, method=f"ours dense, score {sname} (default variant)",
+                             time_ms=t_sc * 1e3, tflops=4 * D * dense_pairs / t_sc / 1e12, speedup=base / t_sc))
+            log(f"  score {sname}: {t_sc*1e3:.2f} ms {4*D*dense_pairs/t_sc/1e12:.0f} TFLOP/s")
         rows.append(dict(L=L, D=D, causal=causal, density=None, method="ours gate (block_topk)", time_ms=t_gate * 1e3,
                          tflops=None, speedup=None, share_of_ours_dense=t_gate / res["ours"],
                          share_of_cudnn_dense=t_gate / base if base == base else None))
         log(f"L={L} D={D} causal={causal}: cudnn {res.get('cudnn', 0)*1e3:.2f} ms, flash {res.get('flash', 0)*1e3:.2f} ms, "
-            f"ours {res['ours']*1e3:.2f} ms (v1 {res['ours_v1']*1e3:.2f}) (rel err vs sdpa {err_dense:.2e}), gate {t_gate*1e3:.3f} ms")
+            f"ours v{main_v} {res['ours']*1e3:.2f} ms ("
+            + ", ".join(f"v{v} {res[f'ours_v{v}']*1e3:.2f}" for v in others) + f") (rel err vs sdpa {err_dense:.2e}), "
+            f"gate {t_gate*1e3:.3f} ms")
 
         for dens in dens_list:
             if time.time() - t_start > args.budget_s:
@@ -203,16 +245,19 @@ def main():
             sp()
             torch.cuda.synchronize()
             ours_out = o.float().clone()
-            ck(lib.attnlab_set_kernel_variant(1))
-            t_sp1 = time_fn(sp)
-            ck(lib.attnlab_set_kernel_variant(2))
-            rows.append(dict(L=L, D=D, causal=causal, density=dens, method=f"ours block-sparse ({VARIANTS[1]})",
-                             time_ms=t_sp1 * 1e3, tflops=4 * D * pairs / t_sp1 / 1e12, speedup=base / t_sp1))
+            t_other = {}
+            for var in others:
+                ck(lib.attnlab_set_kernel_variant(var))
+                t_sp1 = t_other[var] = time_fn(sp)
+                rows.append(dict(L=L, D=D, causal=causal, density=dens, method=f"ours block-sparse ({VARIANTS[var]})",
+                                 time_ms=t_sp1 * 1e3, tflops=4 * D * pairs / t_sp1 / 1e12, speedup=base / t_sp1))
+            ck(lib.attnlab_set_kernel_variant(main_v))
             t_sp = time_fn(sp)
-            rows.append(dict(L=L, D=D, causal=causal, density=dens, method=f"ours block-sparse ({VARIANTS[2]})",
+            rows.append(dict(L=L, D=D, causal=causal, density=dens, method=f"ours block-sparse ({VARIANTS[main_v]})",
                              time_ms=t_sp * 1e3, tflops=4 * D * pairs / t_sp / 1e12, speedup=base / t_sp,
                              real_density=pairs / dense_pairs))
-            line = f"  dens {dens}: ours sparse {t_sp*1e3:.2f} ms (v1 {t_sp1*1e3:.2f}) {4*D*pairs/t_sp/1e12:.0f} TFLOP/s"
+            line = (f"  dens {dens}: ours v{main_v} sparse {t_sp*1e3:.2f} ms {4*D*pairs/t_sp/1e12:.0f} TFLOP/s ("
+                    + ", ".join(f"v{v} {4*D*pairs/t/1e12:.0f}" for v, t in t_other.items()) + ")")
             if flex is not None:
                 try:
                     if causal:
