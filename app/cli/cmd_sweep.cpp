@@ -6,6 +6,7 @@
 #include <iostream>
 #include <memory>
 #include <omp.h>
+#include <set>
 #include <sstream>
 
 #include "cli_common.h"
@@ -24,14 +25,14 @@ namespace attnlab_cli {
 namespace {
 struct sweep_args {
     std::string model, text = "kjv:eval", ctxs = "2048", methods, densities = "0.1,0.2,0.4,0.6", out;
-    std::string passkey_depths, score = "softmax";
+    std::string passkey_depths, score = "softmax", shard;
     int passkey_trials = 1;
     int64_t max_tokens = 4096;
     bool no_recall = false, no_figures = false, json = false, quiet = false;
 };
 
 // "dense,window:w=256,B=64,block_topk" -> dense | window:w=256,B=64 | block_topk:
-// a comma-separated item with '=' and no ':' continues the previous spec.
+// a comma-separated key=value item continues the previous spec.
 // "all" expands to every registered method.
 std::vector<std::string> split_method_list(const std::string & s) {
     std::vector<std::string> out;
@@ -41,7 +42,10 @@ std::vector<std::string> split_method_list(const std::string & s) {
         const size_t b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");
         item = b == std::string::npos ? "" : item.substr(b, e - b + 1);
         if (item.empty()) continue;
-        const bool continues = item.find('=') != std::string::npos && item.find(':') == std::string::npos;
+        // "key=value" continues the spec before it, also when the value is
+        // itself a spec ("inner=block_topk:rho=0.2|B=64"): '=' before any ':'.
+        const size_t eq = item.find('='), colon = item.find(':');
+        const bool continues = eq != std::string::npos && (colon == std::string::npos || eq < colon);
         if (continues && !out.empty()) {
             out.back() += "," + item;
         } else if (item == "all") {
@@ -71,6 +75,8 @@ void add_cmd_sweep(CLI::App & app, std::vector<command> & cmds) {
     sub->add_option("--passkey-depths", a->passkey_depths, "passkey depths, e.g. 0.1,0.5,0.9 (default: no passkey)");
     sub->add_option("--passkey-trials", a->passkey_trials, "passkey trials per depth")->capture_default_str();
     sub->add_option("--score", a->score, "score function SPEC for every row")->capture_default_str();
+    sub->add_option("--shard", a->shard, "run only plan rows with index % N == I (I/N, 0-based); merge the shard "
+                                         "directories with `attnlab-cli merge`");
     sub->add_flag("--no-recall", a->no_recall, "skip the per-head mass recall (saves a capture)");
     sub->add_flag("--no-figures", a->no_figures, "do not draw the PNG figures");
     sub->add_flag("--json", a->json, "JSON output");
@@ -90,6 +96,8 @@ void add_cmd_sweep(CLI::App & app, std::vector<command> & cmds) {
         }
         if (a->passkey_trials < 1 || a->passkey_trials > 100) throw input_error("--passkey-trials", "passkey-trials", "must be within 1..100");
         if (a->max_tokens < 0) throw input_error("--max-tokens", "max_tokens", "must be >= 0");
+        sweep_shard_spec shard;
+        if (!a->shard.empty()) shard = sweep_shard_parse(a->shard);
         const std::vector<std::string> methods = split_method_list(a->methods);
         score_create(a->score);
         sweep_plan(methods, dens, ctxs, "", "", a->max_tokens, a->score);
@@ -117,7 +125,8 @@ void add_cmd_sweep(CLI::App & app, std::vector<command> & cmds) {
         std::vector<int32_t> ids = tok.encode(src.text);
         if (a->max_tokens > 0 && int64_t(ids.size()) > a->max_tokens) ids.resize(size_t(a->max_tokens));
 
-        const std::vector<sweep_task> tasks = sweep_plan(methods, dens, ctxs, src.sha256, m.source_sha256, a->max_tokens, a->score);
+        const std::vector<sweep_task> plan = sweep_plan(methods, dens, ctxs, src.sha256, m.source_sha256, a->max_tokens, a->score);
+        const std::vector<sweep_task> tasks = sweep_shard(plan, shard.index, shard.count);
         sweep_model_options opt;
         opt.passkey_depths = depths;
         opt.passkey_trials = a->passkey_trials;
@@ -146,6 +155,8 @@ void add_cmd_sweep(CLI::App & app, std::vector<command> & cmds) {
         j["out"] = a->out;
         j["rows_reused"] = res.reused;
         j["rows_run"] = res.ran;
+        j["plan_rows"] = plan.size();
+        j["shard"] = std::to_string(shard.index) + "/" + std::to_string(shard.count);
         j["wall_seconds"] = wall;
         j["threads"] = omp_get_max_threads();
         j["figures"] = figs;
@@ -157,6 +168,7 @@ void add_cmd_sweep(CLI::App & app, std::vector<command> & cmds) {
         }
         std::printf("model %s, text %s (%lld tokens), %d rows (%d reused, %d run), %.1f s\n", m.model_id.c_str(),
                     src.spec.c_str(), (long long) ids.size(), int(res.rows.size()), res.reused, res.ran, wall);
+        if (shard.count > 1) std::printf("shard %d/%d: %d of the plan's %d rows\n", shard.index, shard.count, int(tasks.size()), int(plan.size()));
         std::printf("%-44s %5s %6s %6s %8s %8s %6s %6s %7s %7s %s\n", "method", "ctx", "blk_d", "tok_d", "ppl", "dppl%",
                     "top1", "recall", "pred_s", "kern_s", "passkey");
         for (const auto & r : res.rows) {
@@ -165,6 +177,12 @@ void add_cmd_sweep(CLI::App & app, std::vector<command> & cmds) {
             std::printf("%-44s %5d %6.3f %6.3f %8.3f %+8.2f %6.3f %6.3f %7.2f %7.2f %s\n", r.method.substr(0, 44).c_str(),
                         r.ctx, r.block_density, r.token_density, r.ppl, 100 * r.delta_ppl_rel, r.top1_agreement,
                         r.mass_recall, r.predictor_s, r.kernel_s, pk);
+        }
+        std::set<std::string> shown;   // provenance once per parameter file
+        for (const auto & r : res.rows) {
+            if (r.params_file.empty() || !shown.insert(r.params_file).second) continue;
+            std::printf("trained %s: params %s (sha256 %s), calibration text sha256 %s\n", r.method_name.c_str(),
+                        r.params_file.c_str(), r.params_sha256.c_str(), r.calib_text_sha256.c_str());
         }
         for (const auto & f : figs) std::printf("figure %s\n", f.c_str());
         return 0;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fcntl.h>
 #include <fstream>
 #include <set>
@@ -20,6 +21,7 @@
 #include "lab/capture.h"
 #include "lab/job.h"
 #include "methods/method.h"
+#include "methods/registry_trained.h"
 #include "metrics/passkey.h"
 #include "model/llama.h"
 #include "model/tokenizer.h"
@@ -28,9 +30,14 @@ namespace attnlab {
 
 // ---- planning ----
 
+// layer_adaptive's rho is the budget its table was allotted for (one table
+// per budget, and method_create refuses another rho): it is not expanded over
+// the densities, only recorded as the row's density.
+static bool density_fixed_by_file(const std::string & method_name) { return method_name == "layer_adaptive"; }
+
 std::string sweep_density_key(const std::string & method_name) {
     const method_info * info = method_find(method_name);
-    if (!info) return "";
+    if (!info || density_fixed_by_file(method_name)) return "";
     // The registry names the kept fraction "rho"; "density" is accepted for
     // methods that may call it so.
     for (const char * k : {"rho", "density"}) {
@@ -42,11 +49,13 @@ std::string sweep_density_key(const std::string & method_name) {
 }
 
 std::string sweep_row_key(const std::string & method_spec, int ctx, const std::string & text_sha256,
-                          const std::string & model_sha256, int64_t max_tokens, const std::string & score_spec) {
+                          const std::string & model_sha256, int64_t max_tokens, const std::string & score_spec,
+                          const std::string & params_sha256) {
     // The token cap and the score function change what a row measures, so
     // they are part of the key beside the method, ctx, text and model.
     return method_spec + "|score=" + score_spec + "|ctx=" + std::to_string(ctx) + "|text=" + text_sha256 +
-           "|model=" + model_sha256 + "|max_tokens=" + std::to_string(max_tokens);
+           "|model=" + model_sha256 + "|max_tokens=" + std::to_string(max_tokens) +
+           (params_sha256.empty() ? "" : "|params=" + params_sha256);
 }
 
 static std::string real_text(double x) {
@@ -76,16 +85,32 @@ std::vector<sweep_task> sweep_plan(const std::vector<std::string> & methods, con
     struct variant {
         std::string spec, name;
         double density;
+        std::string params_file, params_sha256, calib_text_sha256;
     };
     std::vector<variant> vars;
+    std::map<std::string, std::string> file_sha;   // a parameter file is hashed once per plan
+    const auto add_variant = [&](const sparse_method & m, double d) {
+        variant v{m.spec(), m.name(), d, "", "", ""};
+        if (const trained_provenance * p = method_provenance(m)) {
+            v.params_file = p->file;
+            v.calib_text_sha256 = p->calib_text_sha256;
+            if (!p->file.empty()) {
+                auto it = file_sha.find(p->file);
+                if (it == file_sha.end()) it = file_sha.emplace(p->file, sha256_file(p->file)).first;
+                v.params_sha256 = it->second;
+            }
+        }
+        vars.push_back(v);
+    };
     for (const std::string & text : methods) {
         method_spec ms = method_spec_parse(text);
         const std::string dkey = sweep_density_key(ms.name);
         if (dkey.empty() || densities.empty()) {
             auto m = method_create(ms);
+            const std::string rkey = !dkey.empty() ? dkey : density_fixed_by_file(m->name()) ? "rho" : "";
             double d = -1.0;
-            if (!dkey.empty()) d = std::strtod(m->spec().substr(m->spec().find(dkey + "=") + dkey.size() + 1).c_str(), nullptr);
-            vars.push_back({m->spec(), m->name(), d});
+            if (!rkey.empty()) d = std::strtod(m->spec().substr(m->spec().find(rkey + "=") + rkey.size() + 1).c_str(), nullptr);
+            add_variant(*m, d);
             continue;
         }
         for (double d : densities) {
@@ -100,7 +125,7 @@ std::vector<sweep_task> sweep_plan(const std::vector<std::string> & methods, con
             if (!found) v.args.push_back({dkey, real_text(d)});
             v.text = method_spec_format(v);
             auto m = method_create(v);
-            vars.push_back({m->spec(), m->name(), d});
+            add_variant(*m, d);
         }
     }
     // ctx-major: rows at one ctx share the dense reference and the capture.
@@ -113,7 +138,10 @@ std::vector<sweep_task> sweep_plan(const std::vector<std::string> & methods, con
             t.method_name = v.name;
             t.density_set = v.density;
             t.ctx = c;
-            t.key = sweep_row_key(v.spec, c, text_sha256, model_sha256, max_tokens, score_canon);
+            t.params_file = v.params_file;
+            t.params_sha256 = v.params_sha256;
+            t.calib_text_sha256 = v.calib_text_sha256;
+            t.key = sweep_row_key(v.spec, c, text_sha256, model_sha256, max_tokens, score_canon, v.params_sha256);
             if (seen.insert(t.key).second) tasks.push_back(t);
         }
     }
@@ -126,7 +154,7 @@ static const char * const k_csv_columns[] = {
     "method", "method_name", "score", "density_set", "ctx", "tokens", "windows", "ppl_dense", "ppl", "delta_ppl",
     "delta_ppl_rel", "top1_agreement", "token_density", "block_density", "predictor_s", "kernel_s",
     "dense_kernel_s", "predictor_flop_share", "mass_recall", "passkey_accuracy", "passkey_trials", "seconds",
-    "model_id", "model_sha256", "text", "text_sha256", "key"};
+    "model_id", "model_sha256", "text", "text_sha256", "key", "params_file", "params_sha256", "calib_text_sha256"};
 
 std::string sweep_csv_header() {
     std::string r;
@@ -160,7 +188,8 @@ std::string sweep_csv_line(const sweep_row & r) {
                                   num(r.predictor_s), num(r.kernel_s), num(r.dense_kernel_s),
                                   num(r.predictor_flop_share), num(r.mass_recall), num(r.passkey_accuracy),
                                   std::to_string(r.passkey_trials), num(r.seconds), csv_field(r.model_id),
-                                  r.model_sha256, csv_field(r.text_spec), r.text_sha256, csv_field(r.key)};
+                                  r.model_sha256, csv_field(r.text_spec), r.text_sha256, csv_field(r.key),
+                                  csv_field(r.params_file), r.params_sha256, r.calib_text_sha256};
     std::string line;
     for (size_t i = 0; i < f.size(); ++i) line += (i ? "," : "") + f[i];
     return line;
@@ -197,6 +226,9 @@ nlohmann::json sweep_row_to_json(const sweep_row & r) {
     j["seconds"] = r.seconds;
     j["layer_token_density"] = r.layer_token_density;
     j["layer_block_density"] = r.layer_block_density;
+    j["params_file"] = r.params_file;
+    j["params_sha256"] = r.params_sha256;
+    j["calib_text_sha256"] = r.calib_text_sha256;
     return j;
 }
 
@@ -231,6 +263,10 @@ sweep_row sweep_row_from_json(const nlohmann::json & j) {
     r.seconds = j.at("seconds").get<double>();
     r.layer_token_density = j.at("layer_token_density").get<std::vector<double>>();
     r.layer_block_density = j.at("layer_block_density").get<std::vector<double>>();
+    // absent in rows written before trained methods were swept
+    r.params_file = j.value("params_file", std::string());
+    r.params_sha256 = j.value("params_sha256", std::string());
+    r.calib_text_sha256 = j.value("calib_text_sha256", std::string());
     return r;
 }
 
@@ -376,6 +412,9 @@ sweep_outcome sweep_execute(const std::vector<sweep_task> & tasks, const std::st
         r.method_name = tt.method_name;
         r.density_set = tt.density_set;
         r.ctx = tt.ctx;
+        r.params_file = tt.params_file;
+        r.params_sha256 = tt.params_sha256;
+        r.calib_text_sha256 = tt.calib_text_sha256;
         if (r.seconds <= 0.0) r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         sweep_append_row(dir, r);
         by_key[r.key] = old.size();
@@ -387,6 +426,105 @@ sweep_outcome sweep_execute(const std::vector<sweep_task> & tasks, const std::st
     for (const auto & t : tasks) out.rows.push_back(old[by_key.at(t.key)]);
     out.reused = n_before;
     return out;
+}
+
+// ---- sharding and merging ----
+
+static void shard_check(int index, int count) {
+    if (count < 1) throw input_error("--shard", "shard", "the shard count must be at least 1, got " + std::to_string(count));
+    if (index < 0 || index >= count) {
+        throw input_error("--shard", "shard", "the shard index must be within 0.." + std::to_string(count - 1) + ", got " +
+                                                  std::to_string(index));
+    }
+}
+
+sweep_shard_spec sweep_shard_parse(const std::string & text) {
+    const size_t slash = text.find('/');
+    const auto whole = [&](const std::string & s, int * v) {
+        if (s.empty() || s.size() > 9 || s.find_first_not_of("0123456789") != std::string::npos) return false;
+        *v = std::atoi(s.c_str());
+        return true;
+    };
+    sweep_shard_spec r;
+    if (slash == std::string::npos || !whole(text.substr(0, slash), &r.index) || !whole(text.substr(slash + 1), &r.count)) {
+        throw input_error("--shard", "shard", "'" + text + "' is not I/N (0-based shard I of N, e.g. 0/4)");
+    }
+    shard_check(r.index, r.count);
+    return r;
+}
+
+std::vector<sweep_task> sweep_shard(const std::vector<sweep_task> & tasks, int index, int count) {
+    shard_check(index, count);
+    std::vector<sweep_task> out;
+    for (size_t i = size_t(index); i < tasks.size(); i += size_t(count)) out.push_back(tasks[i]);
+    return out;
+}
+
+// The first key whose values differ between two rows' JSON ("" when equal).
+static std::string first_difference(const nlohmann::json & a, const nlohmann::json & b) {
+    for (auto it = a.begin(); it != a.end(); ++it) {
+        if (!b.contains(it.key()) || b.at(it.key()) != it.value()) return it.key();
+    }
+    for (auto it = b.begin(); it != b.end(); ++it) {
+        if (!a.contains(it.key())) return it.key();
+    }
+    return "";
+}
+
+sweep_merge_result sweep_merge(const std::vector<std::string> & shard_dirs, const std::string & dir) {
+    if (shard_dirs.empty()) throw input_error("merge", "shards", "no shard directories given");
+    sweep_merge_result res;
+    std::vector<nlohmann::json> kept_json;
+    std::vector<std::string> kept_file;            // where each kept row came from
+    std::map<std::string, size_t> by_key;
+    const auto add_rows = [&](const std::string & file, const std::vector<sweep_row> & rows) {
+        res.inputs.push_back(file);
+        res.input_rows.push_back(int(rows.size()));
+        for (const sweep_row & r : rows) {
+            // One model and one text across everything merged (the first row sets them).
+            if (!res.rows.empty()) {
+                const sweep_row & f = res.rows.front();
+                if (r.model_sha256 != f.model_sha256) {
+                    throw input_error(file, "model_sha256", "row '" + r.method + "' ctx " + std::to_string(r.ctx) + " is of model " +
+                                                                r.model_sha256 + ", " + kept_file.front() + " of model " + f.model_sha256);
+                }
+                if (r.text_sha256 != f.text_sha256) {
+                    throw input_error(file, "text_sha256", "row '" + r.method + "' ctx " + std::to_string(r.ctx) + " is of text " +
+                                                               r.text_sha256 + ", " + kept_file.front() + " of text " + f.text_sha256);
+                }
+            }
+            nlohmann::json j = sweep_row_to_json(r);
+            auto it = by_key.find(r.key);
+            if (it != by_key.end()) {
+                const std::string field = first_difference(kept_json[it->second], j);
+                if (!field.empty()) {
+                    throw input_error(file, field, "row '" + r.method + "' ctx " + std::to_string(r.ctx) + " differs from the row of the same key in " +
+                                                       kept_file[it->second]);
+                }
+                res.duplicates++;
+                continue;
+            }
+            by_key[r.key] = res.rows.size();
+            res.rows.push_back(r);
+            kept_json.push_back(std::move(j));
+            kept_file.push_back(file);
+        }
+    };
+    // Everything is read and checked before anything is written.
+    const std::vector<sweep_row> own = sweep_load_rows(dir);
+    if (!own.empty()) add_rows(jsonl_path(dir), own);
+    for (const std::string & d : shard_dirs) {
+        struct stat st;
+        const std::string path = jsonl_path(d);
+        if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) throw input_error(path, "file", "no such file (not a sweep directory?)");
+        add_rows(path, sweep_load_rows(d));
+    }
+    make_dirs(dir);
+    std::string text;
+    for (const auto & j : kept_json) text += j.dump() + "\n";
+    write_synced_atomic(jsonl_path(dir), text);
+    sweep_rewrite_csv(dir, res.rows);
+    return res;
 }
 
 std::vector<int> pareto_front(const std::vector<double> & x, const std::vector<double> & y) {

@@ -47,6 +47,9 @@ struct sweep_task {
     // Share of the whole sweep's progress this task covers (set by
     // sweep_execute; a runner reports job_step(p, lo + f * (hi - lo), ...)).
     double progress_lo = 0.0, progress_hi = 1.0;
+    // Provenance of a trained method (empty for methods that fit nothing):
+    // its parameter file or table, that file's sha256, the calibration text's.
+    std::string params_file, params_sha256, calib_text_sha256;
 };
 
 struct sweep_row {
@@ -70,14 +73,18 @@ struct sweep_row {
     int passkey_trials = 0;
     double seconds = 0.0;               // wall time of the row
     std::vector<double> layer_token_density, layer_block_density;
+    // provenance of a trained method, copied from its task ("" otherwise)
+    std::string params_file, params_sha256, calib_text_sha256;
 };
 
 // The key of a method that takes a density, or "" (fixed patterns).
 std::string sweep_density_key(const std::string & method_name);
 
-// Resume key: everything that changes what a row measures.
+// Resume key: everything that changes what a row measures (a trained
+// method's parameter file by content: retraining to the same path is a new row).
 std::string sweep_row_key(const std::string & method_spec, int ctx, const std::string & text_sha256,
-                          const std::string & model_sha256, int64_t max_tokens, const std::string & score_spec);
+                          const std::string & model_sha256, int64_t max_tokens, const std::string & score_spec,
+                          const std::string & params_sha256 = "");
 
 // Method specs may be given with or without their density key; methods with
 // one get one task per density (the given value is replaced), methods without
@@ -118,6 +125,30 @@ struct sweep_outcome {
 // job_cancelled propagates after the rows finished so far are on disk.
 sweep_outcome sweep_execute(const std::vector<sweep_task> & tasks, const std::string & dir,
                             const sweep_row_runner & runner, job_progress * progress = nullptr);
+
+// ---- sharding and merging (one plan over several machines) ----
+
+struct sweep_shard_spec {
+    int index = 0, count = 1;
+};
+// "i/n" with n >= 1 and 0 <= i < n; input_error("--shard", "shard", ...) otherwise.
+sweep_shard_spec sweep_shard_parse(const std::string & text);
+// The tasks with plan index % count == index, in plan order (the same
+// input_error as sweep_shard_parse for a bad index or count).
+std::vector<sweep_task> sweep_shard(const std::vector<sweep_task> & tasks, int index, int count);
+
+struct sweep_merge_result {
+    std::vector<sweep_row> rows;       // written, in first-seen order
+    std::vector<std::string> inputs;   // the results.jsonl files read, in order
+    std::vector<int> input_rows;       // rows read from each
+    int duplicates = 0;                // exact duplicates dropped
+};
+// Merges the results.jsonl of every shard directory (and the rows DIR
+// already has, read first) into DIR/results.jsonl and DIR/results.csv, each
+// written atomically. input_error naming the file for a missing results.jsonl,
+// two rows of one key with different values, or rows of another model or
+// text (by sha256). Exact duplicates are dropped.
+sweep_merge_result sweep_merge(const std::vector<std::string> & shard_dirs, const std::string & dir);
 
 // Indices of the Pareto-optimal points when both x and y are minimised
 // (a point is dropped when another is <= in both and < in one), sorted by x.
