@@ -24,5 +24,9 @@ void add_cmd_sweep(CLI::App & app, std::vector<command> & cmds);
 void add_cmd_export(CLI::App & app, std::vector<command> & cmds);
 void add_cmd_head(CLI::App & app, std::vector<command> & cmds);
 void add_cmd_claims(CLI::App & app, std::vector<command> & cmds);
+void add_cmd_snapshot(CLI::App & app, std::vector<command> & cmds);
+void add_cmd_train(CLI::App & app, std::vector<command> & cmds);
+void add_cmd_merge(CLI::App & app, std::vector<command> & cmds);
+void add_cmd_run(CLI::App & app, std::vector<command> & cmds);
 
 } // namespace attnlab_cli

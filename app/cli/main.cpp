@@ -24,6 +24,10 @@ int main(int argc, char ** argv) {
     add_cmd_export(app, cmds);
     add_cmd_head(app, cmds);
     add_cmd_claims(app, cmds);
+    add_cmd_snapshot(app, cmds);
+    add_cmd_train(app, cmds);
+    add_cmd_merge(app, cmds);
+    add_cmd_run(app, cmds);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError & e) {

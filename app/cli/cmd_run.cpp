@@ -1,0 +1,74 @@
+// attnlab-cli run: one scenario file (docs/scenarios.md) run headless into a
+// snapshot directory: report.md with PNG figures, results.csv/json,
+// report.json and manifest.json. Written atomically: an interrupted run (an
+// error, Ctrl-C) leaves no output directory behind.
+#include <chrono>
+#include <cstdio>
+#include <memory>
+
+#include "cli_common.h"
+#include "commands.h"
+#include "io/error.h"
+#include "lab/scenario.h"
+#include "lab/sweep.h"
+
+namespace attnlab_cli {
+
+namespace {
+struct run_args {
+    std::string file, out, shard;
+    bool small = false, force = false, json = false, quiet = false;
+};
+
+} // namespace
+
+void add_cmd_run(CLI::App & app, std::vector<command> & cmds) {
+    auto a = std::make_shared<run_args>();
+    CLI::App * sub = app.add_subcommand("run", "Run a scenario file headless into a snapshot directory (report.md with figures, "
+                                               "results.csv/json, manifest.json)");
+    sub->add_option("scenario", a->file, "scenario JSON file (scenarios/*.json; schema in docs/scenarios.md)")->required();
+    sub->add_option("--out,-o", a->out, "output directory (a snapshot; written atomically)")->required();
+    sub->add_flag("--small", a->small, "apply the scenario's \"small\" overrides (the CI size)");
+    sub->add_option("--shard", a->shard, "run only shard i of n (sweep scenarios; merge with attnlab-cli merge)");
+    sub->add_flag("--force", a->force, "replace an existing snapshot in --out");
+    sub->add_flag("--json", a->json, "JSON output (the manifest)");
+    sub->add_flag("--quiet,-q", a->quiet, "no progress bar");
+    command c;
+    c.sub = sub;
+    c.json = &a->json;
+    c.run = [a]() {
+        using namespace attnlab;
+        const auto t0 = std::chrono::steady_clock::now();
+        scenario s = scenario_load(a->file, a->small);
+        if (!a->shard.empty()) {
+            const sweep_shard_spec sh = sweep_shard_parse(a->shard);
+            s.shard_index = sh.index;
+            s.shard_count = sh.count;
+        }
+        job_progress job;
+        nlohmann::json man;
+        {
+            progress_bar bar(job, a->quiet);
+            man = scenario_run_snapshot(s, a->out, a->force, &job);
+            bar.finish();
+        }
+        const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (a->json) {
+            man["out"] = a->out;
+            print_json(man);
+            return 0;
+        }
+        std::printf("%s (%s%s) -> %s in %.1f s\n", s.title.c_str(), s.kind.c_str(), s.small ? ", small" : "", a->out.c_str(), wall);
+        std::printf("report   %s/report.md\n", a->out.c_str());
+        if (man.contains("files")) {
+            for (const auto & f : man["files"]) {
+                const std::string p = f["path"].get<std::string>();
+                if (p.size() > 4 && p.compare(p.size() - 4, 4, ".png") == 0) std::printf("figure   %s/%s\n", a->out.c_str(), p.c_str());
+            }
+        }
+        return 0;
+    };
+    cmds.push_back(c);
+}
+
+} // namespace attnlab_cli

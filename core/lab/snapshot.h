@@ -1,0 +1,103 @@
+#pragma once
+// Snapshots: a directory holding everything needed to re-run an experiment and
+// check that it reproduces (format: docs/snapshots.md).
+//
+// manifest.json, schema "attnlab.snapshot/1":
+// { "schema", "program": {"name","version","git_commit","build_type"}, "created_utc", "host": {"cpu"},
+//   "scenario": <the scenario JSON as run, after defaults/overrides>,
+//   "inputs": {"model": {"path","id","sha256"}, "text": {"spec","sha256"}, "calib_text": {...} (optional)},
+//   "methods": [spec...], "trained": [{"role","file","sha256","calib_text_sha256"}], "seeds": {...}, "threads": N,
+//   "metrics": <JSON object; what verify compares>, "files": [{"path","bytes","sha256"}] }
+//
+// Atomicity: a writer stages everything in a hidden sibling directory
+// (".NAME.staging-PID-RAND"), writes manifest.json last, fsyncs, and renames
+// the whole directory onto NAME. A crash leaves either no NAME (or the old
+// snapshot, when replacing one) or the complete new one; snapshot_read refuses
+// staging directories, missing/invalid manifests, and any file whose size or
+// sha256 differs from the manifest, or that the manifest does not list.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace attnlab {
+
+class job_progress;
+
+constexpr const char * snapshot_schema = "attnlab.snapshot/1";
+
+struct snapshot_file {
+    std::string path;            // relative to the snapshot directory, '/'-separated
+    uint64_t bytes = 0;
+    std::string sha256;
+};
+
+class snapshot_writer {
+public:
+    // input_error if final_dir exists and is neither an empty directory nor a
+    // snapshot, or is a snapshot and overwrite is false. Removes staging
+    // directories of the same name left by processes that no longer run.
+    explicit snapshot_writer(const std::string & final_dir, bool overwrite = false);
+    ~snapshot_writer();          // removes the staging dir unless committed
+    snapshot_writer(const snapshot_writer &) = delete;
+    snapshot_writer & operator=(const snapshot_writer &) = delete;
+
+    const std::string & final_dir() const { return final_dir_; }
+    const std::string & staging_dir() const { return staging_; }
+    // Where to write the file `rel` inside the staging dir (creates parent
+    // dirs). input_error for absolute paths, "..", or "manifest.json".
+    std::string path(const std::string & rel);
+    // Copies src in as `rel` (e.g. a trained gate file).
+    void add_copy(const std::string & src, const std::string & rel);
+    // Hashes every staged file into "files", fills "schema", "program" and
+    // (when absent) "created_utc" and "host", writes manifest.json last, fsyncs, and
+    // renames onto final_dir (atomically swapping out an existing snapshot).
+    // Returns the manifest as written.
+    nlohmann::json commit(nlohmann::json manifest);
+    bool committed() const { return committed_; }
+
+private:
+    std::string final_dir_, staging_;
+    bool overwrite_ = false, committed_ = false;
+};
+
+// Reads and checks DIR/manifest.json and every listed file (present, size,
+// sha256; no unlisted files). input_error(DIR/FILE, FIELD, msg) otherwise.
+nlohmann::json snapshot_read(const std::string & dir);
+// Hashes of the files under dir (recursive, sorted by path, manifest.json excluded).
+std::vector<snapshot_file> snapshot_list_files(const std::string & dir);
+// {"name","version","git_commit","build_type"} baked in at build time.
+nlohmann::json snapshot_program_info();
+
+// Exact comparison of recorded and re-measured metrics: numbers must be
+// bit-identical doubles (or equal integers), strings/bools/null equal, the
+// same keys and array lengths. One entry per mismatch; path is a JSON pointer.
+struct snapshot_diff {
+    std::string path;
+    std::string recorded, measured;   // JSON text, "<missing>" when absent
+};
+std::vector<snapshot_diff> snapshot_compare_metrics(const nlohmann::json & recorded, const nlohmann::json & measured);
+
+// Re-runs a snapshot. The runner runs a scenario into out_dir (which does not
+// exist yet) and leaves a snapshot there (the scenario runner,
+// lab/scenario.h). verify sets the OpenMP thread count to the recorded
+// "threads" for the re-run and restores it after.
+using snapshot_runner =
+    std::function<void(const nlohmann::json & scenario, const std::string & out_dir, job_progress * progress)>;
+
+struct snapshot_verify_result {
+    nlohmann::json recorded;                 // manifest of the snapshot
+    nlohmann::json rerun;                    // manifest of the re-run
+    std::vector<snapshot_diff> diffs;        // metrics and input hashes that differ (verify fails)
+    std::vector<std::string> files_differ;   // files present in both with other bytes (informational)
+    std::string rerun_dir;                   // kept only when keep_dir was given
+    bool ok() const { return diffs.empty(); }
+};
+// keep_dir: where the re-run goes and stays ("" = a temporary directory,
+// removed afterwards).
+snapshot_verify_result snapshot_verify(const std::string & dir, const snapshot_runner & runner,
+                                       const std::string & keep_dir = "", job_progress * progress = nullptr);
+
+} // namespace attnlab

@@ -1,0 +1,497 @@
+// Snapshots: atomic writing, strict reading (corrupt, partial, staged and
+// modified snapshots refused with the file and field named), exact metric
+// comparison, and verify's re-run plumbing (with a stand-in runner).
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <omp.h>
+
+#include "io/error.h"
+#include "lab/snapshot.h"
+#include "test_util.h"
+
+namespace fs = std::filesystem;
+using namespace attnlab;
+
+namespace {
+
+// A fresh parent directory per test; the snapshot goes to PARENT/snap.
+struct snap_tmp {
+    std::string parent, dir;
+    explicit snap_tmp(const std::string & name) {
+        parent = "/tmp/attnlab_test_snapshot_" + std::to_string(::getpid()) + "_" + name;
+        fs::remove_all(parent);
+        fs::create_directories(parent);
+        dir = parent + "/snap";
+    }
+    ~snap_tmp() {
+        std::error_code ec;
+        fs::remove_all(parent, ec);
+    }
+    // Entries of the parent other than the snapshot itself (staging leftovers).
+    std::vector<std::string> siblings() const {
+        std::vector<std::string> out;
+        for (const auto & e : fs::directory_iterator(parent)) {
+            if (e.path().filename() != "snap") out.push_back(e.path().filename().string());
+        }
+        return out;
+    }
+};
+
+void write_text(const std::string & path, const std::string & text) {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f << text;
+}
+
+std::string read_text(const std::string & path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+nlohmann::json base_manifest(double ppl = 8.108759890585032) {
+    return {{"scenario", {{"kind", "test"}}},
+            {"threads", 2},
+            {"seeds", {{"gate", 7}}},
+            {"metrics", {{"ppl", ppl}, {"rows", nlohmann::json::array({1, 2.5})}}}};
+}
+
+// Writes a snapshot with "abc" (whose SHA-256 is the FIPS 180-2 test vector)
+// and two more files, one in a subdirectory.
+nlohmann::json write_example(const std::string & dir, bool overwrite = false, const std::string & extra = "v1") {
+    snapshot_writer w(dir, overwrite);
+    write_text(w.path("abc.txt"), "abc");
+    write_text(w.path("figures/fig.png"), "not really a png " + extra);
+    write_text(w.path("results.csv"), "a,b\n1,2\n");
+    return w.commit(base_manifest());
+}
+
+template <typename F>
+input_error expect_input_error(F && f) {
+    try {
+        f();
+    } catch (const input_error & e) {
+        return e;
+    }
+    FAIL("no input_error thrown");
+    return input_error("", "", "");
+}
+
+// pid of a process that has exited (for "killed writer" leftovers).
+pid_t dead_pid() {
+    const pid_t pid = ::fork();
+    if (pid == 0) ::_exit(0);
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    return pid;
+}
+
+const char * const abc_sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+// The real binary (ATTNLAB_CLI, set by ctest).
+std::string cli_path() {
+    const char * e = std::getenv("ATTNLAB_CLI");
+    return e ? e : std::string(ATTNLAB_SOURCE_DIR) + "/build/attnlab-cli";
+}
+
+struct cli_result {
+    int code = -1;
+    std::string out; // stdout + stderr
+};
+
+cli_result cli_run(const std::string & args) {
+    cli_result r;
+    FILE * p = ::popen((cli_path() + " " + args + " 2>&1").c_str(), "r");
+    REQUIRE(p);
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+    const int st = ::pclose(p);
+    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return r;
+}
+
+} // namespace
+
+TEST_CASE("snapshot: write, read back, files hashed", "[snapshot]") {
+    snap_tmp t("roundtrip");
+    const nlohmann::json written = write_example(t.dir);
+    CHECK(t.siblings().empty());
+    const nlohmann::json m = snapshot_read(t.dir);
+    CHECK(m == written);
+    CHECK(m["schema"] == "attnlab.snapshot/1");
+    CHECK(m["program"]["name"] == "attnlab");
+    CHECK(m["program"]["version"] == ATTNLAB_VERSION);
+    const std::string commit = m["program"]["git_commit"];
+    CHECK((commit == "unknown" || (commit.size() == 40 && commit.find_first_not_of("0123456789abcdef") == std::string::npos)));
+    CHECK(m["threads"] == 2);
+    CHECK(m["host"]["cpu"].is_string());
+    CHECK(m["metrics"]["ppl"].get<double>() == 8.108759890585032);
+    // created_utc like 2026-11-23T18:00:00Z
+    const std::string created = m["created_utc"];
+    CHECK(created.size() == 20);
+    CHECK(created.back() == 'Z');
+    REQUIRE(m["files"].size() == 3);
+    // sorted by path; sizes and the known SHA-256 of "abc"
+    CHECK(m["files"][0]["path"] == "abc.txt");
+    CHECK(m["files"][0]["bytes"] == 3);
+    CHECK(m["files"][0]["sha256"] == abc_sha256);
+    CHECK(m["files"][1]["path"] == "figures/fig.png");
+    CHECK(m["files"][2]["path"] == "results.csv");
+    CHECK(m["files"][2]["bytes"] == 8);
+    CHECK(read_text(t.dir + "/abc.txt") == "abc");
+    const std::vector<snapshot_file> listed = snapshot_list_files(t.dir);
+    REQUIRE(listed.size() == 3);
+    for (size_t i = 0; i < listed.size(); i++) {
+        CHECK(listed[i].path == m["files"][i]["path"]);
+        CHECK(listed[i].bytes == m["files"][i]["bytes"]);
+        CHECK(listed[i].sha256 == m["files"][i]["sha256"]);
+    }
+    // add_copy copies bytes exactly
+    snap_tmp t2("copy");
+    {
+        snapshot_writer w(t2.dir);
+        w.add_copy(t.dir + "/results.csv", "trained/gate.csv");
+        w.commit(base_manifest());
+    }
+    CHECK(read_text(t2.dir + "/trained/gate.csv") == "a,b\n1,2\n");
+    CHECK(snapshot_read(t2.dir)["files"][0]["path"] == "trained/gate.csv");
+}
+
+TEST_CASE("snapshot: corrupt and partial snapshots are refused", "[snapshot]") {
+    snap_tmp t("corrupt");
+    write_example(t.dir);
+    REQUIRE_NOTHROW(snapshot_read(t.dir));
+
+    SECTION("one flipped byte") {
+        const std::string p = t.dir + "/figures/fig.png";
+        std::string s = read_text(p);
+        s[3] ^= 0x01;
+        write_text(p, s);
+        const input_error e = expect_input_error([&] { snapshot_read(t.dir); });
+        CHECK(e.file() == p);
+        CHECK(e.field() == "sha256");
+    }
+    SECTION("a file cut short") {
+        const std::string p = t.dir + "/results.csv";
+        write_text(p, "a,b\n");
+        const input_error e = expect_input_error([&] { snapshot_read(t.dir); });
+        CHECK(e.file() == p);
+        CHECK(e.field() == "bytes");
+    }
+    SECTION("a deleted file") {
+        fs::remove(t.dir + "/abc.txt");
+        const input_error e = expect_input_error([&] { snapshot_read(t.dir); });
+        CHECK(e.file() == t.dir + "/abc.txt");
+        CHECK(e.field() == "file");
+    }
+    SECTION("an added file") {
+        write_text(t.dir + "/figures/extra.png", "x");
+        const input_error e = expect_input_error([&] { snapshot_read(t.dir); });
+        CHECK(e.file() == t.dir + "/figures/extra.png");
+        CHECK(e.field() == "files");
+    }
+    SECTION("a truncated manifest") {
+        const std::string mp = t.dir + "/manifest.json";
+        const std::string s = read_text(mp);
+        write_text(mp, s.substr(0, s.size() / 2));
+        const input_error e = expect_input_error([&] { snapshot_read(t.dir); });
+        CHECK(e.file() == mp);
+        CHECK(e.field() == "json");
+    }
+    SECTION("an empty manifest") {
+        write_text(t.dir + "/manifest.json", "");
+        CHECK(expect_input_error([&] { snapshot_read(t.dir); }).field() == "json");
+    }
+    SECTION("a missing manifest") {
+        fs::remove(t.dir + "/manifest.json");
+        const input_error e = expect_input_error([&] { snapshot_read(t.dir); });
+        CHECK(e.file() == t.dir + "/manifest.json");
+        CHECK(e.field() == "manifest");
+    }
+    SECTION("a manifest of another schema") {
+        nlohmann::json m = nlohmann::json::parse(read_text(t.dir + "/manifest.json"));
+        m["schema"] = "attnlab.snapshot/2";
+        write_text(t.dir + "/manifest.json", m.dump());
+        CHECK(expect_input_error([&] { snapshot_read(t.dir); }).field() == "schema");
+    }
+    SECTION("a manifest whose file list escapes the directory") {
+        nlohmann::json m = nlohmann::json::parse(read_text(t.dir + "/manifest.json"));
+        m["files"][0]["path"] = "../abc.txt";
+        write_text(t.dir + "/manifest.json", m.dump());
+        CHECK(expect_input_error([&] { snapshot_read(t.dir); }).field() == "files[0].path");
+    }
+    SECTION("a manifest without metrics") {
+        nlohmann::json m = nlohmann::json::parse(read_text(t.dir + "/manifest.json"));
+        m.erase("metrics");
+        write_text(t.dir + "/manifest.json", m.dump());
+        CHECK(expect_input_error([&] { snapshot_read(t.dir); }).field() == "metrics");
+    }
+    SECTION("not a directory at all") {
+        CHECK(expect_input_error([&] { snapshot_read(t.dir + "/abc.txt"); }).field() == "dir");
+        CHECK(expect_input_error([&] { snapshot_read(t.parent + "/nothing_here"); }).field() == "dir");
+    }
+}
+
+TEST_CASE("snapshot: an interrupted export leaves nothing that looks whole", "[snapshot]") {
+    snap_tmp t("interrupt");
+    SECTION("writer destroyed without commit (exception, cancel)") {
+        {
+            snapshot_writer w(t.dir);
+            write_text(w.path("abc.txt"), "abc");
+            CHECK(fs::is_directory(w.staging_dir()));
+        }
+        CHECK_FALSE(fs::exists(t.dir));
+        CHECK(t.siblings().empty());
+    }
+    SECTION("process killed before commit: staging left, never read, cleaned by the next writer") {
+        // The child stages files and dies without running destructors, like SIGKILL.
+        const pid_t pid = ::fork();
+        if (pid == 0) {
+            try {
+                snapshot_writer * w = new snapshot_writer(t.dir);
+                write_text(w->path("abc.txt"), "abc");
+            } catch (...) {
+            }
+            ::_exit(0);
+        }
+        int st = 0;
+        ::waitpid(pid, &st, 0);
+        CHECK_FALSE(fs::exists(t.dir));
+        const std::vector<std::string> left = t.siblings();
+        REQUIRE(left.size() == 1);
+        CHECK(left[0].rfind(".snap.staging-" + std::to_string(pid) + "-", 0) == 0);
+        CHECK(expect_input_error([&] { snapshot_read(t.dir); }).field() == "dir");
+        CHECK_THROWS_AS(snapshot_read(t.parent + "/" + left[0]), input_error);
+        write_example(t.dir);
+        CHECK(t.siblings().empty());
+        CHECK_NOTHROW(snapshot_read(t.dir));
+    }
+    SECTION("killed between the manifest and the rename: a complete staging dir is still refused") {
+        snap_tmp whole("interrupt_whole");
+        write_example(whole.dir);
+        const std::string staged = t.parent + "/.snap.staging-" + std::to_string(dead_pid()) + "-0123abcd";
+        fs::rename(whole.dir, staged);
+        const input_error e = expect_input_error([&] { snapshot_read(staged); });
+        CHECK(e.field() == "dir");
+        CHECK(std::string(e.what()).find("staging") != std::string::npos);
+        CHECK_FALSE(fs::exists(t.dir));
+        write_example(t.dir);
+        CHECK_FALSE(fs::exists(staged));
+    }
+}
+
+TEST_CASE("snapshot: replacing an existing directory", "[snapshot]") {
+    snap_tmp t("replace");
+    write_example(t.dir, false, "old");
+    const std::string old_sha = snapshot_read(t.dir)["files"][1]["sha256"];
+    SECTION("refused without overwrite") {
+        CHECK(expect_input_error([&] { snapshot_writer w(t.dir); }).field() == "out");
+        CHECK(snapshot_read(t.dir)["files"][1]["sha256"] == old_sha);
+    }
+    SECTION("replaced whole with overwrite") {
+        {
+            snapshot_writer w(t.dir, true);
+            write_text(w.path("figures/fig.png"), "new figure");
+            w.commit(base_manifest(1.0));
+        }
+        const nlohmann::json m = snapshot_read(t.dir);
+        REQUIRE(m["files"].size() == 1); // the old abc.txt and results.csv are gone
+        CHECK(m["files"][0]["sha256"] != old_sha);
+        CHECK(m["metrics"]["ppl"] == 1.0);
+        CHECK(read_text(t.dir + "/figures/fig.png") == "new figure");
+        CHECK(t.siblings().empty());
+    }
+    SECTION("an overwrite that is abandoned keeps the old snapshot") {
+        {
+            snapshot_writer w(t.dir, true);
+            write_text(w.path("figures/fig.png"), "new figure");
+        }
+        CHECK(snapshot_read(t.dir)["files"][1]["sha256"] == old_sha);
+        CHECK(t.siblings().empty());
+    }
+    SECTION("a directory that is not a snapshot is never replaced") {
+        snap_tmp other("replace_other");
+        fs::create_directories(other.dir);
+        write_text(other.dir + "/thesis.tex", "precious");
+        CHECK(expect_input_error([&] { snapshot_writer w(other.dir, true); }).field() == "out");
+        CHECK(read_text(other.dir + "/thesis.tex") == "precious");
+    }
+    SECTION("an empty directory is filled") {
+        snap_tmp empty("replace_empty");
+        fs::create_directories(empty.dir);
+        write_example(empty.dir);
+        CHECK_NOTHROW(snapshot_read(empty.dir));
+    }
+}
+
+TEST_CASE("snapshot: staged paths stay inside the snapshot", "[snapshot]") {
+    snap_tmp t("paths");
+    snapshot_writer w(t.dir);
+    CHECK(expect_input_error([&] { w.path("../escape.txt"); }).field() == "path");
+    CHECK(expect_input_error([&] { w.path("/etc/passwd"); }).field() == "path");
+    CHECK(expect_input_error([&] { w.path("a//b"); }).field() == "path");
+    CHECK(expect_input_error([&] { w.path("manifest.json"); }).field() == "path");
+    CHECK(expect_input_error([&] { w.commit(nlohmann::json{{"threads", 1}}); }).field() == "metrics");
+    CHECK_FALSE(fs::exists(t.dir));
+}
+
+TEST_CASE("snapshot: exact metric comparison", "[snapshot]") {
+    const nlohmann::json rec = {{"ppl", 0.1}, {"rows", {{{"ppl", 2.0}, {"n", 3}}, {{"ppl", 4.0}, {"n", 5}}}}, {"name", "x"}};
+    CHECK(snapshot_compare_metrics(rec, rec).empty());
+    // through text, as verify sees both sides
+    CHECK(snapshot_compare_metrics(nlohmann::json::parse(rec.dump()), rec).empty());
+
+    nlohmann::json m = rec;
+    const double up = std::nextafter(4.0, 5.0);
+    m["rows"][1]["ppl"] = up;
+    auto d = snapshot_compare_metrics(rec, m);
+    REQUIRE(d.size() == 1);
+    CHECK(d[0].path == "/rows/1/ppl");
+    CHECK(d[0].recorded == "4.0");
+    CHECK(nlohmann::json::parse(d[0].measured).get<double>() == up); // printed exactly (round-trips)
+
+    m = rec;
+    m["ppl"] = std::nextafter(0.1, 0.0);
+    m["name"] = "y";
+    m["rows"][0].erase("n");
+    m["new"] = 1;
+    d = snapshot_compare_metrics(rec, m);
+    REQUIRE(d.size() == 4);
+    CHECK(d[0].path == "/name");
+    CHECK(d[1].path == "/ppl");
+    CHECK(d[2].path == "/rows/0/n");
+    CHECK(d[2].measured == "<missing>");
+    CHECK(d[3].path == "/new");
+    CHECK(d[3].recorded == "<missing>");
+
+    // sign of zero is a bit difference; an integer equal to a double is not
+    CHECK(snapshot_compare_metrics({{"z", 0.0}}, {{"z", -0.0}}).size() == 1);
+    CHECK(snapshot_compare_metrics({{"n", 3}}, {{"n", 3.0}}).empty());
+    CHECK(snapshot_compare_metrics({{"n", 3}}, {{"n", "3"}}).size() == 1);
+    CHECK(snapshot_compare_metrics({{"a", {1, 2}}}, {{"a", {1, 2, 3}}}).size() == 1);
+    CHECK(snapshot_compare_metrics({{"a/b", 1}}, {{"a/b", 2}})[0].path == "/a~1b");
+}
+
+TEST_CASE("snapshot: verify re-runs with the recorded threads and compares", "[snapshot]") {
+    snap_tmp t("verify");
+    {
+        snapshot_writer w(t.dir);
+        write_text(w.path("results.csv"), "ppl\n8.1\n");
+        nlohmann::json man = base_manifest();
+        man["threads"] = 1;
+        man["inputs"] = {{"model", {{"path", "m.gguf"}, {"sha256", "aa"}}}, {"text", {{"spec", "kjv:eval"}, {"sha256", "bb"}}}};
+        w.commit(man);
+    }
+    const int threads_before = omp_get_max_threads();
+    int threads_seen = -1;
+    double ppl = 8.108759890585032;
+    std::string model_sha = "aa", csv = "ppl\n8.1\n";
+    const snapshot_runner runner = [&](const nlohmann::json & scenario, const std::string & out, job_progress *) {
+        CHECK(scenario == nlohmann::json{{"kind", "test"}});
+        threads_seen = omp_get_max_threads();
+        snapshot_writer w(out);
+        write_text(w.path("results.csv"), csv);
+        nlohmann::json man = base_manifest(ppl);
+        man["threads"] = omp_get_max_threads();
+        man["inputs"] = {{"model", {{"path", "m.gguf"}, {"sha256", model_sha}}}, {"text", {{"spec", "kjv:eval"}, {"sha256", "bb"}}}};
+        w.commit(man);
+    };
+
+    snapshot_verify_result r = snapshot_verify(t.dir, runner);
+    CHECK(r.ok());
+    CHECK(threads_seen == 1);
+    CHECK(omp_get_max_threads() == threads_before);
+    CHECK(r.rerun_dir.empty());
+
+    ppl = std::nextafter(ppl, 0.0);
+    model_sha = "cc";
+    csv = "ppl\n8.0\n";
+    const std::string keep = t.parent + "/kept";
+    r = snapshot_verify(t.dir, runner, keep);
+    CHECK_FALSE(r.ok());
+    REQUIRE(r.diffs.size() == 2);
+    CHECK(r.diffs[0].path == "/metrics/ppl");
+    CHECK(r.diffs[1].path == "/inputs/model/sha256");
+    CHECK(r.files_differ == std::vector<std::string>{"results.csv"});
+    CHECK(r.rerun_dir == keep);
+    CHECK_NOTHROW(snapshot_read(keep));
+    // --keep never overwrites
+    CHECK(expect_input_error([&] { snapshot_verify(t.dir, runner, keep); }).field() == "--keep");
+
+    // a snapshot without a scenario cannot be verified
+    snap_tmp bare("verify_bare");
+    {
+        snapshot_writer w(bare.dir);
+        w.commit(nlohmann::json{{"metrics", nlohmann::json::object()}, {"threads", 1}});
+    }
+    CHECK(expect_input_error([&] { snapshot_verify(bare.dir, runner); }).field() == "scenario");
+}
+
+TEST_CASE("snapshot: attnlab-cli run, snapshot info and verify end to end", "[snapshot]") {
+    if (!attnlab_test::file_exists(cli_path())) {
+        if (std::getenv("ATTNLAB_REQUIRE_ASSETS")) FAIL("attnlab-cli not built at " << cli_path());
+        WARN("skipped: attnlab-cli not built at " << cli_path());
+        return;
+    }
+    // The quadratic wall is simulated (no model): the whole run takes < 1 s.
+    snap_tmp t("cli");
+    cli_result r = cli_run("run " + attnlab_test::source_dir() + "/scenarios/quadratic_wall.json --small -q --out " + t.dir);
+    INFO(r.out);
+    REQUIRE(r.code == 0);
+    r = cli_run("snapshot info --json " + t.dir);
+    REQUIRE(r.code == 0);
+    const nlohmann::json info = nlohmann::json::parse(r.out);
+    CHECK(info["manifest"] == snapshot_read(t.dir));
+    CHECK(info["manifest"]["metrics"].size() > 0);
+
+    r = cli_run("snapshot verify -q " + t.dir);
+    INFO(r.out);
+    CHECK(r.code == 0);
+    CHECK(r.out.find("ok: all") != std::string::npos);
+
+    SECTION("a recorded metric one ulp off fails verify, naming it") {
+        nlohmann::json m = nlohmann::json::parse(read_text(t.dir + "/manifest.json"));
+        std::string key;
+        for (auto it = m["metrics"].begin(); it != m["metrics"].end() && key.empty(); ++it) {
+            for (auto jt = it.value().begin(); it.value().is_array() && jt != it.value().end() && key.empty(); ++jt) {
+                for (auto kt = jt->begin(); jt->is_object() && kt != jt->end(); ++kt) {
+                    if (kt.value().is_number_float() && kt.value().get<double>() > 0.0) {
+                        key = "/metrics/" + it.key() + "/" + std::to_string(jt - it.value().begin()) + "/" + kt.key();
+                        kt.value() = std::nextafter(kt.value().get<double>(), 1e300);
+                        break;
+                    }
+                }
+            }
+        }
+        REQUIRE_FALSE(key.empty());
+        write_text(t.dir + "/manifest.json", m.dump(2));
+        r = cli_run("snapshot verify -q --json " + t.dir);
+        INFO(r.out);
+        CHECK(r.code == 1);
+        const nlohmann::json v = nlohmann::json::parse(r.out.substr(r.out.find('{')));
+        CHECK(v["ok"] == false);
+        REQUIRE(v["diffs"].size() == 1);
+        CHECK(v["diffs"][0]["path"] == key);
+    }
+    SECTION("a damaged figure is refused by info and verify with exit 2") {
+        const nlohmann::json m = snapshot_read(t.dir);
+        std::string fig;
+        for (const auto & f : m["files"]) {
+            if (f["path"].get<std::string>().rfind("figures/", 0) == 0) fig = f["path"];
+        }
+        REQUIRE_FALSE(fig.empty());
+        std::string bytes = read_text(t.dir + "/" + fig);
+        bytes[bytes.size() / 2] ^= 0x40;
+        write_text(t.dir + "/" + fig, bytes);
+        for (const char * cmd : {"snapshot info ", "snapshot verify -q "}) {
+            r = cli_run(cmd + t.dir);
+            INFO(r.out);
+            CHECK(r.code == 2);
+            CHECK(r.out.find("error: " + t.dir + "/" + fig + ": sha256: ") != std::string::npos);
+        }
+    }
+}
