@@ -179,6 +179,10 @@ void app_state::open_path(const std::string & path) {
     });
 }
 
+// The capture stays on the CPU even with a GPU: it needs every layer's Q, K
+// and V on the host (qkv_capture), and the GPU forward pass (core/model/
+// llama_gpu.h) returns only logits or per-token NLLs, with no attention hook.
+// The app computes no perplexity; the GPU serves the Kernels view.
 void app_state::start_capture() {
     using namespace attnlab;
     capture_error.clear();

@@ -87,6 +87,22 @@ void pool_tile(const float * a, int rows, int cols, int64_t ld, int i0, lod_leve
     }
 }
 
+// Folds groups of f columns of the row-pooled vectors (max, sum) into the
+// cells of level row I: the second half of pool_tile, for rows pooled as they
+// were computed (dense-only maps).
+void fold_cells(float * gmx, float * gsm, int ncell, int f, int I, lod_level & lv) {
+    float * mx = &lv.max[size_t(I) * lv.n_cols];
+    float * sm = &lv.sum[size_t(I) * lv.n_cols];
+    if (f == 1) {
+        std::copy(gmx, gmx + ncell, mx);
+        std::copy(gsm, gsm + ncell, sm);
+        return;
+    }
+    Eigen::Map<const mat_rm> gm(gmx, ncell, f), gs(gsm, ncell, f);
+    Eigen::Map<Eigen::VectorXf>(mx, ncell) = gm.rowwise().maxCoeff();
+    Eigen::Map<Eigen::VectorXf>(sm, ncell) = gs.rowwise().sum();
+}
+
 std::vector<lod_level> build_pyramid(lod_level finest) {
     std::vector<lod_level> out;
     out.push_back(std::move(finest));
@@ -152,6 +168,14 @@ std::shared_ptr<head_map> head_map_compute(std::shared_ptr<const attnlab::qkv_ca
         }
         Eigen::ArrayXf logits(L);
         std::vector<float> tmx, tsm;
+        // Dense-only maps pool each row into these while it is still in
+        // cache (f0 rows per group), instead of re-reading the whole tile:
+        // the same float operations in the same order as pool_tile.
+        Eigen::ArrayXf gmx, gsm;
+        if (!sel) {
+            gmx = Eigen::ArrayXf::Zero(Lp);
+            gsm = Eigen::ArrayXf::Zero(Lp);
+        }
         std::vector<int32_t> keys;
 #pragma omp for schedule(dynamic, 1)
         for (int ti = n_tiles - 1; ti >= 0; --ti) {
@@ -175,9 +199,30 @@ std::shared_ptr<head_map> head_map_compute(std::shared_ptr<const attnlab::qkv_ca
                 const float z = x.sum();
                 const float ex_dot = (x * lg).sum();
                 const float inv = 1.0f / z;
+                m->row_max[i] = mx;
+                if (!sel) {
+                    // x * inv is what `x *= inv` then pool_tile would read.
+                    // Rows of a group only grow (n = i + 1), so past n the
+                    // accumulators hold the zeros set by the group's first row.
+                    // (Rounded once into lg, so no FMA contraction changes the sums.)
+                    lg = x * inv;
+                    if (r % f0 == 0) {
+                        gmx.head(n) = lg;
+                        if (n < cols_p) gmx.segment(n, cols_p - n).setZero();
+                        gsm.head(cols_p) = gmx.head(cols_p);
+                    } else {
+                        gmx.head(n) = gmx.head(n).max(lg);
+                        gsm.head(n) += lg;
+                    }
+                    m->row_inv_sum[i] = inv;
+                    m->row_entropy[i] = std::log(z) - ex_dot * inv;
+                    if (r % f0 == f0 - 1 || r == rows - 1) {
+                        fold_cells(gmx.data(), gsm.data(), cols_p / f0, f0, i / f0, dense0);
+                    }
+                    continue;
+                }
                 x *= inv;
                 if (n < cols_p) S.row(r).segment(n, cols_p - n).setZero();
-                m->row_max[i] = mx;
                 m->row_inv_sum[i] = inv;
                 m->row_entropy[i] = std::log(z) - ex_dot * inv;
                 if (sel) {
@@ -193,8 +238,8 @@ std::shared_ptr<head_map> head_map_compute(std::shared_ptr<const attnlab::qkv_ca
                     if (rec > 0) sp /= rec;
                 }
             }
-            pool_tile(S.data(), rows, cols, S.cols(), i0, dense0, tmx, tsm);
             if (sel) {
+                pool_tile(S.data(), rows, cols, S.cols(), i0, dense0, tmx, tsm);
                 pool_tile(SP.data(), rows, cols, SP.cols(), i0, sparse0, tmx, tsm);
                 pool_tile(KM.data(), rows, cols, KM.cols(), i0, kept0, tmx, tsm);
             }

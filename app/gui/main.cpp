@@ -20,9 +20,13 @@
 #include <stb/stb_image_write.h>
 
 #include "app_state.h"
+#include "attention/gpu_backend.h"
 #include "plot.h"
 #include "script.h"
 #include "views/view.h"
+#ifdef ATTNLAB_HAVE_CUDA
+#include "cuda_backend.h"   // kernels/: attnlab_register_cuda_backend()
+#endif
 
 using namespace attnlab_gui;
 namespace fs = std::filesystem;
@@ -32,6 +36,18 @@ namespace {
 const char * k_default_model = "assets/models/SmolLM2-135M-Instruct.Q4_1.gguf";
 
 std::vector<std::string> g_dropped;  // from the GLFW drop callback, consumed by the frame loop
+
+// Views-as-PNG jobs (request_view_shots), run one at a time by the frame loop.
+struct view_shot_job {
+    view_shot_request req;
+    size_t index = 0, return_view = 0;
+    int frames = 0;
+    double started = 0;
+    std::vector<std::string> written;
+    std::string error;
+};
+std::vector<view_shot_request> g_shot_queue;
+std::unique_ptr<view_shot_job> g_shot_job;
 
 void on_drop(GLFWwindow *, int n, const char ** paths) {
     for (int i = 0; i < n; ++i) g_dropped.emplace_back(paths[i]);
@@ -92,6 +108,11 @@ void apply_style() {
 
 } // namespace
 
+namespace attnlab_gui {
+void request_view_shots(view_shot_request r) { g_shot_queue.push_back(std::move(r)); }
+bool view_shots_running() { return g_shot_job != nullptr || !g_shot_queue.empty(); }
+} // namespace attnlab_gui
+
 int main(int argc, char ** argv) {
     std::string script_path, shot_dir = ".", open_arg;
     int win_w = 1600, win_h = 1000;
@@ -148,6 +169,19 @@ int main(int argc, char ** argv) {
     ImGui_ImplGlfw_InitForOpenGL(win, true);
     ImGui_ImplOpenGL3_Init("#version 130");
 
+    // The GPU, when one is present: views ask attnlab::gpu_backend_get() (nullptr
+    // without one, and the app runs exactly as a CPU-only build).
+#ifdef ATTNLAB_HAVE_CUDA
+    attnlab_register_cuda_backend();
+#endif
+    std::string device_label;
+    if (attnlab::gpu_attention_backend * gpu = attnlab::gpu_backend_get()) device_label = "GPU: " + gpu->device_name();
+#ifdef ATTNLAB_HAVE_CUDA
+    else device_label = "CPU only (no CUDA device)";
+#else
+    else device_label = "CPU only (built without CUDA)";
+#endif
+
     int exit_code = 0;
     {
         app_state st;
@@ -156,18 +190,11 @@ int main(int argc, char ** argv) {
         views.push_back(make_attention_map_view(st));
         views.push_back(make_masks_view(st));
         views.push_back(make_layers_heads_view(st));
-        views.push_back(make_placeholder_view(st, "hyperbolic", "Hyperbolic",
-            "Needs the hyperbolic score function and Poincare embeddings in core (core/attention/score.h: "
-            "hyperbolic(c, beta, gamma)) wired to a view; planned: Q/K in the Poincare disk, geodesic edges, "
-            "Mobius-translation drag, hyperbolic vs softmax attention side by side."));
-        views.push_back(make_placeholder_view(st, "tradeoffs", "Trade-offs",
-            "Needs the sweep jobs of core/lab (perplexity change, recall, retrieval vs block density and measured "
-            "time per method). Planned: Pareto plots, one colour per method, a density slider for all methods."));
+        views.push_back(make_hyperbolic_view(st));
+        views.push_back(make_tradeoffs_view(st));
         views.push_back(make_kernels_view(st));
         views.push_back(make_quadratic_view(st));
-        views.push_back(make_placeholder_view(st, "snapshots", "Snapshots",
-            "Needs the snapshot format of the scenarios issue (core/lab snapshots). Meanwhile every view can be "
-            "saved as PNG through scripted mode: attnlab --script FILE --screenshot-dir DIR."));
+        views.push_back(make_snapshots_view(st));
         size_t current = 0;
         auto select_view = [&](const std::string & id) {
             for (size_t i = 0; i < views.size(); ++i) {
@@ -273,9 +300,9 @@ int main(int argc, char ** argv) {
             std::string cap = st.cap ? std::to_string(st.cap->info.n_tokens()) + " tokens x " +
                                            std::to_string(st.cap->layers.size()) + " layers"
                                      : "no capture";
-            ImGui::Text("%s  |  %s  |  layer %d head %d  |  method %s  |  %.1f ms/frame  |  %d task(s)", model.c_str(),
-                        cap.c_str(), st.layer_id(), st.head, st.method_spec.c_str(), 1000.0f / std::max(1.0f, io.Framerate),
-                        int(st.tasks.snapshot().size()));
+            ImGui::Text("%s  |  %s  |  layer %d head %d  |  method %s  |  %s  |  %.1f ms/frame  |  %d task(s)", model.c_str(),
+                        cap.c_str(), st.layer_id(), st.head, st.method_spec.c_str(), device_label.c_str(),
+                        1000.0f / std::max(1.0f, io.Framerate), int(st.tasks.snapshot().size()));
             ImGui::End();
 
             ImGui::Render();
@@ -286,6 +313,44 @@ int main(int argc, char ** argv) {
             glClear(GL_COLOR_BUFFER_BIT);
             ImGui_ImplOpenGL3_RenderDrawData(ImGui::GetDrawData());
 
+            // Views-as-PNG job: show each view until its tasks finish (or ~10 s), then save it.
+            if (!g_shot_job && !g_shot_queue.empty()) {
+                g_shot_job = std::make_unique<view_shot_job>();
+                g_shot_job->req = std::move(g_shot_queue.front());
+                g_shot_queue.erase(g_shot_queue.begin());
+                g_shot_job->return_view = current;
+                if (g_shot_job->req.ids.empty()) {
+                    for (auto & v : views) g_shot_job->req.ids.push_back(v->id());
+                }
+                std::error_code ec;
+                fs::create_directories(g_shot_job->req.dir, ec);
+            }
+            if (g_shot_job) {
+                view_shot_job & j = *g_shot_job;
+                if (j.index < j.req.ids.size()) {
+                    if (j.frames == 0) {
+                        if (!select_view(j.req.ids[j.index])) {
+                            j.error += "no view '" + j.req.ids[j.index] + "'; ";
+                            j.index++;
+                            j.frames = -1;   // select the next one on the next frame
+                        }
+                        j.started = glfwGetTime();
+                    }
+                    j.frames++;
+                    if (j.index < j.req.ids.size() && j.frames > 4 &&
+                        (!st.tasks.busy() || glfwGetTime() - j.started > 10.0)) {
+                        std::string path = (fs::path(j.req.dir) / (j.req.ids[j.index] + ".png")).string();
+                        if (save_screenshot(path, fb_w, fb_h)) j.written.push_back(path);
+                        else j.error += "cannot write " + path + "; ";
+                        j.index++;
+                        j.frames = 0;
+                    }
+                } else {
+                    current = j.return_view;
+                    auto job = std::move(g_shot_job);
+                    if (job->req.done) job->req.done(job->written, job->error);
+                }
+            }
             // Screenshot after a few frames, so layout and textures have settled.
             if (!shot_file.empty() && --shot_frames <= 0) {
                 std::string path = (fs::path(shot_dir) / shot_file).string();
@@ -310,7 +375,7 @@ int main(int argc, char ** argv) {
 
             // Advance the script: at most one command per frame, blocking ones wait here.
             double now = glfwGetTime();
-            while (!script.empty() && pc < script.size() && shot_file.empty() && !quit) {
+            while (!script.empty() && pc < script.size() && shot_file.empty() && !view_shots_running() && !quit) {
                 if (waiting) {
                     if (now < wait_until) break;
                     if (wait_limit > 0) {  // "wait": until idle
@@ -347,6 +412,7 @@ int main(int argc, char ** argv) {
                     } else if (l.cmd == "layer") st.select_head(std::stoi(a.at(0)), st.head);
                     else if (l.cmd == "head") st.select_head(st.layer_index, std::stoi(a.at(0)));
                     else if (l.cmd == "method") st.set_method(l.rest);
+                    else if (l.cmd == "mouse") glfwSetCursorPos(win, std::stod(a.at(0)), std::stod(a.at(1)));
                     else if (l.cmd == "screenshot") {
                         shot_file = l.rest;
                         shot_frames = 3;
@@ -374,7 +440,7 @@ int main(int argc, char ** argv) {
                 st.bus.dispatch();
                 break;  // one command per frame: the next frame shows its effect
             }
-            if (!script.empty() && pc >= script.size() && shot_file.empty() && !waiting) quit = true;
+            if (!script.empty() && pc >= script.size() && shot_file.empty() && !waiting && !view_shots_running()) quit = true;
 
             // Cap at ~60 frames/s: Xvfb has no vsync, and a spinning loop would
             // steal a core from the workers on a small machine.

@@ -303,6 +303,135 @@ grid_result cell_grid(const char * id, ImVec2 size, const float * values, int ro
     return r;
 }
 
+plot_hit scatter_plot(const char * id, ImVec2 size, const std::vector<series> & ss, axis_spec x, axis_spec y,
+                      const std::vector<vline> & marks, bool legend) {
+    plot_hit hit;
+    ImGui::PushID(id);
+    ImVec2 origin = ImGui::GetCursorScreenPos();
+    ImGui::InvisibleButton("scatter", size);
+    bool hovered = ImGui::IsItemHovered();
+    ImDrawList * dl = ImGui::GetWindowDrawList();
+    const float fh = ImGui::GetFontSize();
+    ImVec2 p0(origin.x + 70, origin.y + fh + 10), p1(origin.x + size.x - 10, origin.y + size.y - 2 * fh - 14);
+    if (p1.x <= p0.x + 10 || p1.y <= p0.y + 10) {
+        ImGui::PopID();
+        return hit;
+    }
+    dl->AddRectFilled(p0, p1, IM_COL32(20, 22, 28, 255));
+    draw_axes(dl, p0, p1, x, y, false);
+    dl->PushClipRect(p0, p1, true);
+    for (const auto & m : marks) {
+        float px = float(axis_to_px(x, m.x, p0.x, p1.x));
+        dl->AddLine(ImVec2(px, p0.y), ImVec2(px, p1.y), m.color, 1.5f);
+        dl->AddText(ImVec2(px + 4, p1.y - fh - 2), m.color, m.label.c_str());
+    }
+    ImVec2 mp = ImGui::GetIO().MousePos;
+    float best = 8.0f * 8.0f;
+    for (size_t k = 0; k < ss.size(); ++k) {
+        const auto & s = ss[k];
+        std::vector<ImVec2> pts;
+        std::vector<int> idx;
+        for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
+            if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i]) || (y.log && s.y[i] <= 0) || (x.log && s.x[i] <= 0)) continue;
+            pts.emplace_back(float(axis_to_px(x, s.x[i], p0.x, p1.x)), float(axis_to_px(y, s.y[i], p1.y, p0.y)));
+            idx.push_back(int(i));
+        }
+        if (s.thickness > 0 && pts.size() > 1) dl->AddPolyline(pts.data(), int(pts.size()), s.color, 0, s.thickness);
+        if (s.markers) {
+            for (auto & p : pts) {
+                if (s.ring) dl->AddCircle(p, s.marker_size, s.color, 0, 2.5f);
+                else dl->AddCircleFilled(p, s.marker_size, s.color);
+            }
+        }
+        if (hovered) {
+            for (size_t i = 0; i < pts.size(); ++i) {
+                float dx = pts[i].x - mp.x, dy = pts[i].y - mp.y;
+                if (s.markers && dx * dx + dy * dy < best) {
+                    best = dx * dx + dy * dy;
+                    hit.series = int(k);
+                    hit.point = idx[i];
+                }
+            }
+        }
+    }
+    if (hit.series >= 0) {
+        const auto & s = ss[hit.series];
+        ImVec2 c(float(axis_to_px(x, s.x[hit.point], p0.x, p1.x)), float(axis_to_px(y, s.y[hit.point], p1.y, p0.y)));
+        dl->AddCircle(c, 7.0f, IM_COL32(255, 255, 255, 255), 0, 2.0f);
+    }
+    dl->PopClipRect();
+    if (legend) {
+        float ly = p0.y + 4;
+        for (const auto & s : ss) {
+            if (s.name.empty()) continue;
+            float w = ImGui::CalcTextSize(s.name.c_str()).x;
+            float lx = p1.x - w - 30;
+            dl->AddRectFilled(ImVec2(lx - 4, ly - 1), ImVec2(p1.x - 4, ly + fh + 1), IM_COL32(20, 22, 28, 200));
+            if (s.markers) dl->AddCircleFilled(ImVec2(lx + 8, ly + fh * 0.5f), 4.0f, s.color);
+            else dl->AddLine(ImVec2(lx, ly + fh * 0.5f), ImVec2(lx + 16, ly + fh * 0.5f), s.color, 2.0f);
+            dl->AddText(ImVec2(lx + 20, ly), ImGui::GetColorU32(ImGuiCol_Text), s.name.c_str());
+            ly += fh + 2;
+        }
+    }
+    ImGui::PopID();
+    return hit;
+}
+
+disk_plot_result disk_plot(const char * id, ImVec2 size, const std::vector<disk_point> & pts,
+                           const std::vector<disk_edge> & edges) {
+    disk_plot_result r;
+    ImGui::PushID(id);
+    ImVec2 origin = ImGui::GetCursorScreenPos();
+    ImGui::InvisibleButton("disk", size);
+    const bool hovered = ImGui::IsItemHovered(), active = ImGui::IsItemActive();
+    ImDrawList * dl = ImGui::GetWindowDrawList();
+    const float rad = std::max(10.0f, std::min(size.x, size.y) * 0.5f - 8.0f);
+    const ImVec2 c(origin.x + size.x * 0.5f, origin.y + size.y * 0.5f);
+    auto to_px = [&](disk_pt z) { return ImVec2(c.x + float(z.real()) * rad, c.y - float(z.imag()) * rad); };
+    auto to_disk = [&](ImVec2 p) {
+        disk_pt z((p.x - c.x) / rad, -(p.y - c.y) / rad);
+        double a = std::abs(z);
+        return a > 0.97 ? z * (0.97 / a) : z;  // keep drags away from the boundary
+    };
+    dl->AddCircleFilled(c, rad, IM_COL32(20, 22, 28, 255), 128);
+    dl->AddCircle(c, rad, IM_COL32(200, 200, 200, 220), 128, 1.5f);
+    // Faint hyperbolic distance rings around the origin (d = 1, 2, 3, 4: |z| = tanh(d/2)).
+    for (int d = 1; d <= 4; ++d) dl->AddCircle(c, rad * float(std::tanh(d * 0.5)), IM_COL32(255, 255, 255, 22), 96);
+    dl->PushClipRect(ImVec2(c.x - rad - 2, c.y - rad - 2), ImVec2(c.x + rad + 2, c.y + rad + 2), true);
+    std::vector<ImVec2> line;
+    for (const auto & e : edges) {
+        if (e.a < 0 || e.b < 0 || e.a >= int(pts.size()) || e.b >= int(pts.size())) continue;
+        std::vector<disk_pt> g = disk_geodesic(pts[e.a].z, pts[e.b].z, 24);
+        line.clear();
+        for (auto & z : g) line.push_back(to_px(z));
+        dl->AddPolyline(line.data(), int(line.size()), e.color, 0, e.thickness);
+    }
+    ImVec2 mp = ImGui::GetIO().MousePos;
+    float best = 7.0f * 7.0f;
+    for (size_t i = 0; i < pts.size(); ++i) {
+        ImVec2 p = to_px(pts[i].z);
+        float s = pts[i].size;
+        if (pts[i].square) dl->AddRectFilled(ImVec2(p.x - s, p.y - s), ImVec2(p.x + s, p.y + s), pts[i].color);
+        else dl->AddCircleFilled(p, s, pts[i].color, 12);
+        float dx = p.x - mp.x, dy = p.y - mp.y;
+        if (hovered && dx * dx + dy * dy < best) {
+            best = dx * dx + dy * dy;
+            r.hover = int(i);
+        }
+    }
+    if (r.hover >= 0) dl->AddCircle(to_px(pts[r.hover].z), 7.0f, IM_COL32(255, 255, 255, 255), 0, 2.0f);
+    dl->PopClipRect();
+    ImVec2 d = ImGui::GetIO().MouseDelta;
+    if (active && ImGui::IsMouseDragging(ImGuiMouseButton_Left, 0.0f) && (d.x != 0 || d.y != 0)) {
+        r.dragged = true;
+        r.drag_from = to_disk(ImVec2(mp.x - d.x, mp.y - d.y));
+        r.drag_to = to_disk(mp);
+    }
+    if (hovered && ImGui::IsMouseDoubleClicked(ImGuiMouseButton_Left)) r.reset = true;
+    ImGui::PopID();
+    return r;
+}
+
 void caption(const char * fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

@@ -59,6 +59,8 @@ struct series {
     ImU32 color = IM_COL32(255, 255, 255, 255);
     bool markers = false;
     float thickness = 2.0f;
+    float marker_size = 4.0f;  // scatter_plot
+    bool ring = false;         // scatter_plot: hollow marker (highlights)
 };
 
 struct vline {
@@ -85,6 +87,39 @@ struct grid_result {
 grid_result cell_grid(const char * id, ImVec2 size, const float * values, int rows, int cols, const value_scale & s,
                       colormap cm, const char * row_label, const char * col_label, const char * bar_label,
                       int sel_row = -1, int sel_col = -1, const std::vector<std::string> * row_names = nullptr);
+
+// A scatter plot: each series' points as markers (and joined by lines when
+// thickness > 0), a legend of markers, vertical marks; returns the point
+// under the mouse (nearest within 8 px), or -1s.
+struct plot_hit {
+    int series = -1, point = -1;
+};
+plot_hit scatter_plot(const char * id, ImVec2 size, const std::vector<series> & s, axis_spec x, axis_spec y,
+                      const std::vector<vline> & marks = {}, bool legend = true);
+
+// The Poincaré disk: unit circle, geodesic edges (circle arcs orthogonal to
+// the boundary, plot_math.h disk_geodesic), points as dots or squares.
+// Dragging reports the motion as disk coordinates (from -> to) so the caller
+// can apply a Möbius translation; double click asks for a reset.
+struct disk_point {
+    disk_pt z;
+    ImU32 color = IM_COL32(255, 255, 255, 255);
+    bool square = false;
+    float size = 3.5f;
+};
+struct disk_edge {
+    int a = 0, b = 0;
+    ImU32 color = IM_COL32(255, 255, 255, 120);
+    float thickness = 1.0f;
+};
+struct disk_plot_result {
+    int hover = -1;
+    bool dragged = false;
+    disk_pt drag_from, drag_to;
+    bool reset = false;
+};
+disk_plot_result disk_plot(const char * id, ImVec2 size, const std::vector<disk_point> & pts,
+                           const std::vector<disk_edge> & edges);
 
 // Text helpers for the views: a dimmed caption and a right-aligned value table row.
 void caption(const char * fmt, ...);

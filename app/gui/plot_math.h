@@ -5,6 +5,7 @@
 // display and without linking the app (the test target globs tests/*.cpp).
 #include <algorithm>
 #include <cmath>
+#include <complex>
 #include <cstdint>
 #include <cstdio>
 #include <limits>
@@ -327,6 +328,88 @@ inline int lod_pick_level(const std::vector<int> & factors, double tokens_per_px
         if (factors[i] <= tokens_per_px + 1e-9) best = int(i);
     }
     return best;
+}
+
+// ---- the Poincaré disk (hyperbolic view) ----
+//
+// Points are complex numbers with |z| < 1 (curvature -1).
+
+using disk_pt = std::complex<double>;
+
+// Möbius translation z -> (z - a) / (1 - conj(a) z): an isometry of the disk
+// that moves a to the origin (a = -b moves the origin to b).
+inline disk_pt mobius_translate(disk_pt z, disk_pt a) { return (z - a) / (1.0 - std::conj(a) * z); }
+
+// The isometry that carries `from` to `to` (the view drag): from -> 0 -> to.
+inline disk_pt mobius_drag(disk_pt z, disk_pt from, disk_pt to) {
+    return mobius_translate(mobius_translate(z, from), -to);
+}
+
+// Hyperbolic distance in the disk: arcosh(1 + 2|a - b|^2 / ((1 - |a|^2)(1 - |b|^2))).
+inline double disk_distance(disk_pt a, disk_pt b) {
+    double t = 2.0 * std::norm(a - b) / ((1.0 - std::norm(a)) * (1.0 - std::norm(b)));
+    return std::log1p(t + std::sqrt(t * (t + 2.0)));
+}
+
+// The geodesic from a to b sampled at n + 1 points (a first, b last): an arc
+// of the circle through a and b orthogonal to the unit circle, or the straight
+// segment when a, b and the origin are collinear (a diameter).
+// The orthogonal circle's centre c satisfies 2 c.a = 1 + |a|^2 and
+// 2 c.b = 1 + |b|^2 (from |c - a| = r and |c|^2 = r^2 + 1).
+inline std::vector<disk_pt> disk_geodesic(disk_pt a, disk_pt b, int n = 32) {
+    n = std::max(1, n);
+    std::vector<disk_pt> out;
+    out.reserve(size_t(n) + 1);
+    const double det = 2.0 * (a.real() * b.imag() - a.imag() * b.real());
+    const double ra = 1.0 + std::norm(a), rb = 1.0 + std::norm(b);
+    // Nearly collinear with the origin: the centre runs off to infinity and
+    // the arc is a straight line to within float precision.
+    if (std::fabs(det) < 1e-9 * (1.0 + std::abs(a) + std::abs(b)) || std::abs(a - b) < 1e-12) {
+        for (int i = 0; i <= n; ++i) out.push_back(a + (b - a) * (double(i) / n));
+        return out;
+    }
+    const disk_pt c((ra * b.imag() - rb * a.imag()) / det, (a.real() * rb - b.real() * ra) / det);
+    const double r = std::abs(a - c);
+    const double t0 = std::arg(a - c);
+    double dt = std::arg(b - c) - t0;
+    // The arc inside the disk subtends less than pi at the centre.
+    while (dt > M_PI) dt -= 2 * M_PI;
+    while (dt <= -M_PI) dt += 2 * M_PI;
+    for (int i = 0; i <= n; ++i) out.push_back(c + std::polar(r, t0 + dt * double(i) / n));
+    out.front() = a;
+    out.back() = b;
+    return out;
+}
+
+// ---- linear interpolation on measured points (trade-offs slider) ----
+
+// y at x on the polyline through (xs[i], ys[i]) sorted by x. `status`: 0 when
+// x is within tol of a measured x (that point's y), 1 interpolated between two
+// measured points, -1 outside the measured range (NaN returned).
+inline double interp_measured(const std::vector<double> & xs, const std::vector<double> & ys, double x, double tol,
+                              int * status) {
+    int st = -1;
+    double y = std::numeric_limits<double>::quiet_NaN();
+    size_t best = 0;
+    double bd = std::numeric_limits<double>::infinity();
+    for (size_t i = 0; i < xs.size(); ++i) {
+        if (std::fabs(xs[i] - x) < bd) { bd = std::fabs(xs[i] - x); best = i; }
+    }
+    if (!xs.empty() && bd <= tol) {
+        st = 0;
+        y = ys[best];
+    } else {
+        for (size_t i = 0; i + 1 < xs.size(); ++i) {
+            if (x >= xs[i] && x <= xs[i + 1] && xs[i + 1] > xs[i]) {
+                double f = (x - xs[i]) / (xs[i + 1] - xs[i]);
+                y = ys[i] + f * (ys[i + 1] - ys[i]);
+                st = 1;
+                break;
+            }
+        }
+    }
+    if (status) *status = st;
+    return y;
 }
 
 } // namespace attnlab_gui

@@ -6,6 +6,7 @@
 //   wait [SECONDS]      until no task runs (default limit 600 s)
 //   sleep SECONDS       keep drawing for a while
 //   view ID | layer N | head N | method SPEC
+//   mouse X Y           move the pointer (window pixels), e.g. off a plot before a screenshot
 //   screenshot FILE     PNG of the whole window into the screenshot dir
 //   expect capture_tokens N | expect last capture cancelled | expect no_failed_tasks
 //   quit

@@ -21,13 +21,21 @@ rm -f "$out"/*.png
 export HOME=$(mktemp -d)   # recent-files list of the test, not the user's
 trap 'rm -rf "$HOME"' EXIT
 run() {
-  xvfb-run -a -s "-screen 0 1600x1000x24" "$app" --script "$here/$1" --screenshot-dir "$out"
+  # @OUT@ in a script is the screenshot directory (sweep and snapshot outputs go there too).
+  sed "s#@OUT@#$out#g" "$here/$1" > "$out/$1"
+  xvfb-run -a -s "-screen 0 1600x1000x24" "$app" --script "$out/$1" --screenshot-dir "$out"
 }
+rm -rf "$out/sweep" "$out/snapshots"
 echo "== visit every view"
 run visit_all.attnlab
 python3 "$here/check_screenshots.py" "$out" source.png attention_map.png:100 attention_map_zoom.png:20 \
-  attention_map_sparse.png:100 masks.png:20 layers_heads.png:30 hyperbolic.png:12:0.5 tradeoffs.png:12:0.5 \
-  kernels.png:12 quadratic.png:12 snapshots.png:12:0.5
+  attention_map_sparse.png:100 masks.png:20 layers_heads.png:30 layers_heads_adaptive.png:30 \
+  hyperbolic.png:60 hyperbolic_drag.png:60 hyperbolic_graph.png:60 tradeoffs.png:20 tradeoffs_time.png:20 \
+  tradeoffs_sweep.png:12 kernels.png:12 quadratic.png:12 snapshots.png:60 snapshots_scenario.png:20
+# The exported snapshot holds one PNG per view, and the app read it back as verified.
+for v in source attention_map masks layers_heads hyperbolic tradeoffs kernels quadratic snapshots; do
+  [ -s "$out/snapshots/gui_export/figures/$v.png" ] || { echo "gui: export lacks figures/$v.png" >&2; exit 1; }
+done
 echo "== cancelled capture leaves the app usable"
 run cancel.attnlab
 python3 "$here/check_screenshots.py" "$out" after_cancel.png:100

@@ -1,13 +1,20 @@
 // Layers x heads: one cell per (captured layer, query head) for entropy and,
 // with a sparse method, density, mass recall, output error and oracle
-// precision/recall; click a cell to open that head's attention map.
+// precision/recall; click a cell to open that head's attention map. Beside
+// them, the layer_adaptive allocation (core/methods/layer_adaptive.h): greedy
+// vs uniform vs the seed's schedule per layer, from recall curves calibrated
+// on calibration text (a background task) or from a saved table.
 #include <cmath>
 
 #include <imgui.h>
+#include <imgui_stdlib.h>
 
 #include "../head_map.h"
+#include "lab/corpus.h"
 #include "metrics/head_metrics.h"
+#include "methods/layer_adaptive.h"
 #include "methods/method.h"
+#include "methods/train/calib.h"
 #include "view.h"
 
 namespace attnlab_gui {
@@ -40,6 +47,13 @@ public:
 
     bool on_script(const std::string & cmd, const std::vector<std::string> & a) override {
         if (cmd == "metrics") { request_method_metrics(); return true; }
+        if (cmd == "adaptive_calibrate") {
+            if (a.size() >= 1) la_budget_ = std::stof(a[0]);
+            if (a.size() >= 2) la_ctx_ = std::stoi(a[1]);
+            request_calibration();
+            return true;
+        }
+        if (cmd == "adaptive_load" && a.size() == 1) { load_table(a[0]); return true; }
         if (cmd == "metric" && a.size() == 1) {
             for (int i = 0; i < k_n_metrics; ++i) {
                 if (a[0] == k_metrics[i].name || a[0] == std::to_string(i)) metric_ = i;
@@ -116,7 +130,8 @@ public:
         }
         ImGui::SameLine();
         ImGui::BeginGroup();
-        draw_per_layer(*vals, rows, cols, ImVec2(ImGui::GetContentRegionAvail().x, gh * 0.5f));
+        draw_per_layer(*vals, rows, cols, ImVec2(ImGui::GetContentRegionAvail().x, gh * 0.45f));
+        draw_adaptive(ImGui::GetContentRegionAvail().x);
         ImGui::EndGroup();
     }
 
@@ -201,6 +216,144 @@ private:
             });
         });
     }
+
+    // ---- layer_adaptive ----
+    struct adaptive_state {
+        std::shared_ptr<const attnlab::recall_curves> curves;
+        attnlab::head_allocation greedy, uniform, seed;
+        double budget = 0.3;
+        std::string source;   // what the curves came from, for the label
+    };
+
+    void draw_adaptive(float width) {
+        ImGui::TextUnformatted("layer_adaptive allocation (block_topk budgets per head)");
+        ImGui::SetNextItemWidth(120);
+        ImGui::SliderFloat("budget##la", &la_budget_, 0.05f, 0.9f, "%.2f");
+        if (ImGui::IsItemDeactivatedAfterEdit() && la_ && la_->curves) reallocate(la_->curves, la_->source);
+        ImGui::SameLine();
+        bool busy = st_.tasks.busy("layer_adaptive");
+        ImGui::BeginDisabled(busy || !st_.model);
+        if (ImGui::Button("Calibrate")) request_calibration();
+        ImGui::EndDisabled();
+        if (ImGui::IsItemHovered()) ImGui::SetTooltip("capture %d tokens of kjv:calib (Old Testament) and fit recall curves", la_ctx_);
+        ImGui::SameLine();
+        ImGui::SetNextItemWidth(std::max(80.0f, width - ImGui::GetCursorPosX() + ImGui::GetCursorStartPos().x - 100));
+        ImGui::InputTextWithHint("##table", "table JSON path", &la_path_);
+        ImGui::SameLine();
+        if (ImGui::Button("Load table")) load_table(la_path_);
+        for (const auto & t : st_.tasks.snapshot()) {
+            if (t.group != "layer_adaptive") continue;
+            char buf[128];
+            std::snprintf(buf, sizeof buf, "%s %.0f%%", t.stage.c_str(), t.fraction * 100);
+            ImGui::ProgressBar(float(t.fraction), ImVec2(300, 0), buf);
+            ImGui::SameLine();
+            if (ImGui::SmallButton("Cancel##la")) st_.tasks.cancel(t.id);
+        }
+        if (!la_error_.empty()) ImGui::TextColored(ImVec4(1, 0.45f, 0.4f, 1), "%s", la_error_.c_str());
+        if (!la_ || !la_->curves) {
+            caption("no allocation yet: Calibrate (capture of calibration text, a background task) or load a table "
+                    "written by attnlab-cli train layer_adaptive");
+            return;
+        }
+        const auto & c = *la_->curves;
+        caption("budget %.3g, block %d, %s. Mean block density / mass recall: greedy %.3f / %.3f, uniform %.3f / %.3f, "
+                "seed schedule (scaled to the budget) %.3f / %.3f. Recall measured on the calibration text.",
+                la_->budget, c.block, la_->source.c_str(), la_->greedy.mean_density, la_->greedy.mean_recall,
+                la_->uniform.mean_density, la_->uniform.mean_recall, la_->seed.mean_density, la_->seed.mean_recall);
+        const int nh = std::max(1, c.n_head);
+        auto per_layer = [&](const attnlab::head_allocation & a, const char * name, ImU32 col) {
+            series s{name, {}, {}, col, true};
+            for (size_t li = 0; li < c.layers.size(); ++li) {
+                double sum = 0;
+                int n = 0;
+                for (int h = 0; h < nh; ++h) {
+                    size_t k = li * nh + h;
+                    if (k < a.density.size()) { sum += a.density[k]; ++n; }
+                }
+                if (n) { s.x.push_back(c.layers[li]); s.y.push_back(sum / n); }
+            }
+            return s;
+        };
+        std::vector<series> ss{per_layer(la_->greedy, "greedy (recall gain per density)", IM_COL32(255, 200, 80, 255)),
+                               per_layer(la_->uniform, "uniform", IM_COL32(120, 170, 255, 255)),
+                               per_layer(la_->seed, "seed schedule, scaled to budget", IM_COL32(230, 110, 110, 255))};
+        series b{"budget", {}, {}, IM_COL32(200, 200, 200, 120), false, 1.0f};
+        if (!c.layers.empty()) {
+            b.x = {double(c.layers.front()), double(c.layers.back())};
+            b.y = {la_->budget, la_->budget};
+        }
+        ss.push_back(b);
+        double yhi = 0.1;
+        for (const auto & s : ss) for (double v : s.y) yhi = std::max(yhi, v);
+        double xmax = c.layers.empty() ? 1 : std::max(1, c.layers.back());
+        ImVec2 size(width, std::max(140.0f, ImGui::GetContentRegionAvail().y - 6));
+        line_plot("adaptive", size, ss, {0, xmax, false, "layer"}, {0, std::min(1.05, yhi * 1.1), false, "block density per layer (mean over heads)"});
+    }
+
+    void reallocate(std::shared_ptr<const attnlab::recall_curves> c, const std::string & source) {
+        double budget = la_budget_;
+        st_.tasks.submit("layer_adaptive allocation", "layer_adaptive_alloc", [this, c, budget, source](attnlab::job_progress & p) {
+            p.report(0.1, "allocating");
+            auto st = std::make_shared<adaptive_state>();
+            st->curves = c;
+            st->budget = budget;
+            st->source = source;
+            st->greedy = attnlab::allocate_greedy(*c, budget);
+            st->uniform = attnlab::allocate_uniform(*c, budget);
+            st->seed = attnlab::allocate_seed_schedule(*c, budget, true);
+            return apply_fn([this, st]() { la_ = st; la_error_.clear(); });
+        });
+    }
+
+    void request_calibration() {
+        if (!st_.model || !st_.tok) {
+            la_error_ = "layer_adaptive: load a model first";
+            return;
+        }
+        auto m = st_.model;
+        auto t = st_.tok;
+        int ctx = la_ctx_;
+        std::vector<int> layers;
+        if (st_.cap) layers = st_.cap->info.layers;   // the layers shown in the grid
+        st_.tasks.submit("layer_adaptive calibration", "layer_adaptive", [this, m, t, ctx, layers](attnlab::job_progress & p) {
+            using namespace attnlab;
+            p.report(0.0, "loading kjv:calib");
+            text_source src = text_load("kjv:calib");
+            std::vector<qkv_capture> caps = calib_capture_windows(*m, *t, src, ctx, 1, layers, &p);
+            std::vector<const qkv_capture *> ptrs;
+            for (const auto & c : caps) ptrs.push_back(&c);
+            p.report(0.9, "recall curves");
+            auto c = std::make_shared<const recall_curves>(
+                layer_adaptive_calibrate(ptrs, {0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0}, 64, nullptr));
+            std::string source = "calibrated on " + std::to_string(ctx) + " tokens of " + src.spec + " (sha " +
+                                 src.sha256.substr(0, 12) + ")";
+            return apply_fn([this, c, source]() { reallocate(c, source); });
+        });
+    }
+
+    void load_table(const std::string & path) {
+        try {
+            attnlab::layer_adaptive_table t = attnlab::layer_adaptive_load(path);
+            auto st = std::make_shared<adaptive_state>();
+            st->curves = std::make_shared<const attnlab::recall_curves>(t.curves);
+            st->budget = t.rho;
+            la_budget_ = float(t.rho);
+            st->greedy = t.greedy;
+            st->uniform = t.uniform;
+            st->seed = t.seed_scaled;
+            st->source = "table " + path + " (calibration text " + t.prov.calib_text_spec + ", sha " +
+                         t.prov.calib_text_sha256.substr(0, 12) + ")";
+            la_ = st;
+            la_error_.clear();
+        } catch (const std::exception & e) {
+            la_error_ = e.what();
+        }
+    }
+
+    float la_budget_ = 0.3f;
+    int la_ctx_ = 1024;   // B = 64 needs long windows: at 256 tokens the minimum block_topk density is 0.7
+    std::string la_path_, la_error_;
+    std::shared_ptr<const adaptive_state> la_;
 
     int metric_ = 0;
     std::vector<float> entropy_;

@@ -1,11 +1,16 @@
 // Quadratic lesson: what dense attention costs as the context grows, and what
 // a sparse method at density rho saves. Every number is exact arithmetic from
-// the model's shape, labelled as computed; times are projections from the
-// CPU kernel rate measured in the Kernels view (labelled as such).
+// the chosen model's shape (a core/sim preset, assets/presets/models, or the
+// loaded model), labelled as computed; whole-model prefill times and memory
+// come from the roofline simulator (core/sim/cost.h) on a hardware preset
+// (assets/presets/hardware), labelled SIMULATED; a CPU projection uses the
+// rate measured in the Kernels view (labelled as such).
 #include <cmath>
 
 #include <imgui.h>
 
+#include "sim/cost.h"
+#include "sim/presets.h"
 #include "view.h"
 
 namespace attnlab_gui {
@@ -29,20 +34,45 @@ costs head_costs(double L, double d, double eb, double rho) {
 
 class quadratic_view : public view {
 public:
-    explicit quadratic_view(app_state & s) : view(s) {}
+    explicit quadratic_view(app_state & s) : view(s) {
+        try {
+            models_ = attnlab::preset_list("models");
+            hws_ = attnlab::preset_list("hardware");
+        } catch (const std::exception & e) {
+            preset_error_ = e.what();
+        }
+        for (size_t i = 0; i < hws_.size(); ++i) {
+            if (hws_[i] == "h100-sxm") hw_sel_ = int(i);
+        }
+    }
     const char * id() const override { return "quadratic"; }
     const char * title() const override { return "Quadratic lesson"; }
 
     bool on_script(const std::string & cmd, const std::vector<std::string> & a) override {
         if (cmd == "lesson_ctx" && a.size() == 1) { ctx_ = std::stoi(a[0]); return true; }
         if (cmd == "lesson_density" && a.size() == 1) { rho_ = std::stof(a[0]); return true; }
+        if (cmd == "lesson_model" && a.size() == 1) {
+            for (size_t i = 0; i < models_.size(); ++i) {
+                if (models_[i] == a[0]) model_sel_ = int(i) + 1;
+            }
+            return true;
+        }
+        if (cmd == "lesson_hw" && a.size() == 1) {
+            for (size_t i = 0; i < hws_.size(); ++i) {
+                if (hws_[i] == a[0]) hw_sel_ = int(i);
+            }
+            return true;
+        }
         return false;
     }
 
     void drawContent() override {
         const model_facts & f = st_.facts;
-        int layers = f.valid() ? f.layers : 30, heads = f.valid() ? f.heads : 9, d = f.valid() ? f.head_dim : 64;
-        std::string mname = f.valid() ? f.name : "SmolLM2-135M (default shape)";
+        draw_preset_pickers();
+        const attnlab::model_preset * mp = current_model();
+        int layers = mp ? mp->n_layer : 30, heads = mp ? mp->n_head : 9, d = mp ? mp->head_dim : 64;
+        std::string mname = mp ? mp->name : "SmolLM2-135M (default shape)";
+        (void) f;
         ImGui::SetNextItemWidth(420);
         ImGui::SliderInt("context length L (tokens)", &ctx_, 1024, 1 << 20, "%d", ImGuiSliderFlags_Logarithmic);
         ImGui::SetNextItemWidth(420);
@@ -52,8 +82,8 @@ public:
         const char * dts[] = {"fp16/bf16 (2 B)", "fp32 (4 B)"};
         ImGui::Combo("element", &dtype_, dts, 2);
         ImGui::SameLine();
-        ImGui::TextDisabled("model: %s - %d layers x %d heads, head dim %d (from the loaded model's config)", mname.c_str(),
-                            layers, heads, d);
+        ImGui::TextDisabled("model: %s - %d layers x %d heads, head dim %d (%s)", mname.c_str(), layers, heads, d,
+                            model_sel_ == 0 ? "the loaded model's config" : "preset");
         const double eb = dtype_ == 0 ? 2 : 4, L = ctx_;
         costs dn = head_costs(L, d, eb, 1.0), sp = head_costs(L, d, eb, rho_);
         const double hm = double(heads) * layers;
@@ -101,8 +131,13 @@ public:
                     ImGui::TextUnformatted(t(v / (gflops * 1e9)).c_str());
                 }
             }
+            draw_sim_rows(mp);
             ImGui::EndTable();
         }
+        if (sim_ok_) caption("SIMULATED rows: core/sim roofline (sim_run, prefill of one sequence, flash-style attention, "
+                             "block density rho; a naive kernel writes the whole L x L matrix whatever the mask) for %s on %s (%s, %.0f TFLOP/s dense, "
+                             "%.0f GB/s, %.0f GB); a model, not a measurement.",
+                             mname.c_str(), hw_.name.c_str(), hw_.precision.c_str(), hw_.dense_tflops, hw_.mem_bw_gbs, hw_.mem_gb);
         if (gflops > 0) caption("Times: FLOPs / the best dense CPU kernel rate measured in Kernels (%s); a projection, not a measurement at this L.", rate_src.c_str());
         else caption("Run the dense kernel in the Kernels view to add projected times from a measured rate.");
         caption("Exact counts: pairs = L(L+1)/2 (causal), score matrix = L^2 elements, sparse = rho x dense. "
@@ -189,6 +224,128 @@ private:
             ImGui::EndTable();
         }
     }
+
+    void draw_preset_pickers() {
+        if (!preset_error_.empty()) {
+            ImGui::TextColored(ImVec4(1, 0.45f, 0.4f, 1), "presets: %s", preset_error_.c_str());
+            return;
+        }
+        ImGui::SetNextItemWidth(240);
+        std::string cur = model_sel_ == 0 ? "loaded model" : models_[model_sel_ - 1];
+        if (ImGui::BeginCombo("model preset", cur.c_str())) {
+            if (ImGui::Selectable("loaded model", model_sel_ == 0)) model_sel_ = 0;
+            for (size_t i = 0; i < models_.size(); ++i) {
+                if (ImGui::Selectable(models_[i].c_str(), model_sel_ == int(i) + 1)) model_sel_ = int(i) + 1;
+            }
+            ImGui::EndCombo();
+        }
+        ImGui::SameLine();
+        ImGui::SetNextItemWidth(200);
+        std::string hcur = hws_.empty() ? "-" : hws_[hw_sel_];
+        if (ImGui::BeginCombo("GPU preset", hcur.c_str())) {
+            for (size_t i = 0; i < hws_.size(); ++i) {
+                if (ImGui::Selectable(hws_[i].c_str(), hw_sel_ == int(i))) hw_sel_ = int(i);
+            }
+            ImGui::EndCombo();
+        }
+    }
+
+    // The chosen model preset; "loaded model" maps to the preset of the same
+    // shape, or to one built from the loaded config (vocab unknown: lm_head 0).
+    const attnlab::model_preset * current_model() {
+        std::string key = model_sel_ == 0 ? "loaded:" + st_.facts.path : models_[model_sel_ - 1];
+        if (key == model_key_) return model_ok_ ? &model_ : nullptr;
+        model_key_ = key;
+        model_ok_ = false;
+        try {
+            if (model_sel_ > 0) {
+                model_ = attnlab::model_preset_load(models_[model_sel_ - 1]);
+                model_ok_ = true;
+            } else if (st_.facts.valid()) {
+                const model_facts & f = st_.facts;
+                for (const auto & name : models_) {
+                    attnlab::model_preset p = attnlab::model_preset_load(name);
+                    if (p.n_layer == f.layers && p.n_head == f.heads && p.head_dim == f.head_dim && p.hidden == f.embd &&
+                        p.n_head_kv == f.kv_heads) {
+                        model_ = p;
+                        model_.name = f.name + " (preset " + name + ")";
+                        model_ok_ = true;
+                    }
+                }
+                if (!model_ok_) {
+                    model_ = attnlab::model_preset();
+                    model_.name = f.name + " (from its config)";
+                    model_.n_layer = f.layers;
+                    model_.hidden = f.embd;
+                    model_.n_head = f.heads;
+                    model_.n_head_kv = f.kv_heads;
+                    model_.head_dim = f.head_dim;
+                    model_.ffn = f.ffn;
+                    model_.context = f.context;
+                    model_ok_ = true;
+                }
+            }
+        } catch (const std::exception & e) {
+            preset_error_ = e.what();
+        }
+        return model_ok_ ? &model_ : nullptr;
+    }
+
+    void draw_sim_rows(const attnlab::model_preset * mp) {
+        sim_ok_ = false;
+        if (!mp || hws_.empty()) return;
+        try {
+            if (hw_key_ != hws_[hw_sel_]) {
+                hw_ = attnlab::hw_preset_load(hws_[hw_sel_]);
+                hw_key_ = hws_[hw_sel_];
+            }
+            attnlab::sim_options o;
+            o.phase = attnlab::sim_phase::prefill;
+            o.ctx = ctx_;
+            attnlab::sim_result dn = attnlab::sim_run(*mp, hw_, attnlab::sim_method_parse("dense"), o);
+            char spec[64];
+            std::snprintf(spec, sizeof spec, "density:rho=%.4g", double(rho_));
+            attnlab::sim_result sp = attnlab::sim_run(*mp, hw_, attnlab::sim_method_parse(spec), o);
+            auto t = [](double sec) {
+                char b[32];
+                if (sec < 1e-3) std::snprintf(b, sizeof b, "%.1f us", sec * 1e6);
+                else if (sec < 1) std::snprintf(b, sizeof b, "%.2f ms", sec * 1e3);
+                else std::snprintf(b, sizeof b, "%.2f s", sec);
+                return std::string(b);
+            };
+            auto attn_time = [](const attnlab::sim_result & r) {
+                for (const auto & c : r.layer) {
+                    if (c.name == "attention") return c.time_s;
+                }
+                return 0.0;
+            };
+            auto row = [](const std::string & q, const std::string & a, const std::string & b, const std::string & c,
+                          const std::string & d) {
+                ImGui::TableNextRow();
+                ImGui::TableNextColumn(); ImGui::TextColored(ImVec4(1, 0.8f, 0.45f, 1), "%s", q.c_str());
+                ImGui::TableNextColumn(); ImGui::TextUnformatted(a.c_str());
+                ImGui::TableNextColumn(); ImGui::TextUnformatted(b.c_str());
+                ImGui::TableNextColumn(); ImGui::TextUnformatted(c.c_str());
+                ImGui::TableNextColumn(); ImGui::TextUnformatted(d.c_str());
+            };
+            row("SIMULATED attention time, one layer / whole model prefill (" + hw_.name + ")", t(attn_time(dn)), t(dn.time_s),
+                t(attn_time(sp)), t(sp.time_s));
+            row("SIMULATED naive score matrix, one layer / memory total vs " + format_si(hw_.mem_gb * 1e9, "B"),
+                format_si(dn.score_bytes_naive_layer, "B"), format_si(dn.mem_total, "B") + (dn.fits ? " (fits)" : " (does not fit)"),
+                format_si(sp.score_bytes_naive_layer, "B"),
+                format_si(sp.mem_total, "B") + (sp.fits ? " (fits)" : " (does not fit)"));
+            sim_ok_ = true;
+        } catch (const std::exception & e) {
+            preset_error_ = e.what();
+        }
+    }
+
+    std::vector<std::string> models_, hws_;
+    int model_sel_ = 0, hw_sel_ = 0;
+    std::string model_key_, hw_key_, preset_error_;
+    attnlab::model_preset model_;
+    attnlab::hw_preset hw_;
+    bool model_ok_ = false, sim_ok_ = false;
 
     int ctx_ = 32768;
     float rho_ = 0.2f;

@@ -1,6 +1,7 @@
 #pragma once
 // One class per view (ImHex style): a view draws itself in drawContent() from
 // app_state and talks to other views only through the event bus.
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +34,21 @@ std::unique_ptr<view> make_masks_view(app_state & s);
 std::unique_ptr<view> make_layers_heads_view(app_state & s);
 std::unique_ptr<view> make_kernels_view(app_state & s);
 std::unique_ptr<view> make_quadratic_view(app_state & s);
+std::unique_ptr<view> make_hyperbolic_view(app_state & s);
+std::unique_ptr<view> make_tradeoffs_view(app_state & s);
+std::unique_ptr<view> make_snapshots_view(app_state & s);
 std::unique_ptr<view> make_placeholder_view(app_state & s, const char * id, const char * title, const char * what);
+
+// Every view as a PNG, taken by the frame loop (main.cpp) with the same code
+// as scripted screenshots: each view is shown until its tasks finish (at most
+// ~10 s), saved as DIR/<id>.png, and `done` gets the paths written, on the
+// main thread, after the view that asked is shown again. ids empty: all views.
+struct view_shot_request {
+    std::vector<std::string> ids;
+    std::string dir;
+    std::function<void(const std::vector<std::string> & paths, const std::string & error)> done;
+};
+void request_view_shots(view_shot_request r);
+bool view_shots_running();
 
 } // namespace attnlab_gui
