@@ -37,7 +37,6 @@ std::unique_ptr<view> make_quadratic_view(app_state & s);
 std::unique_ptr<view> make_hyperbolic_view(app_state & s);
 std::unique_ptr<view> make_tradeoffs_view(app_state & s);
 std::unique_ptr<view> make_snapshots_view(app_state & s);
-std::unique_ptr<view> make_placeholder_view(app_state & s, const char * id, const char * title, const char * what);
 
 // Every view as a PNG, taken by the frame loop (main.cpp) with the same code
 // as scripted screenshots: each view is shown until its tasks finish (at most
