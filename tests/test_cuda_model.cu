@@ -303,13 +303,18 @@ TEST_CASE("block_topk with rho=1 keeps every block: equals dense", "[cuda][small
     llama_gpu & g = gpu_of(m);
     const std::vector<int32_t> ids = random_ids(700, m.cfg.n_vocab);
     const matrix_rm dense = g.forward(ids, true);
-    for (const char * spec : {"block_topk:rho=1,B=64", "block_topk:rho=1,B=128"}) {
-        auto meth = method_create(spec);
+    // B=128 runs the dense kernel's own tiles (the sm_90 wgmma kernel walks
+    // block lists of 128): bit for bit. B=64 block lists run on the mma.sync
+    // kernel, a different summation order than the dense wgmma kernel: equal
+    // within bf16 rounding, not bit for bit.
+    struct want { const char * spec; double tol; };
+    for (const want & w : {want{"block_topk:rho=1,B=64", 1e-2}, want{"block_topk:rho=1,B=128", 1e-6}}) {
+        auto meth = method_create(w.spec);
         const matrix_rm sp = g.forward(ids, true, meth.get());
         const double e = rel_err(sp, dense);
-        std::printf("%s vs dense: rel %.3e, block density %.3f\n", spec, e, g.last_stats().block_density);
+        std::printf("%s vs dense: rel %.3e (limit %.0e), block density %.3f\n", w.spec, e, w.tol, g.last_stats().block_density);
         CHECK(g.last_stats().block_density == Approx(1.0));
-        CHECK(e <= 1e-6);
+        CHECK(e <= w.tol);
     }
 }
 
