@@ -437,8 +437,10 @@ std::vector<std::string> sweep_write_figures(const std::string & dir, const std:
     }
     const auto style = [&](const std::string & name, plot_series & s) {
         const int i = int(std::find(names.begin(), names.end(), name) - names.begin());
+        // 12 colours x 4 markers: the marker shifts each time the colours
+        // wrap, so up to 48 methods get distinct (colour, marker) pairs.
         s.color = plot_palette(i);
-        s.marker = plot_marker(i % 4);
+        s.marker = plot_marker((i + i / 12) % 4);
         s.label = name;
     };
     const auto pct = [](double v) {
