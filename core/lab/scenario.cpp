@@ -534,6 +534,18 @@ void check_ctx_for_model(const llama_model & m, const std::vector<int> & ctxs, c
     }
 }
 
+// Where every model-backed kind starts: the scenario's text, refused unless
+// it is evaluation text (`what` names the metrics in the message), and the
+// model, both recorded in the manifest's inputs.
+text_source open_eval_and_model(const scenario & s, const char * what, model_ctx & mc, run_out & R, job_progress * progress) {
+    const json & c = s.cfg;
+    text_source src = text_load(c["text"].get<std::string>());
+    sweep_require_evaluation(src, what);
+    record_text(R, "text", src);
+    load_model(mc, c["source"], R, progress);
+    return src;
+}
+
 // Sweep rows without wall times (those go to timings).
 json row_metrics(const sweep_row & r) {
     json j = sweep_row_to_json(r);
@@ -593,11 +605,8 @@ void add_rows(run_out & R, const std::vector<sweep_row> & rows, json & mrows) {
 
 void run_sweep(const scenario & s, run_out & R, job_progress * progress) {
     const json & c = s.cfg;
-    const text_source src = text_load(c["text"].get<std::string>());
-    sweep_require_evaluation(src, "the scenario's metrics");
-    record_text(R, "text", src);
     model_ctx mc;
-    load_model(mc, c["source"], R, progress);
+    const text_source src = open_eval_and_model(s, "the scenario's metrics", mc, R, progress);
     const std::vector<int> ctxs = c["ctx"].get<std::vector<int>>();
     check_ctx_for_model(mc.m, ctxs, s.file);
     const int64_t max_tokens = c["max_tokens"].get<int64_t>();
@@ -659,11 +668,8 @@ void run_sweep(const scenario & s, run_out & R, job_progress * progress) {
 
 void run_passkey(const scenario & s, run_out & R, job_progress * progress) {
     const json & c = s.cfg;
-    const text_source src = text_load(c["text"].get<std::string>());
-    sweep_require_evaluation(src, "the passkey test");
-    record_text(R, "text", src);
     model_ctx mc;
-    load_model(mc, c["source"], R, progress);
+    const text_source src = open_eval_and_model(s, "the passkey test", mc, R, progress);
     const std::vector<int> ctxs = c["ctx"].get<std::vector<int>>();
     check_ctx_for_model(mc.m, ctxs, s.file);
     const std::vector<double> depths = c["depths"].get<std::vector<double>>();
@@ -780,6 +786,12 @@ std::vector<qkv_capture> calibration_captures(const json & c, model_ctx & mc, ru
     return caps;
 }
 
+std::vector<const qkv_capture *> capture_ptrs(std::vector<qkv_capture> & caps) {
+    std::vector<const qkv_capture *> ptrs;
+    for (auto & x : caps) ptrs.push_back(&x);
+    return ptrs;
+}
+
 std::string sha_of_file(const std::string & path) { return sha256_file(path); }
 
 void record_trained(run_out & R, const std::string & role, const std::string & rel, const std::string & calib_sha) {
@@ -812,18 +824,14 @@ std::vector<sweep_row> eval_rows(const std::vector<std::string> & specs, int ctx
 
 void run_trained_compare(const scenario & s, run_out & R, job_progress * progress) {
     const json & c = s.cfg;
-    const text_source src = text_load(c["text"].get<std::string>());
-    sweep_require_evaluation(src, "the comparison");
-    record_text(R, "text", src);
     model_ctx mc;
-    load_model(mc, c["source"], R, progress);
+    const text_source src = open_eval_and_model(s, "the comparison", mc, R, progress);
     const int ctx = c["ctx"].get<int>(), B = c["block"].get<int>();
     check_ctx_for_model(mc.m, {ctx}, s.file);
     gate_params p;
     {
         std::vector<qkv_capture> caps = calibration_captures(c, mc, R, progress);
-        std::vector<const qkv_capture *> ptrs;
-        for (auto & x : caps) ptrs.push_back(&x);
+        const std::vector<const qkv_capture *> ptrs = capture_ptrs(caps);
         gate_train_options o;
         o.block = B;
         o.d_g = c["d_g"].get<int>();
@@ -935,18 +943,14 @@ void run_trained_compare(const scenario & s, run_out & R, job_progress * progres
 
 void run_layer_adaptive(const scenario & s, run_out & R, job_progress * progress) {
     const json & c = s.cfg;
-    const text_source src = text_load(c["text"].get<std::string>());
-    sweep_require_evaluation(src, "the comparison");
-    record_text(R, "text", src);
     model_ctx mc;
-    load_model(mc, c["source"], R, progress);
+    const text_source src = open_eval_and_model(s, "the comparison", mc, R, progress);
     const int ctx = c["ctx"].get<int>(), B = c["block"].get<int>();
     check_ctx_for_model(mc.m, {ctx}, s.file);
     recall_curves curves;
     {
         std::vector<qkv_capture> caps = calibration_captures(c, mc, R, progress);
-        std::vector<const qkv_capture *> ptrs;
-        for (auto & x : caps) ptrs.push_back(&x);
+        const std::vector<const qkv_capture *> ptrs = capture_ptrs(caps);
         const auto t0 = clk::now();
         stage_progress st(progress, 0.2, 0.3);
         curves = layer_adaptive_calibrate(ptrs, c["grid"].get<std::vector<double>>(), B, st.get());
@@ -1307,11 +1311,8 @@ void run_sim_regimes(const scenario & s, run_out & R, job_progress * progress) {
 
 void run_claims(const scenario & s, run_out & R, job_progress * progress) {
     const json & c = s.cfg;
-    const text_source src = text_load(c["text"].get<std::string>());
-    sweep_require_evaluation(src, "the claims' measurements");
-    record_text(R, "text", src);
     model_ctx mc;
-    load_model(mc, c["source"], R, progress);
+    const text_source src = open_eval_and_model(s, "the claims' measurements", mc, R, progress);
     claims_measure_options o;
     o.text = c["text"].get<std::string>();
     o.ctx = c["ctx"].get<int>();
