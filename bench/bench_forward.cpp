@@ -81,25 +81,6 @@ std::vector<int32_t> prompt_ids(const std::string & model_path, int n) {
     return ids;
 }
 
-// The default model's shapes with random weights, for machines without the
-// model file (the cost of a forward pass does not depend on weight values).
-llama_model random_smollm2_shaped() {
-    llama_model m;
-    llama_config & c = m.cfg;
-    c.n_layer = 30; c.n_embd = 576; c.n_head = 9; c.n_head_kv = 3; c.head_dim = 64;
-    c.n_ff = 1536; c.n_vocab = 49152; c.n_ctx_train = 8192; c.rope_theta = 100000.0f;
-    auto rnd = [](int r, int k) { matrix_rm w = matrix_rm::Random(r, k) * 0.05f; return w; };
-    m.tok_embd = rnd(c.n_vocab, c.n_embd);
-    m.output_norm = Eigen::VectorXf::Ones(c.n_embd);
-    m.layers.resize(c.n_layer);
-    for (auto & L : m.layers) {
-        L.attn_norm = L.ffn_norm = Eigen::VectorXf::Ones(c.n_embd);
-        L.wq = rnd(576, 576); L.wk = rnd(192, 576); L.wv = rnd(192, 576); L.wo = rnd(576, 576);
-        L.w_gate = rnd(1536, 576); L.w_up = rnd(1536, 576); L.w_down = rnd(576, 1536);
-    }
-    m.source_path = "random (SmolLM2-135M shapes)";
-    return m;
-}
 
 } // namespace
 
@@ -146,7 +127,7 @@ int main(int argc, char ** argv) {
     std::vector<int32_t> ids;
     try {
         const bool random = model_path == "--random";
-        const llama_model m = random ? random_smollm2_shaped() : llama_model_load(model_path);
+        const llama_model m = random ? llama_model_random(llama_config_smollm2_135m()) : llama_model_load(model_path);
         ids = prompt_ids(model_path, n_tokens);
         forward_options fo;
         fo.all_logits = false;

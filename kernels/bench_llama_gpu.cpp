@@ -23,28 +23,6 @@
 
 using namespace attnlab;
 
-namespace {
-
-llama_model random_smollm2_shaped() {
-    llama_model m;
-    llama_config & c = m.cfg;
-    c.n_layer = 30; c.n_embd = 576; c.n_head = 9; c.n_head_kv = 3; c.head_dim = 64;
-    c.n_ff = 1536; c.n_vocab = 49152; c.n_ctx_train = 8192; c.rope_theta = 100000.0f;
-    auto rnd = [](int r, int k) { matrix_rm w = matrix_rm::Random(r, k) * 0.05f; return w; };
-    m.tok_embd = rnd(c.n_vocab, c.n_embd);
-    m.output_norm = Eigen::VectorXf::Ones(c.n_embd);
-    m.layers.resize(c.n_layer);
-    for (auto & L : m.layers) {
-        L.attn_norm = L.ffn_norm = Eigen::VectorXf::Ones(c.n_embd);
-        L.wq = rnd(576, 576); L.wk = rnd(192, 576); L.wv = rnd(192, 576); L.wo = rnd(576, 576);
-        L.w_gate = rnd(1536, 576); L.w_up = rnd(1536, 576); L.w_down = rnd(576, 1536);
-    }
-    m.source_path = "random (SmolLM2-135M shapes)";
-    return m;
-}
-
-} // namespace
-
 int main(int argc, char ** argv) {
     const int ctx = argc > 1 ? std::atoi(argv[1]) : 8192;
     const int reps = argc > 2 ? std::max(1, std::atoi(argv[2])) : 5;
@@ -53,7 +31,7 @@ int main(int argc, char ** argv) {
         std::printf("skipped: %s\n", llama_gpu::unavailable_reason().c_str());
         return 0;
     }
-    llama_model m = argc > 3 ? llama_model_load(argv[3]) : random_smollm2_shaped();
+    llama_model m = argc > 3 ? llama_model_load(argv[3]) : llama_model_random(llama_config_smollm2_135m());
     auto t0 = std::chrono::steady_clock::now();
     std::unique_ptr<llama_gpu> g = llama_gpu::create(m);
     const double upload_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -57,6 +57,13 @@ struct llama_model {
 // (non-Llama architecture, missing tensors, wrong shapes, unknown types).
 llama_model llama_model_load(const std::string & path, job_progress * progress = nullptr);
 
+// A model of config c's shapes with uniform random weights in [-0.05, 0.05]
+// and unit norms: for benchmarks on machines without the model file (a
+// forward pass costs the same whatever the weights are).
+llama_model llama_model_random(const llama_config & c);
+// The default model's shapes (SmolLM2-135M: 30 layers, 576 wide, 9/3 heads of 64).
+llama_config llama_config_smollm2_135m();
+
 struct forward_options {
     attention_hook * hook = nullptr;   // capture or sparse replacement
     job_progress * progress = nullptr; // per layer; cancel throws job_cancelled
