@@ -1,4 +1,5 @@
-// Launchers for the flash kernels (flash_fwd.cuh) and the block_topk gate.
+// Launchers for the flash kernels (flash_fwd.cuh, flash_fwd_sm90.cuh) and the
+// C API of attnlab_cuda.h; the block_topk gate is in block_topk_gate.cu.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -10,13 +11,14 @@
 #include <cudaTypedefs.h>
 
 #include "attnlab_cuda.h"
+#include "cuda_status.h"
 #include "flash_fwd.cuh"
 #include "flash_fwd_sm90.cuh"
 
 namespace attnlab::cuda {
 namespace {
-
 thread_local std::string g_last_error;
+} // namespace
 
 int fail(const std::string & msg) {
     g_last_error = msg;
@@ -26,6 +28,8 @@ int check_cuda(cudaError_t e, const char * what) {
     if (e == cudaSuccess) return 0;
     return fail(std::string(what) + ": " + cudaGetErrorString(e));
 }
+
+namespace {
 
 // Kernel variant for 128-row tiles: 2 = four warps x 32 rows, 1 = eight warps
 // x 16 rows with Q in registers, 3 = wgmma/TMA (flash_fwd_sm90.cuh), 4 = the
@@ -307,194 +311,6 @@ int attention_fwd(const attnlab_attn_args & a) {
                      : dispatch_score<__half, 128>(p, a, sparse, block, st);
 }
 
-// ------------------------------------------------------------------ the gate
-// Mean of block_size rows per (batch, head, block); one thread per dimension.
-template <typename T>
-__global__ void block_pool_kernel(const T * x, float * out, int heads, int L, int D, int bs, int nb) {
-    __shared__ float part[1024];
-    const int blk = blockIdx.x, bh = blockIdx.y;
-    const int r0 = blk * bs, r1 = min(L, r0 + bs);
-    const int d = threadIdx.x % D, g = threadIdx.x / D, groups = blockDim.x / D;   // D divides blockDim
-    const T * src = x + (long long)bh * L * D + d;
-    float acc = 0.f;
-    for (int r = r0 + g; r < r1; r += groups) acc += static_cast<float>(src[(long long)r * D]);
-    part[threadIdx.x] = acc;
-    __syncthreads();
-    if (g == 0) {
-        for (int k = 1; k < groups; ++k) acc += part[k * D + d];
-        out[((long long)bh * nb + blk) * D + d] = acc / float(r1 - r0);
-    }
-    (void)heads;
-}
-
-// Q and K pooled in one launch (grid.y = B*H rows of Q, then B*Hkv of K), for
-// D % 8 == 0 with D/8 dividing 256: a thread owns 8 dimensions (16-byte loads),
-// 256 / (D/8) rows are summed in parallel, the row loop unrolled so that several
-// loads are in flight (the one-element-per-thread kernel above was latency-bound).
-template <typename T>
-__global__ void block_pool_qk_kernel(const T * q, const T * k, float * qp, float * kp, int bh_q, int L, int D, int bs,
-                                     int nb) {
-    extern __shared__ float part[];   // [groups][D]
-    const int chunks = D / 8, groups = blockDim.x / chunks;
-    const int c = threadIdx.x % chunks, g = threadIdx.x / chunks;
-    const int blk = blockIdx.x;
-    const bool is_q = (int)blockIdx.y < bh_q;
-    const int bh = is_q ? blockIdx.y : blockIdx.y - bh_q;
-    const T * x = is_q ? q : k;
-    float * out = is_q ? qp : kp;
-    const int r0 = blk * bs, r1 = min(L, r0 + bs);
-    float acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-    const T * src = x + (long long)bh * L * D + c * 8;
-#pragma unroll 8
-    for (int r = r0 + g; r < r1; r += groups) {
-        const uint4 raw = __ldg(reinterpret_cast<const uint4 *>(src + (long long)r * D));
-        const T * e = reinterpret_cast<const T *>(&raw);
-#pragma unroll
-        for (int i = 0; i < 8; ++i) acc[i] += static_cast<float>(e[i]);
-    }
-#pragma unroll
-    for (int i = 0; i < 8; ++i) part[g * D + c * 8 + i] = acc[i];
-    __syncthreads();
-    for (int d = threadIdx.x; d < D; d += blockDim.x) {
-        float sum = 0.f;
-        for (int j = 0; j < groups; ++j) sum += part[j * D + d];
-        out[((long long)bh * nb + blk) * D + d] = sum / float(r1 - r0);
-    }
-}
-
-// One CTA per (b, h, query block): pooled scores against every allowed key
-// block, bitonic sort (score desc), keep the top k, sort those ascending.
-// (Tried: 4 query blocks per CTA sharing each pooled key read, with run-time
-// index arithmetic in the sorts: slower, 32k 0.347 ms and with 1 block per CTA
-// 0.421 vs this kernel's 0.338: the sorts' per-element index math and
-// barriers, not the pooled keys' L2 traffic, are the cost. NOTES.md.)
-constexpr int kTopkThreads = 256;
-__global__ void block_topk_kernel(const float * qp, const float * kp, int H, int Hkv, int nb, int D, int causal,
-                                  float scale, float density, int k_fixed, int * kv_num, int * kv_idx) {
-    extern __shared__ unsigned char smem_raw[];
-    const int qb = blockIdx.x, bh = blockIdx.y, b = bh / H, h = bh % H;
-    const int hk = h / (H / Hkv);
-    int np = 1;
-    while (np < nb) np <<= 1;
-    float * sc = reinterpret_cast<float *>(smem_raw);
-    int * id = reinterpret_cast<int *>(sc + np);
-    float * q = reinterpret_cast<float *>(id + np);
-    const float * qrow = qp + ((long long)bh * nb + qb) * D;
-    for (int d = threadIdx.x; d < D; d += blockDim.x) q[d] = qrow[d];
-    __syncthreads();
-    const float * kbase = kp + ((long long)(b * Hkv + hk) * nb) * D;
-    const int allowed = causal ? qb + 1 : nb;
-    for (int j = threadIdx.x; j < np; j += blockDim.x) {
-        sc[j] = -INFINITY;
-        id[j] = j;
-    }
-    __syncthreads();
-    // one warp per key block, lanes over the head dimension (coalesced)
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nwarps = blockDim.x >> 5;
-#pragma unroll 4   // independent key blocks: their loads can be in flight together
-    for (int j = warp; j < allowed; j += nwarps) {
-        const float * kr = kbase + (long long)j * D;
-        float acc = 0.f;
-        for (int d = lane; d < D; d += 32) acc = fmaf(q[d], kr[d], acc);
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
-        if (lane == 0) sc[j] = (causal && j == qb) ? INFINITY : acc * scale;   // the diagonal block always stays
-    }
-    __syncthreads();
-    // bitonic sort, descending score, ties by ascending index
-    for (int size = 2; size <= np; size <<= 1) {
-        for (int stride = size >> 1; stride > 0; stride >>= 1) {
-            for (int i = threadIdx.x; i < np; i += blockDim.x) {
-                const int j = i ^ stride;
-                if (j > i) {
-                    const bool desc = (i & size) == 0;
-                    const bool i_first = sc[i] > sc[j] || (sc[i] == sc[j] && id[i] < id[j]);
-                    if (i_first != desc) {
-                        float ts = sc[i]; sc[i] = sc[j]; sc[j] = ts;
-                        int ti = id[i]; id[i] = id[j]; id[j] = ti;
-                    }
-                }
-            }
-            __syncthreads();
-        }
-    }
-    int k = k_fixed > 0 ? k_fixed : (int)ceilf(density * (float)allowed - 1e-6f);
-    k = max(1, min(k, allowed));
-    // keep the first k indices, sort them ascending (others pushed to the end)
-    for (int i = threadIdx.x; i < np; i += blockDim.x)
-        if (i >= k) id[i] = 0x7fffffff;
-    __syncthreads();
-    for (int size = 2; size <= np; size <<= 1) {
-        for (int stride = size >> 1; stride > 0; stride >>= 1) {
-            for (int i = threadIdx.x; i < np; i += blockDim.x) {
-                const int j = i ^ stride;
-                if (j > i) {
-                    const bool asc = (i & size) == 0;
-                    if ((id[i] > id[j]) == asc) {
-                        int ti = id[i]; id[i] = id[j]; id[j] = ti;
-                    }
-                }
-            }
-            __syncthreads();
-        }
-    }
-    const long long row = (long long)bh * nb + qb;
-    for (int i = threadIdx.x; i < nb; i += blockDim.x) kv_idx[row * nb + i] = i < k ? id[i] : 0;
-    if (threadIdx.x == 0) kv_num[row] = k;
-}
-
-size_t block_topk_workspace(int B, int H, int Hkv, int L, int D, int bs) {
-    const size_t nb = (size_t)(L + bs - 1) / bs;
-    return (size_t)B * (H + Hkv) * nb * D * sizeof(float);
-}
-
-int block_topk(int dtype, const void * q, const void * k, int B, int H, int Hkv, int L, int D, int causal, float scale,
-               int bs, float density, int k_fixed, int * kv_num, int * kv_idx, void * ws, cudaStream_t st) {
-    if (!q || !k || !kv_num || !kv_idx || !ws) return fail("block_topk: null pointer");
-    if (B <= 0 || H <= 0 || Hkv <= 0 || L <= 0 || H % Hkv) return fail("block_topk: bad shape");
-    if (D <= 0 || D > 1024 || (D > 256 && D % 32)) return fail("block_topk: head dim out of range");
-    if (bs <= 0) return fail("block_topk: block size must be positive");
-    const int nb = (L + bs - 1) / bs;
-    if (nb > 4096) return fail("block_topk: more than 4096 blocks");
-    if (scale <= 0.f) scale = 1.0f / std::sqrt((float)D);
-    float * qp = static_cast<float *>(ws);
-    float * kp = qp + (size_t)B * H * nb * D;
-    const int pool_threads = (D <= 256 && 256 % D == 0) ? 256 : D;
-    const bool vec = D % 8 == 0 && D / 8 <= 256 && 256 % (D / 8) == 0 &&
-                     reinterpret_cast<uintptr_t>(q) % 16 == 0 && reinterpret_cast<uintptr_t>(k) % 16 == 0;
-    if (vec && (dtype == ATTNLAB_BF16 || dtype == ATTNLAB_FP16)) {
-        if ((long long)B * (H + Hkv) > 65535) return fail("block_topk: B*(H+Hkv) exceeds 65535");
-        const dim3 grid(nb, B * H + B * Hkv);
-        const size_t smem = (size_t)(256 / (D / 8)) * D * sizeof(float);   // 8 KiB at D = 128
-        if (dtype == ATTNLAB_BF16)
-            block_pool_qk_kernel<<<grid, 256, smem, st>>>(static_cast<const __nv_bfloat16 *>(q),
-                                                           static_cast<const __nv_bfloat16 *>(k), qp, kp, B * H, L, D, bs, nb);
-        else
-            block_pool_qk_kernel<<<grid, 256, smem, st>>>(static_cast<const __half *>(q), static_cast<const __half *>(k),
-                                                           qp, kp, B * H, L, D, bs, nb);
-    } else if (dtype == ATTNLAB_BF16) {
-        block_pool_kernel<<<dim3(nb, B * H), pool_threads, 0, st>>>(static_cast<const __nv_bfloat16 *>(q), qp, H, L, D, bs, nb);
-        block_pool_kernel<<<dim3(nb, B * Hkv), pool_threads, 0, st>>>(static_cast<const __nv_bfloat16 *>(k), kp, Hkv, L, D, bs, nb);
-    } else if (dtype == ATTNLAB_FP16) {
-        block_pool_kernel<<<dim3(nb, B * H), pool_threads, 0, st>>>(static_cast<const __half *>(q), qp, H, L, D, bs, nb);
-        block_pool_kernel<<<dim3(nb, B * Hkv), pool_threads, 0, st>>>(static_cast<const __half *>(k), kp, Hkv, L, D, bs, nb);
-    } else {
-        return fail("block_topk: dtype must be bf16 or fp16");
-    }
-    if (int r = check_cuda(cudaGetLastError(), "block_pool_kernel launch")) return r;
-    int np = 1;
-    while (np < nb) np <<= 1;
-    const size_t smem = (size_t)np * 8 + (size_t)D * 4;
-    if (smem > 48 * 1024) {
-        if (int r = check_cuda(cudaFuncSetAttribute(block_topk_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem),
-                               "cudaFuncSetAttribute"))
-            return r;
-    }
-    block_topk_kernel<<<dim3(nb, B * H), kTopkThreads, smem, st>>>(qp, kp, H, Hkv, nb, D, causal, scale, density, k_fixed,
-                                                                   kv_num, kv_idx);
-    return check_cuda(cudaGetLastError(), "block_topk_kernel launch");
-}
-
 } // namespace attnlab::cuda
 
 // ------------------------------------------------------------------ C API
@@ -547,18 +363,6 @@ int attnlab_block_sparse_fwd(int dtype, const void * q, const void * k, const vo
     a.mask_B = mask_B; a.mask_H = mask_H; a.max_kv_blocks = max_kv_blocks;
     if (!kv_num_blocks) return attnlab::cuda::fail("block_sparse_fwd: kv_num_blocks is null");
     return attnlab::cuda::attention_fwd(a);
-}
-
-size_t attnlab_block_topk_workspace(int B, int H, int Hkv, int L, int D, int block_size) {
-    if (block_size <= 0 || L <= 0) return 0;
-    return attnlab::cuda::block_topk_workspace(B, H, Hkv, L, D, block_size);
-}
-
-int attnlab_block_topk(int dtype, const void * q, const void * k, int B, int H, int Hkv, int L, int D, int causal,
-                       float scale, int block_size, float density, int k_fixed, int * kv_num_blocks, int * kv_indices,
-                       void * workspace, void * stream) {
-    return attnlab::cuda::block_topk(dtype, q, k, B, H, Hkv, L, D, causal, scale, block_size, density, k_fixed,
-                                     kv_num_blocks, kv_indices, workspace, static_cast<cudaStream_t>(stream));
 }
 
 } // extern "C"

@@ -75,6 +75,17 @@ int attnlab_block_topk(int dtype, const void * q, const void * k, int B, int H, 
                        int causal, float scale, int block_size, float density, int k_fixed,
                        int * kv_num_blocks, int * kv_indices, void * workspace, void * stream);
 
+// learned_gate on the GPU (core/methods/learned_gate.h): block_topk's pooling,
+// then per query head h the gate's projections q̃ = Q̄·W_q[h], k̃ = K̄·W_k[h]
+// (head_dim -> d_g; K̄ of h's KV head), scores q̃·k̃ / sqrt(d_g), and
+// block_topk's selection (top k by score, which is top k by the gate's softmax
+// P; the diagonal when causal). wq, wk: device float [H][D][d_g], one layer's.
+// workspace: at least attnlab_learned_gate_workspace() bytes.
+size_t attnlab_learned_gate_workspace(int B, int H, int Hkv, int L, int D, int d_g, int block_size);
+int attnlab_learned_gate(int dtype, const void * q, const void * k, const float * wq, const float * wk, int d_g,
+                         int B, int H, int Hkv, int L, int D, int causal, int block_size, float density, int k_fixed,
+                         int * kv_num_blocks, int * kv_indices, void * workspace, void * stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -29,6 +29,7 @@
 #include "attnlab_cuda.h"
 #include "llama_gpu.h"
 #include "llama_gpu_kernels.h"
+#include "methods/learned_gate.h"
 #include "methods/method.h"
 #include "methods/method_spec.h"
 
@@ -247,6 +248,7 @@ private:
         sel_mode mode = sel_mode::dense;
         double rho = 1.0;
         int B = 0;
+        const learned_gate_method * gate = nullptr;   // set: mode gate runs the learned gate
         if (method && method->name() != "dense") {
             if (method->name() == "block_topk") {
                 const method_spec sp = method_spec_parse(method->spec());
@@ -259,13 +261,23 @@ private:
                 if (flash_ && B != 64 && B != 128)
                     throw std::invalid_argument("llama_gpu: " + method->spec() +
                                                 ": the GPU block-sparse kernel needs block size B = 64 or 128");
+            } else if (const auto * lg = dynamic_cast<const learned_gate_method *>(method);
+                       lg && lg->tau() <= 0.0 && lg->params().n_head == H_ && lg->params().head_dim == D_ &&
+                       (!flash_ || lg->params().block == 64 || lg->params().block == 128)) {
+                // The gate's projections and selection on the GPU (tau > 0 needs
+                // the softmax threshold: host path).
+                gate = lg;
+                rho = lg->rho();
+                B = lg->params().block;
+                mode = sel_mode::gate;
             } else {
                 mode = sel_mode::host;
             }
         }
         stats_ = llama_gpu_stats{};
         stats_.attention_path = flash_ ? "flash" : "reference";
-        stats_.selection_path = mode == sel_mode::dense ? "dense" : mode == sel_mode::gate ? "gpu_gate" : "host";
+        stats_.selection_path = mode == sel_mode::dense ? "dense" : mode == sel_mode::gate ? (gate ? "gpu_learned_gate" : "gpu_gate")
+                                                                                        : "host";
         if (record_) rec_.assign(c_.n_layer, {});
         else rec_.clear();
 
@@ -276,7 +288,17 @@ private:
             nb = (n + B - 1) / B;
             kvnum_.ensure((size_t)H_ * nb * 4);
             kvidx_.ensure((size_t)H_ * nb * nb * 4);
-            gatews_.ensure(cuda::lg_block_topk_workspace(n, H_, Hk_, D_, B));
+            gatews_.ensure(gate ? cuda::lg_learned_gate_workspace(n, H_, Hk_, D_, gate->params().d_g, B)
+                                : cuda::lg_block_topk_workspace(n, H_, Hk_, D_, B));
+            if (gate) {   // [layers][n_head][D][d_g] for W_q, then W_k
+                const gate_params & gp = gate->params();
+                gatew_.ensure((gp.wq.size() + gp.wk.size()) * sizeof(float));
+                ck(cudaMemcpyAsync(gatew_.p, gp.wq.data(), gp.wq.size() * sizeof(float), cudaMemcpyHostToDevice, st_),
+                   "copy gate W_q");
+                ck(cudaMemcpyAsync(gatew_.as<float>() + gp.wq.size(), gp.wk.data(), gp.wk.size() * sizeof(float),
+                                   cudaMemcpyHostToDevice, st_),
+                   "copy gate W_k");
+            }
             ck(cudaMemsetAsync(counters_.p, 0, 2 * sizeof(unsigned long long), st_), "memset counters");
         }
         ck(cudaMemcpyAsync(ids_.p, tokens.data(), (size_t)n * 4, cudaMemcpyHostToDevice, st_), "copy ids");
@@ -301,9 +323,21 @@ private:
             int blk = 0, max_kv = 0;
             ck(cudaEventRecord(ev[0], st_), "event");
             if (mode == sel_mode::gate) {
-                ckk(cuda::lg_block_topk(qkv_.as<float>(), n, H_, Hk_, D_, scale, B, rho, kvnum_.as<int32_t>(),
-                                        kvidx_.as<int32_t>(), counters_.as<unsigned long long>(), gatews_.p, st_),
-                    "block_topk gate");
+                // learned_gate heads of layers the gate file lacks fall back to
+                // block_topk at the same rho, as on the CPU
+                const int li = gate ? gate->params().layer_index(il) : -1;
+                if (li >= 0) {
+                    const gate_params & gp = gate->params();
+                    const float * wq = gatew_.as<float>() + (size_t)li * H_ * D_ * gp.d_g;
+                    ckk(cuda::lg_learned_gate(qkv_.as<float>(), n, H_, Hk_, D_, wq, wq + gp.wq.size(), gp.d_g, B, rho,
+                                              kvnum_.as<int32_t>(), kvidx_.as<int32_t>(),
+                                              counters_.as<unsigned long long>(), gatews_.p, st_),
+                        "learned gate");
+                } else {
+                    ckk(cuda::lg_block_topk(qkv_.as<float>(), n, H_, Hk_, D_, scale, B, rho, kvnum_.as<int32_t>(),
+                                            kvidx_.as<int32_t>(), counters_.as<unsigned long long>(), gatews_.p, st_),
+                        "block_topk gate");
+                }
                 kv_num = kvnum_.as<int32_t>();
                 kv_idx = kvidx_.as<int32_t>();
                 blk = B;
@@ -476,7 +510,8 @@ private:
     dev_buf tok_embd_, out_w_, out_norm_, rope_cos_, rope_sin_;
     std::vector<layer_w> layers_;
     int rope_n_ = 0;
-    dev_buf ids_, x_, xn_, qkv_, q_, k_, v_, att_, gu_, h_, logits_, nll_, argmax_, kvnum_, kvidx_, gatews_, counters_;
+    dev_buf ids_, x_, xn_, qkv_, q_, k_, v_, att_, gu_, h_, logits_, nll_, argmax_, kvnum_, kvidx_, gatews_, gatew_,
+        counters_;
     std::vector<cudaEvent_t> ev_;
     llama_gpu_stats stats_;
     bool record_ = false;

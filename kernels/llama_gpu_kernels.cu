@@ -225,6 +225,23 @@ __global__ void topk_select_kernel(const double * pooled, int n, int H, int Hk, 
     }
 }
 
+// learned_gate's projections in double, per query head h: pooled [H+Hk][nb][D]
+// -> proj [2H][nb][dg], q̃ rows first (q̃_I = Q̄_I W_q[h]), then k̃ rows of every
+// query head (k̃_J = K̄_J(kv head of h) W_k[h]), so that topk_select_kernel reads
+// them as H query and H key heads. One block per (pooled row, h, q or k).
+__global__ void gate_project_kernel(const double * pooled, const float * wq, const float * wk, double * proj, int H, int Hk,
+                                    int D, int dg, int nb) {
+    const int r = blockIdx.x, h = blockIdx.y, is_k = blockIdx.z;
+    const double * x = pooled + ((size_t)(is_k ? H + h / (H / Hk) : h) * nb + r) * D;
+    const float * w = (is_k ? wk : wq) + (size_t)h * D * dg;
+    double * out = proj + ((size_t)(is_k ? H + h : h) * nb + r) * dg;
+    for (int g = threadIdx.x; g < dg; g += blockDim.x) {
+        double acc = 0.0;
+        for (int d = 0; d < D; ++d) acc += x[d] * (double)w[(size_t)d * dg + g];
+        out[g] = acc;
+    }
+}
+
 // One block per row: first-index argmax, then logsumexp (double accumulation).
 __global__ void vocab_nll_kernel(const float * logits, const int32_t * target, double * nll, int32_t * argmax, int V) {
     __shared__ float rv[32];
@@ -344,6 +361,36 @@ int lg_block_topk(const float * qkv, int n, int H, int Hk, int D, float scale, i
     }
     topk_select_kernel<<<dim3(nb, H), 128, smem, st_of(stream)>>>(pooled, n, H, Hk, D, B, nb, scale, rho, kv_num, kv_idx,
                                                                   counters);
+    return last_err();
+}
+
+size_t lg_learned_gate_workspace(int n, int H, int Hk, int D, int dg, int B) {
+    const size_t nb = (size_t)(n + B - 1) / B;
+    return lg_block_topk_workspace(n, H, Hk, D, B) + 2 * (size_t)H * nb * dg * sizeof(double);
+}
+
+int lg_learned_gate(const float * qkv, int n, int H, int Hk, int D, const float * wq, const float * wk, int dg, int B,
+                    double rho, int32_t * kv_num, int32_t * kv_idx, unsigned long long * counters, void * workspace,
+                    void * stream) {
+    if (n <= 0) return 0;
+    if (H <= 0 || Hk <= 0 || H % Hk || D <= 0 || B <= 0 || dg <= 0 || !wq || !wk) return (int)cudaErrorInvalidValue;
+    const int nb = (n + B - 1) / B;
+    double * pooled = static_cast<double *>(workspace);
+    double * proj = pooled + (size_t)(H + Hk) * nb * D;
+    pool_kernel<<<dim3(nb, H + Hk), 64, 0, st_of(stream)>>>(qkv, pooled, n, H, Hk, D, B, nb);
+    if (int e = last_err()) return e;
+    gate_project_kernel<<<dim3(nb, H, 2), 32, 0, st_of(stream)>>>(pooled, wq, wk, proj, H, Hk, D, dg, nb);
+    if (int e = last_err()) return e;
+    const size_t smem = (size_t)((nb + 1) & ~1) * sizeof(double) + (size_t)((nb + 3) & ~3) * sizeof(int);
+    if (smem > 227 * 1024) return (int)cudaErrorInvalidValue;
+    if (smem > 48 * 1024) {
+        cudaError_t e = cudaFuncSetAttribute(topk_select_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        if (e != cudaSuccess) return (int)e;
+    }
+    // the gate's logits q̃·k̃ / sqrt(d_g): ranked as the CPU ranks its softmax P
+    topk_select_kernel<<<dim3(nb, H), 128, smem, st_of(stream)>>>(proj, n, H, H, dg, B, nb,
+                                                                  (float)(1.0 / std::sqrt((double)dg)), rho, kv_num,
+                                                                  kv_idx, counters);
     return last_err();
 }
 

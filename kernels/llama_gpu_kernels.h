@@ -43,6 +43,17 @@ size_t lg_block_topk_workspace(int n, int H, int Hk, int D, int B);
 int lg_block_topk(const float * qkv, int n, int H, int Hk, int D, float scale, int B, double rho, int32_t * kv_num,
                   int32_t * kv_idx, unsigned long long * counters, void * workspace, void * stream);
 
+// learned_gate (core/methods/learned_gate.h) with tau = 0, one layer: the same
+// pooling, then the gate's projections q̃ = Q̄ W_q[h], k̃ = K̄ W_k[h] in double
+// (wq, wk: device float [H][D][dg], the layer's slice of the gate file), and
+// lg_block_topk's selection on the logits q̃·k̃ / sqrt(dg) (the CPU ranks the
+// row softmax of the same logits: the same order). workspace:
+// lg_learned_gate_workspace() bytes.
+size_t lg_learned_gate_workspace(int n, int H, int Hk, int D, int dg, int B);
+int lg_learned_gate(const float * qkv, int n, int H, int Hk, int D, const float * wq, const float * wk, int dg, int B,
+                    double rho, int32_t * kv_num, int32_t * kv_idx, unsigned long long * counters, void * workspace,
+                    void * stream);
+
 // Per row t < rows: nll[t] = logsumexp(logits[t, :]) - logits[t, target[t]],
 // argmax[t] = first index of the row's maximum.
 int lg_vocab_nll(const float * logits, const int32_t * target, double * nll, int32_t * argmax, int rows, int V,

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <numeric>
 #include <random>
@@ -449,10 +450,51 @@ TEST_CASE("block-sparse with every block kept equals dense bit for bit", "[cuda]
     attnlab_set_kernel_variant(0);
 }
 
+// Checks a gate's block lists against float64 scores s(b, h, I, J): per query
+// block, k = ceil(dens * allowed) ascending in-range indices (the diagonal last
+// when causal), each scoring within tol of the k-th best. Returns the bad rows;
+// worst_gap = the largest (k-th best - picked) score seen.
+int check_gate_rows(const std::vector<int> & num, const std::vector<int> & idx, int B, int H, int nb, bool causal,
+                    float dens, const std::function<std::vector<double>(int b, int h, int I)> & scores_of,
+                    double & worst_gap) {
+    int bad = 0;
+    for (int b = 0; b < B; ++b)
+        for (int h = 0; h < H; ++h)
+            for (int I = 0; I < nb; ++I) {
+                const int allowed = causal ? I + 1 : nb;
+                std::vector<double> s = scores_of(b, h, I);   // [allowed]
+                if (causal) s[I] = 1e300;
+                const size_t row = ((size_t)b * H + h) * nb + I;
+                const int kk = std::max(1, std::min(allowed, (int)std::ceil(dens * allowed - 1e-6)));
+                if (num[row] != kk) { ++bad; continue; }
+                std::vector<double> sorted = s;
+                std::sort(sorted.begin(), sorted.end(), std::greater<double>());
+                bool ok = true;
+                for (int t = 0; t < kk && ok; ++t) {
+                    const int J = idx[row * nb + t];
+                    ok = J >= 0 && J < allowed && (t == 0 || J > idx[row * nb + t - 1]);
+                    if (ok) worst_gap = std::max(worst_gap, sorted[kk - 1] - s[J]);
+                }
+                if (causal) ok = ok && idx[row * nb + kk - 1] == I;
+                bad += !ok;
+            }
+    return bad;
+}
+
+// float64 block means of x [B][heads][L][D].
+std::vector<double> pooled_ref(const htensor & x, int heads, int L, int D, int bs, int b, int h, int blk) {
+    std::vector<double> out(D, 0.0);
+    const int r0 = blk * bs, r1 = std::min(L, r0 + bs);
+    for (int r = r0; r < r1; ++r)
+        for (int d = 0; d < D; ++d) out[d] += x.val[(((size_t)b * heads + h) * L + r) * D + d];
+    for (double & e : out) e /= (r1 - r0);
+    return out;
+}
+
 TEST_CASE("block_topk gate picks the best-scoring blocks", "[cuda]") {
     struct cfg { int B, H, Hkv, L, D, bs; bool causal; float dens; };
     const std::vector<cfg> cfgs = {{1, 4, 2, 4099, 128, 128, true, 0.2f}, {2, 2, 2, 3000, 64, 64, false, 0.3f},
-                                   {1, 2, 1, 20000, 128, 128, false, 0.1f}};
+                                   {1, 2, 1, 20000, 128, 128, false, 0.1f}, {1, 1, 1, 70000, 64, 64, true, 0.05f}};
     for (const cfg & c : cfgs) {
         const int L = cap_len(c.L), nb = (L + c.bs - 1) / c.bs;
         const size_t nq = (size_t)c.B * c.H * L * c.D, nk = (size_t)c.B * c.Hkv * L * c.D;
@@ -468,52 +510,160 @@ TEST_CASE("block_topk gate picks the best-scoring blocks", "[cuda]") {
         std::vector<int> num((size_t)c.B * c.H * nb), idx((size_t)c.B * c.H * nb * nb);
         CK(cudaMemcpy(num.data(), dn.p, num.size() * 4, cudaMemcpyDeviceToHost));
         CK(cudaMemcpy(idx.data(), di.p, idx.size() * 4, cudaMemcpyDeviceToHost));
-        // float64 pooled scores
-        auto pooled = [&](const htensor & x, int heads, int b, int h, int blk, std::vector<double> & out) {
-            out.assign(c.D, 0.0);
-            const int r0 = blk * c.bs, r1 = std::min(L, r0 + c.bs);
-            for (int r = r0; r < r1; ++r)
-                for (int d = 0; d < c.D; ++d) out[d] += x.val[(((size_t)b * heads + h) * L + r) * c.D + d];
-            for (double & e : out) e /= (r1 - r0);
+        std::vector<std::vector<double>> kps;
+        int kb = -1, kh = -1;
+        auto scores_of = [&](int b, int h, int I) {
+            const int hk = h / (c.H / c.Hkv);
+            if (b != kb || hk != kh) {
+                kps.assign(nb, {});
+                for (int J = 0; J < nb; ++J) kps[J] = pooled_ref(k, c.Hkv, L, c.D, c.bs, b, hk, J);
+                kb = b; kh = hk;
+            }
+            const std::vector<double> qp = pooled_ref(q, c.H, L, c.D, c.bs, b, h, I);
+            std::vector<double> s(c.causal ? I + 1 : nb);
+            for (size_t J = 0; J < s.size(); ++J) {
+                double acc = 0;
+                for (int d = 0; d < c.D; ++d) acc += qp[d] * kps[J][d];
+                s[J] = acc / std::sqrt((double)c.D);
+            }
+            return s;
         };
         double worst_gap = 0;
-        int bad = 0;
-        std::vector<double> qp, kp;
-        for (int b = 0; b < c.B; ++b)
-            for (int h = 0; h < c.H; ++h) {
-                std::vector<std::vector<double>> kps(nb);
-                for (int J = 0; J < nb; ++J) pooled(k, c.Hkv, b, h / (c.H / c.Hkv), J, kps[J]);
-                for (int I = 0; I < nb; ++I) {
-                    pooled(q, c.H, b, h, I, qp);
-                    const int allowed = c.causal ? I + 1 : nb;
-                    std::vector<double> s(allowed);
-                    for (int J = 0; J < allowed; ++J) {
-                        double acc = 0;
-                        for (int d = 0; d < c.D; ++d) acc += qp[d] * kps[J][d];
-                        s[J] = (c.causal && J == I) ? 1e300 : acc / std::sqrt((double)c.D);
-                    }
-                    const size_t row = ((size_t)b * c.H + h) * nb + I;
-                    const int kk = std::max(1, std::min(allowed, (int)std::ceil(c.dens * allowed - 1e-6)));
-                    if (num[row] != kk) { ++bad; continue; }
-                    std::vector<double> sorted = s;
-                    std::sort(sorted.begin(), sorted.end(), std::greater<double>());
-                    bool ok = true;
-                    for (int t = 0; t < kk; ++t) {
-                        const int J = idx[row * nb + t];
-                        ok = ok && J >= 0 && J < allowed && (t == 0 || J > idx[row * nb + t - 1]);
-                        if (!ok) break;
-                        // a picked block scores at least the k-th best (up to float rounding)
-                        const double gap = sorted[kk - 1] - s[J];
-                        worst_gap = std::max(worst_gap, gap);
-                    }
-                    if (c.causal) ok = ok && idx[row * nb + kk - 1] == I;
-                    if (!ok) ++bad;
-                }
-            }
+        const int bad = check_gate_rows(num, idx, c.B, c.H, nb, c.causal, c.dens, scores_of, worst_gap);
         std::printf("block_topk B=%d H=%d L=%d D=%d bs=%d causal=%d dens=%.2f: bad rows %d, worst score gap %.2e\n",
                     c.B, c.H, L, c.D, c.bs, (int)c.causal, c.dens, bad, worst_gap);
         CHECK(bad == 0);
         CHECK(worst_gap < 1e-4);
+    }
+}
+
+// learned_gate: random W_q, W_k per head (GQA 2:1, d_g 32 and 16), float64
+// reference of pooling, both projections and the scaled scores.
+TEST_CASE("learned_gate on the GPU picks the blocks its projected scores rank first", "[cuda]") {
+    struct cfg { int B, H, Hkv, L, D, bs, dg; bool causal; float dens; };
+    const std::vector<cfg> cfgs = {{1, 4, 2, 5000, 64, 64, 32, true, 0.2f}, {2, 2, 1, 4099, 128, 128, 16, false, 0.3f}};
+    for (const cfg & c : cfgs) {
+        const int L = cap_len(c.L), nb = (L + c.bs - 1) / c.bs;
+        const size_t nq = (size_t)c.B * c.H * L * c.D, nk = (size_t)c.B * c.Hkv * L * c.D, nw = (size_t)c.H * c.D * c.dg;
+        htensor q(ATTNLAB_BF16, nq, 1.0), k(ATTNLAB_BF16, nk, 1.0);
+        std::vector<float> wq(nw), wk(nw);
+        std::normal_distribution<float> nd(0.f, 1.0f / std::sqrt((float)c.D));
+        for (float & x : wq) x = nd(rng());
+        for (float & x : wk) x = nd(rng());
+        dmem dq(nq * 2), dk(nk * 2), dwq(nw * 4), dwk(nw * 4), dn((size_t)c.B * c.H * nb * 4),
+            di((size_t)c.B * c.H * nb * nb * 4), ws(attnlab_learned_gate_workspace(c.B, c.H, c.Hkv, L, c.D, c.dg, c.bs));
+        CK(cudaMemcpy(dq.p, q.raw.data(), nq * 2, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(dk.p, k.raw.data(), nk * 2, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(dwq.p, wq.data(), nw * 4, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(dwk.p, wk.data(), nw * 4, cudaMemcpyHostToDevice));
+        CK(cudaMemset(dn.p, 0xFF, (size_t)c.B * c.H * nb * 4));
+        REQUIRE(attnlab_learned_gate(ATTNLAB_BF16, dq.p, dk.p, dwq.as<float>(), dwk.as<float>(), c.dg, c.B, c.H, c.Hkv,
+                                     L, c.D, c.causal, c.bs, c.dens, 0, dn.as<int>(), di.as<int>(), ws.p, nullptr) == 0);
+        CK(cudaDeviceSynchronize());
+        std::vector<int> num((size_t)c.B * c.H * nb), idx((size_t)c.B * c.H * nb * nb);
+        CK(cudaMemcpy(num.data(), dn.p, num.size() * 4, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(idx.data(), di.p, idx.size() * 4, cudaMemcpyDeviceToHost));
+        auto project = [&](const std::vector<double> & x, const std::vector<float> & w, int h) {
+            std::vector<double> t(c.dg, 0.0);
+            for (int d = 0; d < c.D; ++d)
+                for (int g = 0; g < c.dg; ++g) t[g] += x[d] * (double)w[((size_t)h * c.D + d) * c.dg + g];
+            return t;
+        };
+        std::vector<std::vector<double>> kts;
+        int kb = -1, kh = -1;
+        auto scores_of = [&](int b, int h, int I) {
+            if (b != kb || h != kh) {   // k̃ is per query head
+                kts.assign(nb, {});
+                for (int J = 0; J < nb; ++J) kts[J] = project(pooled_ref(k, c.Hkv, L, c.D, c.bs, b, h / (c.H / c.Hkv), J), wk, h);
+                kb = b; kh = h;
+            }
+            const std::vector<double> qt = project(pooled_ref(q, c.H, L, c.D, c.bs, b, h, I), wq, h);
+            std::vector<double> s(c.causal ? I + 1 : nb);
+            for (size_t J = 0; J < s.size(); ++J) {
+                double acc = 0;
+                for (int g = 0; g < c.dg; ++g) acc += qt[g] * kts[J][g];
+                s[J] = acc / std::sqrt((double)c.dg);
+            }
+            return s;
+        };
+        double worst_gap = 0;
+        const int bad = check_gate_rows(num, idx, c.B, c.H, nb, c.causal, c.dens, scores_of, worst_gap);
+        std::printf("learned_gate B=%d H=%d Hkv=%d L=%d D=%d d_g=%d causal=%d dens=%.2f: bad rows %d, worst gap %.2e\n",
+                    c.B, c.H, c.Hkv, L, c.D, c.dg, (int)c.causal, c.dens, bad, worst_gap);
+        CHECK(bad == 0);
+        CHECK(worst_gap < 1e-4);
+    }
+}
+
+// Exact ties: every block of K repeats one of five row patterns and Q is one
+// constant row, all values small dyadic fractions, so the pooled scores are
+// exact in fp32 and float64 alike and many are equal. The kept set must then be
+// exactly that of a stable sort by descending score (ties to the lower index),
+// cut after k: the diagonal first when causal. bf16 and fp16, fixed k and density,
+// and a row of 1094 blocks (34 keys per lane in the select kernel).
+TEST_CASE("block_topk gate breaks ties by the lower block index", "[cuda]") {
+    struct cfg { int dtype, H, Hkv, L, D, bs; bool causal; float dens; int kfix; };
+    const std::vector<cfg> cfgs = {{ATTNLAB_BF16, 2, 1, 64 * 300, 64, 64, false, 0.3f, 0},
+                                   {ATTNLAB_FP16, 2, 1, 64 * 300, 64, 64, true, 0.3f, 0},
+                                   {ATTNLAB_BF16, 2, 2, 128 * 40, 128, 128, true, 0.f, 7},
+                                   {ATTNLAB_BF16, 1, 1, 128 * 1094, 128, 128, false, 0.15f, 0}};
+    for (const cfg & c : cfgs) {
+        const int L = small_mode() ? c.bs * std::min(c.L / c.bs, 23) : c.L, nb = L / c.bs;
+        auto enc = [&](double x) {
+            uint16_t r;
+            if (c.dtype == ATTNLAB_BF16) { __nv_bfloat16 b = __float2bfloat16((float)x); std::memcpy(&r, &b, 2); }
+            else { __half h = __float2half((float)x); std::memcpy(&r, &h, 2); }
+            return r;
+        };
+        auto kpat = [&](int blk, int d) { return (((blk % 5) * 7 + d) % 5 - 2) * 0.25; };
+        auto qval = [&](int d) { return ((d % 3) - 1) * 0.5; };
+        std::vector<uint16_t> q((size_t)c.H * L * c.D), k((size_t)c.Hkv * L * c.D);
+        for (int h = 0; h < c.H; ++h)
+            for (int r = 0; r < L; ++r)
+                for (int d = 0; d < c.D; ++d) q[((size_t)h * L + r) * c.D + d] = enc(qval(d));
+        for (int h = 0; h < c.Hkv; ++h)
+            for (int r = 0; r < L; ++r)
+                for (int d = 0; d < c.D; ++d) k[((size_t)h * L + r) * c.D + d] = enc(kpat(r / c.bs, d));
+        dmem dq(q.size() * 2), dk(k.size() * 2), dn((size_t)c.H * nb * 4), di((size_t)c.H * nb * nb * 4),
+            ws(attnlab_block_topk_workspace(1, c.H, c.Hkv, L, c.D, c.bs));
+        CK(cudaMemcpy(dq.p, q.data(), q.size() * 2, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(dk.p, k.data(), k.size() * 2, cudaMemcpyHostToDevice));
+        CK(cudaMemset(di.p, 0xFF, (size_t)c.H * nb * nb * 4));
+        REQUIRE(attnlab_block_topk(c.dtype, dq.p, dk.p, 1, c.H, c.Hkv, L, c.D, c.causal, 0.f, c.bs, c.dens, c.kfix,
+                                   dn.as<int>(), di.as<int>(), ws.p, nullptr) == 0);
+        CK(cudaDeviceSynchronize());
+        std::vector<int> num((size_t)c.H * nb), idx((size_t)c.H * nb * nb);
+        CK(cudaMemcpy(num.data(), dn.p, num.size() * 4, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(idx.data(), di.p, idx.size() * 4, cudaMemcpyDeviceToHost));
+        std::vector<double> score(nb);
+        for (int J = 0; J < nb; ++J) {
+            double acc = 0;
+            for (int d = 0; d < c.D; ++d) acc += qval(d) * kpat(J, d);
+            score[J] = acc / std::sqrt((double)c.D);
+        }
+        int bad = 0, n_ties = 0;
+        for (int h = 0; h < c.H; ++h)
+            for (int I = 0; I < nb; ++I) {
+                const int allowed = c.causal ? I + 1 : nb;
+                int kk = c.kfix > 0 ? c.kfix : (int)std::ceil(c.dens * allowed - 1e-6);
+                kk = std::max(1, std::min(allowed, kk));
+                std::vector<int> order(allowed);
+                std::iota(order.begin(), order.end(), 0);
+                auto s_of = [&](int J) { return (c.causal && J == I) ? INFINITY : score[J]; };
+                std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return s_of(a) > s_of(b); });
+                if (kk < allowed && s_of(order[kk - 1]) == s_of(order[kk])) ++n_ties;
+                std::vector<int> want(order.begin(), order.begin() + kk);
+                std::sort(want.begin(), want.end());
+                const size_t row = (size_t)h * nb + I;
+                std::vector<int> got(idx.begin() + row * nb, idx.begin() + row * nb + kk);
+                bool ok = num[row] == kk && got == want;
+                for (int t = kk; t < nb; ++t) ok = ok && idx[row * nb + t] == 0;   // the unused tail is zeroed
+                bad += !ok;
+            }
+        std::printf("block_topk ties H=%d L=%d D=%d causal=%d k=%d dens=%.2f: %d rows cut inside a tie, bad rows %d\n",
+                    c.H, L, c.D, (int)c.causal, c.kfix, c.dens, n_ties, bad);
+        CHECK(n_ties > 0);   // the case tests what it claims to
+        CHECK(bad == 0);
     }
 }
 

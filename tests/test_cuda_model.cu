@@ -17,11 +17,14 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include <cuda_runtime.h>
 #include <nlohmann/json.hpp>
@@ -31,6 +34,7 @@
 #include "attnlab_cuda.h"
 #include "llama_gpu.h"
 #include "llama_gpu_kernels.h"
+#include "methods/learned_gate.h"
 #include "methods/method.h"
 #include "model/llama.h"
 
@@ -186,7 +190,8 @@ TEST_CASE("GPU score(): vocabulary NLL and argmax match the logits", "[cuda]") {
 }
 
 namespace {
-void check_gate(const llama_model & m, int n, const std::string & spec, double min_agree) {
+void check_gate(const llama_model & m, int n, const std::string & spec, double min_agree,
+                const char * path = "gpu_gate") {
     llama_gpu & g = gpu_of(m);
     auto meth = method_create(spec);
     const std::vector<int32_t> ids = random_ids(n, m.cfg.n_vocab);
@@ -196,7 +201,7 @@ void check_gate(const llama_model & m, int n, const std::string & spec, double m
     const llama_gpu_stats st = g.last_stats();
     auto rec = g.recorded();
     REQUIRE((int)rec.size() == m.cfg.n_layer);
-    CHECK(st.selection_path == "gpu_gate");
+    CHECK(st.selection_path == path);
     CHECK(st.block_density > 0.0);
     CHECK(st.block_density <= 1.0);
     // The same blocks on the CPU.
@@ -295,6 +300,98 @@ TEST_CASE("GPU block_topk gate equals the CPU method on the same Q/K", "[cuda][s
                 CHECK((long)cnt[1] == pairs);
             }
     std::printf("gate vs CPU block_topk on identical Q/K: %ld of %ld query-block rows identical\n", same, rows);
+    CHECK(same >= rows - rows / 1000);
+}
+
+namespace {
+// A random (untrained) gate for the tiny hd64 model, saved once: layer 0 only,
+// so that layer 1 exercises the block_topk fallback.
+std::string g_gate_files[2];   // removed in main()
+const std::string & tiny_gate_file(int block) {
+    std::string & f = g_gate_files[block == 128];
+    if (f.empty()) {
+        const llama_model & m = model_hd64();
+        f = (std::filesystem::temp_directory_path() /
+             ("attnlab_cuda_gate_" + std::to_string(block) + "_" + std::to_string(::getpid()) + ".safetensors"))
+                .string();
+        gate_save(f, gate_random(m.cfg.n_head, m.cfg.head_dim, {0}, block, 16, 7));
+    }
+    return f;
+}
+} // namespace
+
+TEST_CASE("GPU learned_gate projections + block-sparse flash kernel match the CPU", "[cuda]") {
+    check_gate(model_hd64(), 1000, "learned_gate:rho=0.3,B=64,params=" + tiny_gate_file(64), 0.8, "gpu_learned_gate");
+    check_gate(model_hd64(), 1500, "learned_gate:rho=0.5,B=128,params=" + tiny_gate_file(128), 0.8, "gpu_learned_gate");
+    // tau > 0 thresholds the gate's softmax: selected on the host
+    auto tau = method_create("learned_gate:tau=0.05,B=64,params=" + tiny_gate_file(64));
+    llama_gpu & g = gpu_of(model_hd64());
+    g.forward(random_ids(300, model_hd64().cfg.n_vocab), true, tau.get());
+    CHECK(g.last_stats().selection_path == "host");
+}
+
+TEST_CASE("GPU learned_gate equals the CPU method on the same Q/K", "[cuda][small]") {
+    std::mt19937 rng(std::random_device{}());
+    std::normal_distribution<float> nd(0.f, 1.f);
+    const int H = 4, Hk = 2, D = 64, C = (H + 2 * Hk) * D;
+    long rows = 0, same = 0;
+    for (int dg : {16, 32})
+        for (int B : {16, 64})
+            for (double rho : {0.1, 0.4})
+                for (int n : {1, 700, 3000}) {
+                    auto gp = std::make_shared<gate_params>(gate_random(H, D, {0}, B, dg, 11 + dg + B));
+                    const learned_gate_method meth(gp, rho, 0.0, "learned_gate");
+                    std::vector<float> qkv((size_t)n * C);
+                    for (int t = 0; t < n; ++t)
+                        for (int c = 0; c < C; ++c)
+                            qkv[(size_t)t * C + c] = nd(rng) + 0.3f * std::sin(0.01f * t * (1 + c % 7));
+                    const int nb = (n + B - 1) / B;
+                    float *dq = nullptr, *dw = nullptr;
+                    int32_t *dnum = nullptr, *didx = nullptr;
+                    unsigned long long * dcnt = nullptr;
+                    void * ws = nullptr;
+                    REQUIRE(cudaMalloc(&dq, qkv.size() * 4) == cudaSuccess);
+                    REQUIRE(cudaMalloc(&dw, (gp->wq.size() + gp->wk.size()) * 4) == cudaSuccess);
+                    REQUIRE(cudaMalloc(&dnum, (size_t)H * nb * 4) == cudaSuccess);
+                    REQUIRE(cudaMalloc(&didx, (size_t)H * nb * nb * 4) == cudaSuccess);
+                    REQUIRE(cudaMalloc(&dcnt, 16) == cudaSuccess);
+                    REQUIRE(cudaMalloc(&ws, cuda::lg_learned_gate_workspace(n, H, Hk, D, dg, B)) == cudaSuccess);
+                    REQUIRE(cudaMemcpy(dq, qkv.data(), qkv.size() * 4, cudaMemcpyHostToDevice) == cudaSuccess);
+                    REQUIRE(cudaMemcpy(dw, gp->wq.data(), gp->wq.size() * 4, cudaMemcpyHostToDevice) == cudaSuccess);
+                    REQUIRE(cudaMemcpy(dw + gp->wq.size(), gp->wk.data(), gp->wk.size() * 4, cudaMemcpyHostToDevice) ==
+                            cudaSuccess);
+                    REQUIRE(cudaMemset(dnum, 0xff, (size_t)H * nb * 4) == cudaSuccess);   // poison
+                    REQUIRE(cudaMemset(dcnt, 0, 16) == cudaSuccess);
+                    REQUIRE(cuda::lg_learned_gate(dq, n, H, Hk, D, dw, dw + gp->wq.size(), dg, B, rho, dnum, didx, dcnt,
+                                                  ws, nullptr) == 0);
+                    REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+                    std::vector<int32_t> num((size_t)H * nb), idx((size_t)H * nb * nb);
+                    REQUIRE(cudaMemcpy(num.data(), dnum, num.size() * 4, cudaMemcpyDeviceToHost) == cudaSuccess);
+                    REQUIRE(cudaMemcpy(idx.data(), didx, idx.size() * 4, cudaMemcpyDeviceToHost) == cudaSuccess);
+                    cudaFree(dq); cudaFree(dw); cudaFree(dnum); cudaFree(didx); cudaFree(dcnt); cudaFree(ws);
+                    for (int h = 0; h < H; ++h) {
+                        head_inputs in;
+                        in.n_tokens = n; in.head_dim = D; in.causal = true; in.scale = 0.125f;
+                        in.q = qkv.data() + (size_t)h * D; in.q_stride = C;
+                        in.k = qkv.data() + (size_t)(H + h / (H / Hk)) * D; in.k_stride = C;
+                        in.layer = 0; in.head = h;
+                        const selection s = meth.select(in);
+                        for (int I = 0; I < nb; ++I) {
+                            std::vector<int32_t> a(s.blk_cols.begin() + s.blk_ptr[I],
+                                                   s.blk_cols.begin() + s.blk_ptr[I + 1]);
+                            const int k = num[(size_t)h * nb + I];
+                            REQUIRE(k >= 1);
+                            REQUIRE(k <= I + 1);
+                            std::vector<int32_t> b(idx.begin() + ((size_t)h * nb + I) * nb,
+                                                   idx.begin() + ((size_t)h * nb + I) * nb + k);
+                            ++rows;
+                            same += a == b;
+                        }
+                    }
+                    CHECK(meth.fallbacks() == 0);
+                }
+    std::printf("learned gate vs CPU learned_gate on identical Q/K: %ld of %ld query-block rows identical\n", same, rows);
+    CHECK(rows > 1000);
     CHECK(same >= rows - rows / 1000);
 }
 
@@ -398,5 +495,7 @@ int main(int argc, char ** argv) {
     const int rc = Catch::Session().run(argc, argv);
     g_gpu64.reset();
     g_gpu16.reset();
+    for (const std::string & f : g_gate_files)
+        if (!f.empty()) std::remove(f.c_str());
     return rc;
 }

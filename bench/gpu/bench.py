@@ -127,6 +127,9 @@ def main():
     lib.attnlab_default_kernel_variant.argtypes = [ci, ci]
     var_list = [int(x) for x in args.variants.split(",")]
     lib.attnlab_block_topk.argtypes = [ci, vp, vp, ci, ci, ci, ci, ci, ci, cf, ci, cf, ci, vp, vp, vp, vp]
+    lib.attnlab_learned_gate_workspace.restype = ctypes.c_size_t
+    lib.attnlab_learned_gate_workspace.argtypes = [ci, ci, ci, ci, ci, ci, ci]
+    lib.attnlab_learned_gate.argtypes = [ci, vp, vp, vp, vp, ci, ci, ci, ci, ci, ci, ci, ci, cf, ci, vp, vp, vp, vp]
 
     def ck(rc):
         if rc != 0:
@@ -204,6 +207,16 @@ def main():
         gate = lambda: ck(lib.attnlab_block_topk(0, q.data_ptr(), k.data_ptr(), B, H, H, L, D, causal, scale, BS,
                                                  0.2, 0, gnum.data_ptr(), gidx.data_ptr(), ws.data_ptr(), None))
         t_gate = time_fn(gate)
+        # the learned gate (random W_q, W_k of d_g = 32: its cost does not depend on the values)
+        DG = 32
+        wq = torch.randn(H, D, DG, device=dev) / D ** 0.5
+        wk = torch.randn(H, D, DG, device=dev) / D ** 0.5
+        lws = torch.empty(lib.attnlab_learned_gate_workspace(B, H, H, L, D, DG, BS), dtype=torch.uint8, device=dev)
+        lgate = lambda: ck(lib.attnlab_learned_gate(0, q.data_ptr(), k.data_ptr(), wq.data_ptr(), wk.data_ptr(), DG, B, H,
+                                                    H, L, D, causal, BS, 0.2, 0, gnum.data_ptr(), gidx.data_ptr(),
+                                                    lws.data_ptr(), None))
+        t_lgate = time_fn(lgate)
+        del lws
 
         dense_pairs = (L * (L + 1) // 2 if causal else L * L) * H * B
         base = res.get("cudnn", float("nan"))
@@ -227,10 +240,13 @@ def main():
         rows.append(dict(L=L, D=D, causal=causal, density=None, method="ours gate (block_topk)", time_ms=t_gate * 1e3,
                          tflops=None, speedup=None, share_of_ours_dense=t_gate / res["ours"],
                          share_of_cudnn_dense=t_gate / base if base == base else None))
+        rows.append(dict(L=L, D=D, causal=causal, density=None, method="ours learned gate (d_g 32)",
+                         time_ms=t_lgate * 1e3, tflops=None, speedup=None, share_of_ours_dense=t_lgate / res["ours"],
+                         share_of_cudnn_dense=t_lgate / base if base == base else None))
         log(f"L={L} D={D} causal={causal}: cudnn {res.get('cudnn', 0)*1e3:.2f} ms, flash {res.get('flash', 0)*1e3:.2f} ms, "
             f"ours v{main_v} {res['ours']*1e3:.2f} ms ("
             + ", ".join(f"v{v} {res[f'ours_v{v}']*1e3:.2f}" for v in others) + f") (rel err vs sdpa {err_dense:.2e}), "
-            f"gate {t_gate*1e3:.3f} ms")
+            f"gate {t_gate*1e3:.3f} ms, learned gate {t_lgate*1e3:.3f} ms")
 
         for dens in dens_list:
             if time.time() - t_start > args.budget_s:

@@ -21,8 +21,8 @@ if [ -n "${PREBUILT:-}" ]; then
 else
   BIN=$BUILD
   echo "== build (nvcc $ARCH)"
-  # the C API that bench.py loads through ctypes: attention.cu alone
-  $NVCC -O3 -std=c++17 $ARCH -Xcompiler -fPIC -shared -Ikernels -Icore kernels/attention.cu \
+  # the C API that bench.py loads through ctypes: the attention kernels and the gate
+  $NVCC -O3 -std=c++17 $ARCH -Xcompiler -fPIC -shared -Ikernels -Icore kernels/attention.cu kernels/block_topk_gate.cu \
       -o "$BUILD/libattnlab_kernels.so" || exit 1
   # the test binary needs core and the GPU model (cuda_backend registers it): cmake
   cmake -S . -B "$BUILD/cmake" -DCMAKE_BUILD_TYPE=Release -DATTNLAB_GUI=OFF -DATTNLAB_BENCH=OFF -DATTNLAB_NATIVE=OFF \

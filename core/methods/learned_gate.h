@@ -105,6 +105,8 @@ public:
     const trained_provenance & provenance() const override { return p_->prov; }
     const std::string & calib_text_sha256() const { return p_->prov.calib_text_sha256; }
     const gate_params & params() const { return *p_; }
+    double rho() const { return rho_; }
+    double tau() const { return tau_; }
     int64_t fallbacks() const;
 
 private:

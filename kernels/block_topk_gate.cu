@@ -1,0 +1,369 @@
+// The block_topk gate on the GPU (attnlab_block_topk in attnlab_cuda.h), three
+// launches, each shaped for what it moves:
+//   1. block_pool_qk_kernel: mean of each block's rows of Q and of K, fp32
+//      (reads all of Q and K once: memory-bound, the floor of the gate's time);
+//   2. block_scores_kernel: S = scale * Qp Kp^T per (batch, head), a small
+//      fp32 GEMM in 64 x 64 tiles (causal tiles above the diagonal skipped);
+//   (learned_gate: between 1 and 2, gate_project_kernel maps the pooled rows
+//   through the gate's per-head W_q, W_k to d_g dimensions)
+//   3. block_select_kernel: one warp per query block finds the k-th largest
+//      score by a bitwise search over order-preserving integer keys, then
+//      writes the kept key blocks in ascending index order by ballot/popc
+//      compaction. No sort, no block-wide barrier.
+// The earlier version (one CTA per query block scoring against every pooled key
+// from L2, then two bitonic sorts of ~36 barrier stages each) spent most of its
+// time in the sorts' barriers: 0.336 ms at L = 32k, D = 128 (NOTES.md).
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include "attnlab_cuda.h"
+#include "cuda_status.h"
+
+namespace attnlab::cuda {
+namespace {
+
+// Mean of block_size rows per (batch, head, block); one thread per dimension.
+// (Fallback for head dims the vectorised kernel below does not cover.)
+template <typename T>
+__global__ void block_pool_kernel(const T * x, float * out, int L, int D, int bs, int nb) {
+    __shared__ float part[1024];
+    const int blk = blockIdx.x, bh = blockIdx.y;
+    const int r0 = blk * bs, r1 = min(L, r0 + bs);
+    const int d = threadIdx.x % D, g = threadIdx.x / D, groups = blockDim.x / D;   // D divides blockDim
+    const T * src = x + (long long)bh * L * D + d;
+    float acc = 0.f;
+    for (int r = r0 + g; r < r1; r += groups) acc += static_cast<float>(src[(long long)r * D]);
+    part[threadIdx.x] = acc;
+    __syncthreads();
+    if (g == 0) {
+        for (int k = 1; k < groups; ++k) acc += part[k * D + d];
+        out[((long long)bh * nb + blk) * D + d] = acc / float(r1 - r0);
+    }
+}
+
+// Q and K pooled in one launch (grid.y = B*H rows of Q, then B*Hkv of K), for
+// D % 8 == 0 with D/8 dividing 256: a thread owns 8 dimensions (16-byte loads),
+// 256 / (D/8) rows are summed in parallel, the row loop unrolled so that several
+// loads are in flight (one 2-byte load per row and thread was latency-bound).
+template <typename T>
+__global__ void block_pool_qk_kernel(const T * q, const T * k, float * qp, float * kp, int bh_q, int L, int D, int bs,
+                                     int nb) {
+    extern __shared__ float part[];   // [groups][D]
+    const int chunks = D / 8, groups = blockDim.x / chunks;
+    const int c = threadIdx.x % chunks, g = threadIdx.x / chunks;
+    const int blk = blockIdx.x;
+    const bool is_q = (int)blockIdx.y < bh_q;
+    const int bh = is_q ? blockIdx.y : blockIdx.y - bh_q;
+    const T * x = is_q ? q : k;
+    float * out = is_q ? qp : kp;
+    const int r0 = blk * bs, r1 = min(L, r0 + bs);
+    float acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+    const T * src = x + (long long)bh * L * D + c * 8;
+#pragma unroll 8
+    for (int r = r0 + g; r < r1; r += groups) {
+        const uint4 raw = __ldg(reinterpret_cast<const uint4 *>(src + (long long)r * D));
+        const T * e = reinterpret_cast<const T *>(&raw);
+#pragma unroll
+        for (int i = 0; i < 8; ++i) acc[i] += static_cast<float>(e[i]);
+    }
+#pragma unroll
+    for (int i = 0; i < 8; ++i) part[g * D + c * 8 + i] = acc[i];
+    __syncthreads();
+    for (int d = threadIdx.x; d < D; d += blockDim.x) {
+        float sum = 0.f;
+        for (int j = 0; j < groups; ++j) sum += part[j * D + d];
+        out[((long long)bh * nb + blk) * D + d] = sum / float(r1 - r0);
+    }
+}
+
+// S[b][h][i][j] = scale * Qp[b][h][i] . Kp[b][h / group][j]. One CTA per 64 x 64
+// tile, 256 threads of 4 x 4 outputs each (rows ty + 16 r, columns tx + 16 c, so
+// that a warp's shared reads are broadcasts or consecutive), head dim streamed
+// through shared memory in slices of 32, stored transposed ([d][row], padded to
+// 65 so that the transposing stores do not conflict).
+constexpr int kScoreTile = 64, kScoreSlice = 32;
+__global__ void __launch_bounds__(256) block_scores_kernel(const float * qp, const float * kp, float * S, int H, int Hkv,
+                                                           int nb, int D, int causal, float scale) {
+    __shared__ float qs[kScoreSlice][kScoreTile + 1];
+    __shared__ float ks[kScoreSlice][kScoreTile + 1];
+    const int j0 = blockIdx.x * kScoreTile, i0 = blockIdx.y * kScoreTile, bh = blockIdx.z;
+    if (causal && j0 > i0 + kScoreTile - 1) return;   // every key block after every query block: never read
+    const int b = bh / H, hk = (bh % H) / (H / Hkv);
+    const float * qbase = qp + (long long)bh * nb * D;
+    const float * kbase = kp + (long long)(b * Hkv + hk) * nb * D;
+    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+    float acc[4][4] = {};
+    for (int d0 = 0; d0 < D; d0 += kScoreSlice) {
+        for (int e = threadIdx.x; e < kScoreTile * kScoreSlice; e += blockDim.x) {
+            const int r = e / kScoreSlice, c = e % kScoreSlice, d = d0 + c;   // consecutive threads: consecutive d
+            qs[c][r] = (i0 + r < nb && d < D) ? qbase[(long long)(i0 + r) * D + d] : 0.f;
+            ks[c][r] = (j0 + r < nb && d < D) ? kbase[(long long)(j0 + r) * D + d] : 0.f;
+        }
+        __syncthreads();
+#pragma unroll 8
+        for (int c = 0; c < kScoreSlice; ++c) {
+            float a[4], w[4];
+#pragma unroll
+            for (int r = 0; r < 4; ++r) a[r] = qs[c][ty + 16 * r];
+#pragma unroll
+            for (int s = 0; s < 4; ++s) w[s] = ks[c][tx + 16 * s];
+#pragma unroll
+            for (int r = 0; r < 4; ++r)
+#pragma unroll
+                for (int s = 0; s < 4; ++s) acc[r][s] = fmaf(a[r], w[s], acc[r][s]);
+        }
+        __syncthreads();
+    }
+    float * sbase = S + (long long)bh * nb * nb;
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+        const int i = i0 + ty + 16 * r;
+        if (i >= nb) continue;
+#pragma unroll
+        for (int s = 0; s < 4; ++s) {
+            const int j = j0 + tx + 16 * s;
+            if (j < nb) sbase[(long long)i * nb + j] = acc[r][s] * scale;
+        }
+    }
+}
+
+// learned_gate's projections, per query head h: q̃ = Q̄ W_q[h] for its own pooled
+// queries, k̃ = K̄ W_k[h] for its KV head's pooled keys (head_dim -> d_g), so k̃
+// is per query head. One CTA per (32 pooled rows, b*h, q or k): W[h] and the
+// rows in shared memory, one thread per output.
+constexpr int kProjRows = 32;
+__global__ void gate_project_kernel(const float * qp, const float * kp, const float * wq, const float * wk, float * qt,
+                                    float * kt, int H, int Hkv, int nb, int D, int dg) {
+    extern __shared__ float proj_smem[];
+    float * W = proj_smem;              // [D][dg]
+    float * X = proj_smem + D * dg;     // [kProjRows][D]
+    const int r0 = blockIdx.x * kProjRows, bh = blockIdx.y, is_k = blockIdx.z;
+    const int b = bh / H, h = bh % H, hk = h / (H / Hkv);
+    const float * w = (is_k ? wk : wq) + (size_t)h * D * dg;
+    const float * x = is_k ? kp + (size_t)(b * Hkv + hk) * nb * D : qp + (size_t)bh * nb * D;
+    float * out = (is_k ? kt : qt) + (size_t)bh * nb * dg;
+    const int rows = min(kProjRows, nb - r0);
+    for (int e = threadIdx.x; e < D * dg; e += blockDim.x) W[e] = w[e];
+    for (int e = threadIdx.x; e < rows * D; e += blockDim.x) X[e] = x[(size_t)r0 * D + e];
+    __syncthreads();
+    for (int o = threadIdx.x; o < rows * dg; o += blockDim.x) {
+        const int r = o / dg, g = o % dg;
+        float acc = 0.f;
+        for (int d = 0; d < D; ++d) acc = fmaf(X[r * D + d], W[d * dg + g], acc);
+        out[(size_t)(r0 + r) * dg + g] = acc;
+    }
+}
+
+// float -> uint32 with the same order (negatives flipped, positives offset);
+// -0 is folded onto +0 first so that the two tie, as they compare in float.
+__device__ __forceinline__ uint32_t order_key(float f) {
+    const uint32_t u = __float_as_uint(f + 0.0f);
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+// One warp per query block: keys of its allowed key blocks into shared memory
+// (the causal diagonal gets the largest key: always kept), the k-th largest key
+// T found bit by bit from the top (T = the largest value with at least k keys
+// >= T), then one pass in index order keeps keys > T and the first
+// (k - #keys > T) keys == T: the same set as a stable sort by descending score,
+// ties to the lower index, cut after k, and already ascending.
+constexpr int kSelectWarps = 4;
+__global__ void __launch_bounds__(kSelectWarps * 32) block_select_kernel(const float * S, int rows, int nb, int causal,
+                                                                        float density, int k_fixed, int * kv_num,
+                                                                        int * kv_idx) {
+    extern __shared__ uint32_t keys_all[];   // [kSelectWarps][nb]
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    const long long row = (long long)blockIdx.x * kSelectWarps + warp;
+    if (row >= rows) return;
+    uint32_t * keys = keys_all + (size_t)warp * nb;
+    const int qb = (int)(row % nb);
+    const int allowed = causal ? qb + 1 : nb;
+    const float * srow = S + row * nb;
+    for (int j = lane; j < allowed; j += 32) keys[j] = (causal && j == qb) ? 0xffffffffu : order_key(srow[j]);
+    __syncwarp();
+    int k = k_fixed > 0 ? k_fixed : (int)ceilf(density * (float)allowed - 1e-6f);
+    k = max(1, min(k, allowed));
+
+    uint32_t T = 0;
+    for (int bit = 31; bit >= 0; --bit) {
+        const uint32_t cand = T | (1u << bit);
+        int n = 0;
+        for (int j = lane; j < allowed; j += 32) n += keys[j] >= cand;
+        if (__reduce_add_sync(0xffffffffu, (unsigned)n) >= (unsigned)k) T = cand;
+    }
+    int n_gt = 0;
+    for (int j = lane; j < allowed; j += 32) n_gt += keys[j] > T;
+    const int ties_to_take = k - (int)__reduce_add_sync(0xffffffffu, (unsigned)n_gt);
+
+    int * out = kv_idx + row * nb;
+    const uint32_t below = (1u << lane) - 1u;
+    int written = 0, ties_seen = 0;
+    for (int base = 0; base < allowed; base += 32) {
+        const int j = base + lane;
+        const uint32_t key = j < allowed ? keys[j] : 0u;
+        const bool gt = j < allowed && key > T, eq = j < allowed && key == T;
+        const uint32_t eq_mask = __ballot_sync(0xffffffffu, eq);
+        const bool keep = gt || (eq && ties_seen + __popc(eq_mask & below) < ties_to_take);
+        const uint32_t keep_mask = __ballot_sync(0xffffffffu, keep);
+        if (keep) out[written + __popc(keep_mask & below)] = j;
+        written += __popc(keep_mask);
+        ties_seen += __popc(eq_mask);
+    }
+    for (int j = k + lane; j < nb; j += 32) out[j] = 0;
+    if (lane == 0) kv_num[row] = k;
+}
+
+size_t pooled_floats(int B, int H, int Hkv, int nb, int D) { return (size_t)B * (H + Hkv) * nb * D; }
+
+int check_gate_args(const char * who, int dtype, const void * q, const void * k, int B, int H, int Hkv, int L, int D, int bs,
+                    float density, int k_fixed, const int * kv_num, const int * kv_idx, const void * ws) {
+    const std::string w(who);
+    if (!q || !k || !kv_num || !kv_idx || !ws) return fail(w + ": null pointer");
+    if (B <= 0 || H <= 0 || Hkv <= 0 || L <= 0 || H % Hkv) return fail(w + ": bad shape");
+    if (D <= 0 || D > 1024 || (D > 256 && D % 32)) return fail(w + ": head dim out of range");
+    if (bs <= 0) return fail(w + ": block size must be positive");
+    if (dtype != ATTNLAB_BF16 && dtype != ATTNLAB_FP16) return fail(w + ": dtype must be bf16 or fp16");
+    if (k_fixed <= 0 && !(density >= 0.f && density <= 1.f)) return fail(w + ": density must be in [0, 1]");
+    if ((L + bs - 1) / bs > 4096) return fail(w + ": more than 4096 blocks");
+    if ((long long)B * (H + Hkv) > 65535) return fail(w + ": B*(H+Hkv) exceeds 65535");
+    return 0;
+}
+
+// Mean of each block of Q (into qp [B*H][nb][D]) and of K (kp [B*Hkv][nb][D]).
+int pool_qk(int dtype, const void * q, const void * k, int B, int H, int Hkv, int L, int D, int bs, float * qp, float * kp,
+            cudaStream_t st) {
+    const int nb = (L + bs - 1) / bs;
+    const bool vec = D % 8 == 0 && D / 8 <= 256 && 256 % (D / 8) == 0 &&
+                     reinterpret_cast<uintptr_t>(q) % 16 == 0 && reinterpret_cast<uintptr_t>(k) % 16 == 0;
+    const bool bf16 = dtype == ATTNLAB_BF16;
+    if (vec) {
+        const dim3 grid(nb, B * H + B * Hkv);
+        const size_t smem = (size_t)(256 / (D / 8)) * D * sizeof(float);   // 8 KiB at D = 128
+        if (bf16)
+            block_pool_qk_kernel<<<grid, 256, smem, st>>>(static_cast<const __nv_bfloat16 *>(q),
+                                                           static_cast<const __nv_bfloat16 *>(k), qp, kp, B * H, L, D, bs, nb);
+        else
+            block_pool_qk_kernel<<<grid, 256, smem, st>>>(static_cast<const __half *>(q), static_cast<const __half *>(k),
+                                                           qp, kp, B * H, L, D, bs, nb);
+    } else {
+        const int threads = (D <= 256 && 256 % D == 0) ? 256 : D;
+        if (bf16) {
+            block_pool_kernel<<<dim3(nb, B * H), threads, 0, st>>>(static_cast<const __nv_bfloat16 *>(q), qp, L, D, bs, nb);
+            block_pool_kernel<<<dim3(nb, B * Hkv), threads, 0, st>>>(static_cast<const __nv_bfloat16 *>(k), kp, L, D, bs, nb);
+        } else {
+            block_pool_kernel<<<dim3(nb, B * H), threads, 0, st>>>(static_cast<const __half *>(q), qp, L, D, bs, nb);
+            block_pool_kernel<<<dim3(nb, B * Hkv), threads, 0, st>>>(static_cast<const __half *>(k), kp, L, D, bs, nb);
+        }
+    }
+    return check_cuda(cudaGetLastError(), "block_topk: pooling launch");
+}
+
+// Scores of pooled (or projected) rows qr [B*H][nb][D] against kr [B*Hkv][nb][D]
+// into S, then the selection.
+int score_and_select(const float * qr, const float * kr, float * S, int B, int H, int Hkv, int nb, int D, int causal,
+                     float scale, float density, int k_fixed, int * kv_num, int * kv_idx, cudaStream_t st) {
+    const int tiles = (nb + kScoreTile - 1) / kScoreTile;
+    block_scores_kernel<<<dim3(tiles, tiles, B * H), 256, 0, st>>>(qr, kr, S, H, Hkv, nb, D, causal, scale);
+    if (int r = check_cuda(cudaGetLastError(), "block_topk: scores launch")) return r;
+    const int rows = B * H * nb;
+    const size_t smem = (size_t)kSelectWarps * nb * sizeof(uint32_t);   // 64 KiB at nb = 4096
+    if (smem > 48 * 1024) {
+        if (int r = check_cuda(cudaFuncSetAttribute(block_select_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                    (int)smem),
+                               "block_topk: cudaFuncSetAttribute"))
+            return r;
+    }
+    block_select_kernel<<<(rows + kSelectWarps - 1) / kSelectWarps, kSelectWarps * 32, smem, st>>>(
+        S, rows, nb, causal, density, k_fixed, kv_num, kv_idx);
+    return check_cuda(cudaGetLastError(), "block_topk: select launch");
+}
+
+} // namespace
+
+size_t block_topk_workspace(int B, int H, int Hkv, int L, int D, int bs) {
+    const size_t nb = (size_t)(L + bs - 1) / bs;
+    return (pooled_floats(B, H, Hkv, (int)nb, D) + (size_t)B * H * nb * nb) * sizeof(float);
+}
+
+int block_topk(int dtype, const void * q, const void * k, int B, int H, int Hkv, int L, int D, int causal, float scale,
+               int bs, float density, int k_fixed, int * kv_num, int * kv_idx, void * ws, cudaStream_t st) {
+    if (int r = check_gate_args("block_topk", dtype, q, k, B, H, Hkv, L, D, bs, density, k_fixed, kv_num, kv_idx, ws))
+        return r;
+    const int nb = (L + bs - 1) / bs;
+    if (scale <= 0.f) scale = 1.0f / std::sqrt((float)D);
+    float * qp = static_cast<float *>(ws);
+    float * kp = qp + (size_t)B * H * nb * D;
+    float * S = qp + pooled_floats(B, H, Hkv, nb, D);
+    if (int r = pool_qk(dtype, q, k, B, H, Hkv, L, D, bs, qp, kp, st)) return r;
+    return score_and_select(qp, kp, S, B, H, Hkv, nb, D, causal, scale, density, k_fixed, kv_num, kv_idx, st);
+}
+
+size_t learned_gate_workspace(int B, int H, int Hkv, int L, int D, int dg, int bs) {
+    const size_t nb = (size_t)(L + bs - 1) / bs;
+    return (pooled_floats(B, H, Hkv, (int)nb, D) + 2 * (size_t)B * H * nb * dg + (size_t)B * H * nb * nb) * sizeof(float);
+}
+
+int learned_gate(int dtype, const void * q, const void * k, const float * wq, const float * wk, int dg, int B, int H,
+                 int Hkv, int L, int D, int causal, int bs, float density, int k_fixed, int * kv_num, int * kv_idx,
+                 void * ws, cudaStream_t st) {
+    if (int r = check_gate_args("learned_gate", dtype, q, k, B, H, Hkv, L, D, bs, density, k_fixed, kv_num, kv_idx, ws))
+        return r;
+    if (!wq || !wk) return fail("learned_gate: null projection");
+    if (dg <= 0 || dg > 256) return fail("learned_gate: d_g must be in [1, 256]");
+    const size_t proj_smem = ((size_t)D * dg + (size_t)kProjRows * D) * sizeof(float);
+    if (proj_smem > 227 * 1024) return fail("learned_gate: head_dim x d_g too large for the projection tile");
+    const int nb = (L + bs - 1) / bs;
+    float * qp = static_cast<float *>(ws);
+    float * kp = qp + (size_t)B * H * nb * D;
+    float * qt = qp + pooled_floats(B, H, Hkv, nb, D);
+    float * kt = qt + (size_t)B * H * nb * dg;
+    float * S = kt + (size_t)B * H * nb * dg;
+    if (int r = pool_qk(dtype, q, k, B, H, Hkv, L, D, bs, qp, kp, st)) return r;
+    if (proj_smem > 48 * 1024) {
+        if (int r = check_cuda(cudaFuncSetAttribute(gate_project_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                    (int)proj_smem),
+                               "learned_gate: cudaFuncSetAttribute"))
+            return r;
+    }
+    gate_project_kernel<<<dim3((nb + kProjRows - 1) / kProjRows, B * H, 2), 256, proj_smem, st>>>(qp, kp, wq, wk, qt, kt,
+                                                                                                 H, Hkv, nb, D, dg);
+    if (int r = check_cuda(cudaGetLastError(), "learned_gate: projection launch")) return r;
+    // k̃ is per query head: H "KV heads" for the scores.
+    return score_and_select(qt, kt, S, B, H, H, nb, dg, causal, 1.0f / std::sqrt((float)dg), density, k_fixed, kv_num,
+                            kv_idx, st);
+}
+
+} // namespace attnlab::cuda
+
+extern "C" {
+
+size_t attnlab_block_topk_workspace(int B, int H, int Hkv, int L, int D, int block_size) {
+    if (block_size <= 0 || L <= 0) return 0;
+    return attnlab::cuda::block_topk_workspace(B, H, Hkv, L, D, block_size);
+}
+
+int attnlab_block_topk(int dtype, const void * q, const void * k, int B, int H, int Hkv, int L, int D, int causal,
+                       float scale, int block_size, float density, int k_fixed, int * kv_num_blocks, int * kv_indices,
+                       void * workspace, void * stream) {
+    return attnlab::cuda::block_topk(dtype, q, k, B, H, Hkv, L, D, causal, scale, block_size, density, k_fixed,
+                                     kv_num_blocks, kv_indices, workspace, static_cast<cudaStream_t>(stream));
+}
+
+size_t attnlab_learned_gate_workspace(int B, int H, int Hkv, int L, int D, int d_g, int block_size) {
+    if (block_size <= 0 || L <= 0 || d_g <= 0) return 0;
+    return attnlab::cuda::learned_gate_workspace(B, H, Hkv, L, D, d_g, block_size);
+}
+
+int attnlab_learned_gate(int dtype, const void * q, const void * k, const float * wq, const float * wk, int d_g, int B,
+                         int H, int Hkv, int L, int D, int causal, int block_size, float density, int k_fixed,
+                         int * kv_num_blocks, int * kv_indices, void * workspace, void * stream) {
+    return attnlab::cuda::learned_gate(dtype, q, k, wq, wk, d_g, B, H, Hkv, L, D, causal, block_size, density, k_fixed,
+                                       kv_num_blocks, kv_indices, workspace, static_cast<cudaStream_t>(stream));
+}
+
+} // extern "C"
