@@ -14,10 +14,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "llama_gpu.h"
+#include "methods/learned_gate.h"
 #include "methods/method.h"
 #include "model/llama.h"
 
@@ -41,12 +44,20 @@ int main(int argc, char ** argv) {
     for (int i = 0; i < ctx; ++i) ids[i] = (int32_t)((i * 7919LL + 13) % m.cfg.n_vocab);
     const double flops = llama_forward_flops(m.cfg, ctx, true);
 
-    std::printf("%-34s %10s %12s %10s %10s %8s %8s\n", "attention", "ms/window", "tokens/s", "TFLOP/s", "attn ms",
+    std::printf("%-38s %10s %12s %10s %10s %8s %8s\n", "attention", "ms/window", "tokens/s", "TFLOP/s", "attn ms",
                 "gate ms", "density");
-    const std::vector<std::string> specs = {"dense", "block_topk:rho=0.5,B=64", "block_topk:rho=0.2,B=64",
-                                            "block_topk:rho=0.1,B=64", "block_topk:rho=0.2,B=128"};
-    for (const std::string & spec : specs) {
-        std::unique_ptr<sparse_method> meth = spec == "dense" ? nullptr : method_create(spec);
+    std::vector<std::pair<std::string, std::unique_ptr<sparse_method>>> runs;
+    for (const char * spec : {"dense", "block_topk:rho=0.5,B=64", "block_topk:rho=0.2,B=64", "block_topk:rho=0.1,B=64",
+                              "block_topk:rho=0.2,B=128"})
+        runs.emplace_back(spec, std::string(spec) == "dense" ? nullptr : method_create(spec));
+    // learned_gate with an untrained gate of the trained one's shape (d_g 32,
+    // every layer): its cost does not depend on the weights' values
+    std::vector<int> all_layers(m.cfg.n_layer);
+    for (int il = 0; il < m.cfg.n_layer; ++il) all_layers[il] = il;
+    auto gp = std::make_shared<gate_params>(gate_random(m.cfg.n_head, m.cfg.head_dim, all_layers, 64, 32, 1));
+    runs.emplace_back("learned_gate:rho=0.2,B=64 (random W)",
+                      std::make_unique<learned_gate_method>(gp, 0.2, 0.0, "learned_gate:rho=0.2,B=64"));
+    for (const auto & [spec, meth] : runs) {
         g->score(ids, meth.get());   // warm-up
         std::vector<double> t, attn, gate;
         double dens = 1.0;
@@ -63,7 +74,7 @@ int main(int argc, char ** argv) {
             return v[v.size() / 2];
         };
         const double tm = med(t);
-        std::printf("%-34s %10.2f %12.0f %10.1f %10.2f %8.3f %8.3f\n", spec.c_str(), tm * 1e3, ctx / tm,
+        std::printf("%-38s %10.2f %12.0f %10.1f %10.2f %8.3f %8.3f\n", spec.c_str(), tm * 1e3, ctx / tm,
                     flops / tm * 1e-12, med(attn) * 1e3, med(gate) * 1e3, dens);
     }
     // Prefill shape: only the last row's logits (forward with all_logits = false).
@@ -76,7 +87,7 @@ int main(int argc, char ** argv) {
         }
         std::sort(t.begin(), t.end());
         const double tm = t[t.size() / 2];
-        std::printf("%-34s %10.2f %12.0f %10.1f\n", "dense, last-row logits (prefill)", tm * 1e3, ctx / tm,
+        std::printf("%-38s %10.2f %12.0f %10.1f\n", "dense, last-row logits (prefill)", tm * 1e3, ctx / tm,
                     llama_forward_flops(m.cfg, ctx, false) / tm * 1e-12);
     }
     return 0;

@@ -1,15 +1,13 @@
-// The block_topk gate on the GPU (attnlab_block_topk in attnlab_cuda.h), three
-// launches, each shaped for what it moves:
-//   1. block_pool_qk_kernel: mean of each block's rows of Q and of K, fp32
-//      (reads all of Q and K once: memory-bound, the floor of the gate's time);
-//   2. block_scores_kernel: S = scale * Qp Kp^T per (batch, head), a small
-//      fp32 GEMM in 64 x 64 tiles (causal tiles above the diagonal skipped);
-//   (learned_gate: between 1 and 2, gate_project_kernel maps the pooled rows
-//   through the gate's per-head W_q, W_k to d_g dimensions)
-//   3. block_select_kernel: one warp per query block finds the k-th largest
-//      score by a bitwise search over order-preserving integer keys, then
-//      writes the kept key blocks in ascending index order by ballot/popc
-//      compaction. No sort, no block-wide barrier.
+// The block gates on the GPU (attnlab_block_topk, attnlab_learned_gate in
+// attnlab_cuda.h), fp32:
+//   1. block_pool_qk_kernel: mean of each block's rows of Q and of K (reads all
+//      of Q and K once: memory-bound, the floor of the gate's time);
+//   (learned_gate: gate_project_kernel maps the pooled rows through the gate's
+//   per-head W_q, W_k to d_g dimensions)
+//   2. gate_scores_kernel + gate_select_kernel (gate_kernels.cuh, shared with
+//      the model's forward pass): pooled scores as a tiled GEMM, then one warp
+//      per query block selects by a bitwise k-th-key search and writes the
+//      kept blocks ascending.
 // The earlier version (one CTA per query block scoring against every pooled key
 // from L2, then two bitonic sorts of ~36 barrier stages each) spent most of its
 // time in the sorts' barriers: 0.336 ms at L = 32k, D = 128 (NOTES.md).
@@ -23,6 +21,7 @@
 
 #include "attnlab_cuda.h"
 #include "cuda_status.h"
+#include "gate_kernels.cuh"
 
 namespace attnlab::cuda {
 namespace {
@@ -81,57 +80,6 @@ __global__ void block_pool_qk_kernel(const T * q, const T * k, float * qp, float
     }
 }
 
-// S[b][h][i][j] = scale * Qp[b][h][i] . Kp[b][h / group][j]. One CTA per 64 x 64
-// tile, 256 threads of 4 x 4 outputs each (rows ty + 16 r, columns tx + 16 c, so
-// that a warp's shared reads are broadcasts or consecutive), head dim streamed
-// through shared memory in slices of 32, stored transposed ([d][row], padded to
-// 65 so that the transposing stores do not conflict).
-constexpr int kScoreTile = 64, kScoreSlice = 32;
-__global__ void __launch_bounds__(256) block_scores_kernel(const float * qp, const float * kp, float * S, int H, int Hkv,
-                                                           int nb, int D, int causal, float scale) {
-    __shared__ float qs[kScoreSlice][kScoreTile + 1];
-    __shared__ float ks[kScoreSlice][kScoreTile + 1];
-    const int j0 = blockIdx.x * kScoreTile, i0 = blockIdx.y * kScoreTile, bh = blockIdx.z;
-    if (causal && j0 > i0 + kScoreTile - 1) return;   // every key block after every query block: never read
-    const int b = bh / H, hk = (bh % H) / (H / Hkv);
-    const float * qbase = qp + (long long)bh * nb * D;
-    const float * kbase = kp + (long long)(b * Hkv + hk) * nb * D;
-    const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-    float acc[4][4] = {};
-    for (int d0 = 0; d0 < D; d0 += kScoreSlice) {
-        for (int e = threadIdx.x; e < kScoreTile * kScoreSlice; e += blockDim.x) {
-            const int r = e / kScoreSlice, c = e % kScoreSlice, d = d0 + c;   // consecutive threads: consecutive d
-            qs[c][r] = (i0 + r < nb && d < D) ? qbase[(long long)(i0 + r) * D + d] : 0.f;
-            ks[c][r] = (j0 + r < nb && d < D) ? kbase[(long long)(j0 + r) * D + d] : 0.f;
-        }
-        __syncthreads();
-#pragma unroll 8
-        for (int c = 0; c < kScoreSlice; ++c) {
-            float a[4], w[4];
-#pragma unroll
-            for (int r = 0; r < 4; ++r) a[r] = qs[c][ty + 16 * r];
-#pragma unroll
-            for (int s = 0; s < 4; ++s) w[s] = ks[c][tx + 16 * s];
-#pragma unroll
-            for (int r = 0; r < 4; ++r)
-#pragma unroll
-                for (int s = 0; s < 4; ++s) acc[r][s] = fmaf(a[r], w[s], acc[r][s]);
-        }
-        __syncthreads();
-    }
-    float * sbase = S + (long long)bh * nb * nb;
-#pragma unroll
-    for (int r = 0; r < 4; ++r) {
-        const int i = i0 + ty + 16 * r;
-        if (i >= nb) continue;
-#pragma unroll
-        for (int s = 0; s < 4; ++s) {
-            const int j = j0 + tx + 16 * s;
-            if (j < nb) sbase[(long long)i * nb + j] = acc[r][s] * scale;
-        }
-    }
-}
-
 // learned_gate's projections, per query head h: q̃ = Q̄ W_q[h] for its own pooled
 // queries, k̃ = K̄ W_k[h] for its KV head's pooled keys (head_dim -> d_g), so k̃
 // is per query head. One CTA per (32 pooled rows, b*h, q or k): W[h] and the
@@ -157,65 +105,6 @@ __global__ void gate_project_kernel(const float * qp, const float * kp, const fl
         for (int d = 0; d < D; ++d) acc = fmaf(X[r * D + d], W[d * dg + g], acc);
         out[(size_t)(r0 + r) * dg + g] = acc;
     }
-}
-
-// float -> uint32 with the same order (negatives flipped, positives offset);
-// -0 is folded onto +0 first so that the two tie, as they compare in float.
-__device__ __forceinline__ uint32_t order_key(float f) {
-    const uint32_t u = __float_as_uint(f + 0.0f);
-    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-}
-
-// One warp per query block: keys of its allowed key blocks into shared memory
-// (the causal diagonal gets the largest key: always kept), the k-th largest key
-// T found bit by bit from the top (T = the largest value with at least k keys
-// >= T), then one pass in index order keeps keys > T and the first
-// (k - #keys > T) keys == T: the same set as a stable sort by descending score,
-// ties to the lower index, cut after k, and already ascending.
-constexpr int kSelectWarps = 4;
-__global__ void __launch_bounds__(kSelectWarps * 32) block_select_kernel(const float * S, int rows, int nb, int causal,
-                                                                        float density, int k_fixed, int * kv_num,
-                                                                        int * kv_idx) {
-    extern __shared__ uint32_t keys_all[];   // [kSelectWarps][nb]
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    const long long row = (long long)blockIdx.x * kSelectWarps + warp;
-    if (row >= rows) return;
-    uint32_t * keys = keys_all + (size_t)warp * nb;
-    const int qb = (int)(row % nb);
-    const int allowed = causal ? qb + 1 : nb;
-    const float * srow = S + row * nb;
-    for (int j = lane; j < allowed; j += 32) keys[j] = (causal && j == qb) ? 0xffffffffu : order_key(srow[j]);
-    __syncwarp();
-    int k = k_fixed > 0 ? k_fixed : (int)ceilf(density * (float)allowed - 1e-6f);
-    k = max(1, min(k, allowed));
-
-    uint32_t T = 0;
-    for (int bit = 31; bit >= 0; --bit) {
-        const uint32_t cand = T | (1u << bit);
-        int n = 0;
-        for (int j = lane; j < allowed; j += 32) n += keys[j] >= cand;
-        if (__reduce_add_sync(0xffffffffu, (unsigned)n) >= (unsigned)k) T = cand;
-    }
-    int n_gt = 0;
-    for (int j = lane; j < allowed; j += 32) n_gt += keys[j] > T;
-    const int ties_to_take = k - (int)__reduce_add_sync(0xffffffffu, (unsigned)n_gt);
-
-    int * out = kv_idx + row * nb;
-    const uint32_t below = (1u << lane) - 1u;
-    int written = 0, ties_seen = 0;
-    for (int base = 0; base < allowed; base += 32) {
-        const int j = base + lane;
-        const uint32_t key = j < allowed ? keys[j] : 0u;
-        const bool gt = j < allowed && key > T, eq = j < allowed && key == T;
-        const uint32_t eq_mask = __ballot_sync(0xffffffffu, eq);
-        const bool keep = gt || (eq && ties_seen + __popc(eq_mask & below) < ties_to_take);
-        const uint32_t keep_mask = __ballot_sync(0xffffffffu, keep);
-        if (keep) out[written + __popc(keep_mask & below)] = j;
-        written += __popc(keep_mask);
-        ties_seen += __popc(eq_mask);
-    }
-    for (int j = k + lane; j < nb; j += 32) out[j] = 0;
-    if (lane == 0) kv_num[row] = k;
 }
 
 size_t pooled_floats(int B, int H, int Hkv, int nb, int D) { return (size_t)B * (H + Hkv) * nb * D; }
@@ -264,23 +153,16 @@ int pool_qk(int dtype, const void * q, const void * k, int B, int H, int Hkv, in
 }
 
 // Scores of pooled (or projected) rows qr [B*H][nb][D] against kr [B*Hkv][nb][D]
-// into S, then the selection.
+// into S, then the selection (gate_kernels.cuh).
 int score_and_select(const float * qr, const float * kr, float * S, int B, int H, int Hkv, int nb, int D, int causal,
                      float scale, float density, int k_fixed, int * kv_num, int * kv_idx, cudaStream_t st) {
-    const int tiles = (nb + kScoreTile - 1) / kScoreTile;
-    block_scores_kernel<<<dim3(tiles, tiles, B * H), 256, 0, st>>>(qr, kr, S, H, Hkv, nb, D, causal, scale);
-    if (int r = check_cuda(cudaGetLastError(), "block_topk: scores launch")) return r;
-    const int rows = B * H * nb;
-    const size_t smem = (size_t)kSelectWarps * nb * sizeof(uint32_t);   // 64 KiB at nb = 4096
-    if (smem > 48 * 1024) {
-        if (int r = check_cuda(cudaFuncSetAttribute(block_select_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                    (int)smem),
-                               "block_topk: cudaFuncSetAttribute"))
-            return r;
-    }
-    block_select_kernel<<<(rows + kSelectWarps - 1) / kSelectWarps, kSelectWarps * 32, smem, st>>>(
-        S, rows, nb, causal, density, k_fixed, kv_num, kv_idx);
-    return check_cuda(cudaGetLastError(), "block_topk: select launch");
+    gate_rule rule;
+    rule.causal = causal;
+    rule.density = density;
+    rule.eps = 1e-6;
+    rule.k_fixed = k_fixed;
+    return check_cuda(gate_score_and_select<float>(qr, kr, S, B, H, Hkv, nb, D, scale, rule, kv_num, kv_idx, st),
+                      "block_topk: scores and select");
 }
 
 } // namespace

@@ -9,6 +9,7 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include "gate_kernels.cuh"
 #include "llama_gpu_kernels.h"
 
 namespace attnlab::cuda {
@@ -176,58 +177,9 @@ __global__ void pool_kernel(const float * qkv, double * pooled, int n, int H, in
     }
 }
 
-// One block per (query block I, head h). Shared: scores [nb] (double), keep [nb].
-__global__ void topk_select_kernel(const double * pooled, int n, int H, int Hk, int D, int B, int nb, float scale,
-                                   double rho, int32_t * kv_num, int32_t * kv_idx, unsigned long long * counters) {
-    extern __shared__ double shd[];
-    double * sc = shd;
-    // keep[] starts on a 16-byte boundary after sc[] (see topk_smem_bytes).
-    int * keep = reinterpret_cast<int *>(sc + ((nb + 1) & ~1));
-    const int I = blockIdx.x, h = blockIdx.y, hk = h / (H / Hk);
-    const int nbc = I + 1;
-    const double * qp = pooled + ((size_t)h * nb + I) * D;
-    const double * kp = pooled + ((size_t)(H + hk) * nb) * D;
-    const double inf = __longlong_as_double(0x7ff0000000000000LL);
-    for (int J = threadIdx.x; J < nbc; J += blockDim.x) {
-        double s = 0.0;
-        for (int d = 0; d < D; ++d) s += qp[d] * kp[(size_t)J * D + d];
-        sc[J] = (J == I || J == 0) ? inf : s * (double)scale;
-    }
-    __syncthreads();
-    int budget = (int)ceil(rho * nbc - 1e-9);
-    budget = max(1, min(nbc, budget));
-    for (int J = threadIdx.x; J < nbc; J += blockDim.x) {
-        const double s = sc[J];
-        int rank = 0;
-        for (int J2 = 0; J2 < nbc; ++J2) rank += (sc[J2] > s) || (sc[J2] == s && J2 < J);
-        keep[J] = (rank < budget || J == 0 || J == I) ? 1 : 0;
-    }
-    __syncthreads();
-    const size_t row = (size_t)h * nb + I;
-    for (int J = threadIdx.x; J < nbc; J += blockDim.x) {
-        if (!keep[J]) continue;
-        int pos = 0;
-        for (int J2 = 0; J2 < J; ++J2) pos += keep[J2];
-        kv_idx[row * nb + pos] = J;
-    }
-    if (threadIdx.x == 0) {
-        int cnt = 0;
-        unsigned long long pairs = 0;
-        const long long q0 = (long long)I * B, q1 = min((long long)n, q0 + B), rows = q1 - q0;
-        for (int J = 0; J < nbc; ++J) {
-            if (!keep[J]) continue;
-            ++cnt;
-            pairs += (J < I) ? (unsigned long long)(rows * B) : (unsigned long long)(rows * (rows + 1) / 2);
-        }
-        kv_num[row] = cnt;
-        atomicAdd(counters, (unsigned long long)cnt);
-        atomicAdd(counters + 1, pairs);
-    }
-}
-
 // learned_gate's projections in double, per query head h: pooled [H+Hk][nb][D]
 // -> proj [2H][nb][dg], q̃ rows first (q̃_I = Q̄_I W_q[h]), then k̃ rows of every
-// query head (k̃_J = K̄_J(kv head of h) W_k[h]), so that topk_select_kernel reads
+// query head (k̃_J = K̄_J(kv head of h) W_k[h]), so that the gate's scores read
 // them as H query and H key heads. One block per (pooled row, h, q or k).
 __global__ void gate_project_kernel(const double * pooled, const float * wq, const float * wk, double * proj, int H, int Hk,
                                     int D, int dg, int nb) {
@@ -340,33 +292,42 @@ int lg_attention_ref(const float * qkv, uint16_t * out, int n, int H, int Hk, in
 
 size_t lg_block_topk_workspace(int n, int H, int Hk, int D, int B) {
     const size_t nb = (size_t)(n + B - 1) / B;
-    return (size_t)(H + Hk) * nb * D * sizeof(double);
+    return ((size_t)(H + Hk) * nb * D + (size_t)H * nb * nb) * sizeof(double);
 }
+
+namespace {
+// The CPU methods' rule (block_topk, learned_gate with tau = 0): causal, the
+// diagonal and block 0 forced and counted, budget ceil(rho (I+1) - 1e-9).
+gate_rule cpu_rule(int n, int B, double rho, unsigned long long * counters) {
+    gate_rule r;
+    r.causal = 1;
+    r.keep_first = 1;
+    r.density = rho;
+    r.eps = 1e-9;
+    r.counters = counters;
+    r.n_tokens = n;
+    r.block = B;
+    return r;
+}
+} // namespace
 
 int lg_block_topk(const float * qkv, int n, int H, int Hk, int D, float scale, int B, double rho, int32_t * kv_num,
                   int32_t * kv_idx, unsigned long long * counters, void * workspace, void * stream) {
     if (n <= 0) return 0;
     if (H <= 0 || Hk <= 0 || H % Hk || D <= 0 || B <= 0) return (int)cudaErrorInvalidValue;
     const int nb = (n + B - 1) / B;
+    if (gate_select_smem<double>(nb) > 227 * 1024) return (int)cudaErrorInvalidValue;
     double * pooled = static_cast<double *>(workspace);
+    double * S = pooled + (size_t)(H + Hk) * nb * D;
     pool_kernel<<<dim3(nb, H + Hk), 64, 0, st_of(stream)>>>(qkv, pooled, n, H, Hk, D, B, nb);
     if (int e = last_err()) return e;
-    // sc[nb] doubles then keep[nb] ints, each part rounded up to 16 bytes so
-    // that the compiler's 16-byte shared loads never reach past the allocation.
-    const size_t smem = (size_t)((nb + 1) & ~1) * sizeof(double) + (size_t)((nb + 3) & ~3) * sizeof(int);
-    if (smem > 227 * 1024) return (int)cudaErrorInvalidValue;
-    if (smem > 48 * 1024) {
-        cudaError_t e = cudaFuncSetAttribute(topk_select_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-        if (e != cudaSuccess) return (int)e;
-    }
-    topk_select_kernel<<<dim3(nb, H), 128, smem, st_of(stream)>>>(pooled, n, H, Hk, D, B, nb, scale, rho, kv_num, kv_idx,
-                                                                  counters);
-    return last_err();
+    return (int)gate_score_and_select<double>(pooled, pooled + (size_t)H * nb * D, S, 1, H, Hk, nb, D, (double)scale,
+                                              cpu_rule(n, B, rho, counters), kv_num, kv_idx, st_of(stream));
 }
 
 size_t lg_learned_gate_workspace(int n, int H, int Hk, int D, int dg, int B) {
     const size_t nb = (size_t)(n + B - 1) / B;
-    return lg_block_topk_workspace(n, H, Hk, D, B) + 2 * (size_t)H * nb * dg * sizeof(double);
+    return ((size_t)(H + Hk) * nb * D + 2 * (size_t)H * nb * dg + (size_t)H * nb * nb) * sizeof(double);
 }
 
 int lg_learned_gate(const float * qkv, int n, int H, int Hk, int D, const float * wq, const float * wk, int dg, int B,
@@ -375,23 +336,19 @@ int lg_learned_gate(const float * qkv, int n, int H, int Hk, int D, const float 
     if (n <= 0) return 0;
     if (H <= 0 || Hk <= 0 || H % Hk || D <= 0 || B <= 0 || dg <= 0 || !wq || !wk) return (int)cudaErrorInvalidValue;
     const int nb = (n + B - 1) / B;
+    if (gate_select_smem<double>(nb) > 227 * 1024) return (int)cudaErrorInvalidValue;
     double * pooled = static_cast<double *>(workspace);
     double * proj = pooled + (size_t)(H + Hk) * nb * D;
+    double * S = proj + 2 * (size_t)H * nb * dg;
     pool_kernel<<<dim3(nb, H + Hk), 64, 0, st_of(stream)>>>(qkv, pooled, n, H, Hk, D, B, nb);
     if (int e = last_err()) return e;
     gate_project_kernel<<<dim3(nb, H, 2), 32, 0, st_of(stream)>>>(pooled, wq, wk, proj, H, Hk, D, dg, nb);
     if (int e = last_err()) return e;
-    const size_t smem = (size_t)((nb + 1) & ~1) * sizeof(double) + (size_t)((nb + 3) & ~3) * sizeof(int);
-    if (smem > 227 * 1024) return (int)cudaErrorInvalidValue;
-    if (smem > 48 * 1024) {
-        cudaError_t e = cudaFuncSetAttribute(topk_select_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-        if (e != cudaSuccess) return (int)e;
-    }
-    // the gate's logits q̃·k̃ / sqrt(d_g): ranked as the CPU ranks its softmax P
-    topk_select_kernel<<<dim3(nb, H), 128, smem, st_of(stream)>>>(proj, n, H, H, dg, B, nb,
-                                                                  (float)(1.0 / std::sqrt((double)dg)), rho, kv_num,
-                                                                  kv_idx, counters);
-    return last_err();
+    // the gate's logits q̃·k̃ / sqrt(d_g) (the CPU ranks their row softmax: the
+    // same order); k̃ is per query head: H "KV heads"
+    return (int)gate_score_and_select<double>(proj, proj + (size_t)H * nb * dg, S, 1, H, H, nb, dg,
+                                              1.0 / std::sqrt((double)dg), cpu_rule(n, B, rho, counters), kv_num,
+                                              kv_idx, st_of(stream));
 }
 
 int lg_vocab_nll(const float * logits, const int32_t * target, double * nll, int32_t * argmax, int rows, int V,
