@@ -240,6 +240,40 @@ TEST_CASE("GPU block_topk gate + block-sparse flash kernel match the CPU", "[cud
     check_gate(model_hd16(), 256, "block_topk:rho=0.4,B=16", 0.8);   // reference attention path
 }
 
+namespace {
+// The GPU gate's block lists (num [H][nb], idx [H][nb][nb]) and counters
+// against the CPU method's select() on the same token-major qkv of one layer:
+// counts the query-block rows and the identical ones; the counters (kept
+// blocks, causal pairs inside them) must match the CPU's exactly.
+void compare_gate_with_cpu(const sparse_method & meth, const std::vector<float> & qkv, int n, int H, int Hk, int D, int B,
+                           float scale, int layer, const std::vector<int32_t> & num, const std::vector<int32_t> & idx,
+                           const unsigned long long cnt[2], long & rows, long & same) {
+    const int C = (H + 2 * Hk) * D, nb = (n + B - 1) / B;
+    long kept = 0, pairs = 0;
+    for (int h = 0; h < H; ++h) {
+        head_inputs in;
+        in.n_tokens = n; in.head_dim = D; in.causal = true; in.scale = scale;
+        in.q = qkv.data() + (size_t)h * D; in.q_stride = C;
+        in.k = qkv.data() + (size_t)(H + h / (H / Hk)) * D; in.k_stride = C;
+        in.layer = layer; in.head = h;
+        const selection s = meth.select(in);
+        kept += s.n_kept_blocks();
+        pairs += selection_block_pairs(s);
+        for (int I = 0; I < nb; ++I) {
+            std::vector<int32_t> a(s.blk_cols.begin() + s.blk_ptr[I], s.blk_cols.begin() + s.blk_ptr[I + 1]);
+            const int k = num[(size_t)h * nb + I];
+            REQUIRE(k >= 1);
+            REQUIRE(k <= I + 1);
+            std::vector<int32_t> b(idx.begin() + ((size_t)h * nb + I) * nb, idx.begin() + ((size_t)h * nb + I) * nb + k);
+            ++rows;
+            same += a == b;
+        }
+    }
+    CHECK((long)cnt[0] == kept);
+    CHECK((long)cnt[1] == pairs);
+}
+} // namespace
+
 TEST_CASE("GPU block_topk gate equals the CPU method on the same Q/K", "[cuda][small]") {
     std::mt19937 rng(std::random_device{}());
     std::normal_distribution<float> nd(0.f, 1.f);
@@ -275,29 +309,7 @@ TEST_CASE("GPU block_topk gate equals the CPU method on the same Q/K", "[cuda][s
                 REQUIRE(cudaMemcpy(cnt, dcnt, 16, cudaMemcpyDeviceToHost) == cudaSuccess);
                 cudaFree(dq); cudaFree(dnum); cudaFree(didx); cudaFree(dcnt); cudaFree(ws);
                 auto meth = method_create("block_topk:rho=" + std::to_string(rho) + ",B=" + std::to_string(B));
-                long kept = 0, pairs = 0;
-                for (int h = 0; h < H; ++h) {
-                    head_inputs in;
-                    in.n_tokens = n; in.head_dim = D; in.causal = true; in.scale = scale;
-                    in.q = qkv.data() + (size_t)h * D; in.q_stride = C;
-                    in.k = qkv.data() + (size_t)(H + h / (H / Hk)) * D; in.k_stride = C;
-                    in.head = h;
-                    const selection s = meth->select(in);
-                    kept += s.n_kept_blocks();
-                    pairs += selection_block_pairs(s);
-                    for (int I = 0; I < nb; ++I) {
-                        std::vector<int32_t> a(s.blk_cols.begin() + s.blk_ptr[I], s.blk_cols.begin() + s.blk_ptr[I + 1]);
-                        const int k = num[(size_t)h * nb + I];
-                        REQUIRE(k >= 1);
-                        REQUIRE(k <= I + 1);
-                        std::vector<int32_t> b(idx.begin() + ((size_t)h * nb + I) * nb,
-                                               idx.begin() + ((size_t)h * nb + I) * nb + k);
-                        ++rows;
-                        same += a == b;
-                    }
-                }
-                CHECK((long)cnt[0] == kept);
-                CHECK((long)cnt[1] == pairs);
+                compare_gate_with_cpu(*meth, qkv, n, H, Hk, D, B, scale, 0, num, idx, cnt, rows, same);
             }
     std::printf("gate vs CPU block_topk on identical Q/K: %ld of %ld query-block rows identical\n", same, rows);
     CHECK(same >= rows - rows / 1000);
@@ -368,26 +380,10 @@ TEST_CASE("GPU learned_gate equals the CPU method on the same Q/K", "[cuda][smal
                     std::vector<int32_t> num((size_t)H * nb), idx((size_t)H * nb * nb);
                     REQUIRE(cudaMemcpy(num.data(), dnum, num.size() * 4, cudaMemcpyDeviceToHost) == cudaSuccess);
                     REQUIRE(cudaMemcpy(idx.data(), didx, idx.size() * 4, cudaMemcpyDeviceToHost) == cudaSuccess);
+                    unsigned long long cnt[2];
+                    REQUIRE(cudaMemcpy(cnt, dcnt, 16, cudaMemcpyDeviceToHost) == cudaSuccess);
                     cudaFree(dq); cudaFree(dw); cudaFree(dnum); cudaFree(didx); cudaFree(dcnt); cudaFree(ws);
-                    for (int h = 0; h < H; ++h) {
-                        head_inputs in;
-                        in.n_tokens = n; in.head_dim = D; in.causal = true; in.scale = 0.125f;
-                        in.q = qkv.data() + (size_t)h * D; in.q_stride = C;
-                        in.k = qkv.data() + (size_t)(H + h / (H / Hk)) * D; in.k_stride = C;
-                        in.layer = 0; in.head = h;
-                        const selection s = meth.select(in);
-                        for (int I = 0; I < nb; ++I) {
-                            std::vector<int32_t> a(s.blk_cols.begin() + s.blk_ptr[I],
-                                                   s.blk_cols.begin() + s.blk_ptr[I + 1]);
-                            const int k = num[(size_t)h * nb + I];
-                            REQUIRE(k >= 1);
-                            REQUIRE(k <= I + 1);
-                            std::vector<int32_t> b(idx.begin() + ((size_t)h * nb + I) * nb,
-                                                   idx.begin() + ((size_t)h * nb + I) * nb + k);
-                            ++rows;
-                            same += a == b;
-                        }
-                    }
+                    compare_gate_with_cpu(meth, qkv, n, H, Hk, D, B, 0.125f, 0, num, idx, cnt, rows, same);
                     CHECK(meth.fallbacks() == 0);
                 }
     std::printf("learned gate vs CPU learned_gate on identical Q/K: %ld of %ld query-block rows identical\n", same, rows);
