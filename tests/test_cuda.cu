@@ -494,7 +494,8 @@ std::vector<double> pooled_ref(const htensor & x, int heads, int L, int D, int b
 TEST_CASE("block_topk gate picks the best-scoring blocks", "[cuda]") {
     struct cfg { int B, H, Hkv, L, D, bs; bool causal; float dens; };
     const std::vector<cfg> cfgs = {{1, 4, 2, 4099, 128, 128, true, 0.2f}, {2, 2, 2, 3000, 64, 64, false, 0.3f},
-                                   {1, 2, 1, 20000, 128, 128, false, 0.1f}, {1, 1, 1, 70000, 64, 64, true, 0.05f}};
+                                   {1, 2, 1, 20000, 128, 128, false, 0.1f}, {1, 2, 1, 40000, 128, 64, false, 0.1f},
+                                   {1, 1, 1, 70000, 64, 64, true, 0.05f}};
     for (const cfg & c : cfgs) {
         const int L = cap_len(c.L), nb = (L + c.bs - 1) / c.bs;
         const size_t nq = (size_t)c.B * c.H * L * c.D, nk = (size_t)c.B * c.Hkv * L * c.D;

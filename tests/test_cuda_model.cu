@@ -326,7 +326,15 @@ const std::string & tiny_gate_file(int block) {
         f = (std::filesystem::temp_directory_path() /
              ("attnlab_cuda_gate_" + std::to_string(block) + "_" + std::to_string(::getpid()) + ".safetensors"))
                 .string();
-        gate_save(f, gate_random(m.cfg.n_head, m.cfg.head_dim, {0}, block, 16, 7));
+        gate_params p = gate_random(m.cfg.n_head, m.cfg.head_dim, {0}, block, 16, 7);
+        // untrained: the fields a trained file carries, filled so that gate_load accepts it
+        p.prov.calib_text_spec = "kjv:calib";
+        p.prov.calib_text_sha256 = p.prov.model_sha256 = std::string(64, '0');
+        p.prov.model_id = "tiny_llama_hd64";
+        p.steps = 1;
+        p.ctx = 2;
+        p.windows = 1;
+        gate_save(f, p);
     }
     return f;
 }
