@@ -3,7 +3,8 @@
 // the model's forward pass (llama_gpu_kernels.cu: double, the CPU methods'
 // rule). T is the score type, float or double.
 //   gate_scores_kernel: S = scale * Qr Krᵀ per (batch, head), a small GEMM in
-//     64 x 64 tiles; causal tiles wholly above the diagonal are skipped.
+//     64 x 64 tiles (16 x 16 for short rows); causal tiles wholly above the
+//     diagonal are skipped.
 //   gate_select_kernel: one warp per query block, keys in registers up to
 //     1024 blocks; the k-th largest score is found by a bitwise search over
 //     order-preserving integer keys, then the kept blocks are written in
@@ -18,38 +19,41 @@
 namespace attnlab::cuda {
 
 // S[b][h][i][j] = scale * qr[b][h][i] . kr[b][h / (H / Hkv)][j] (rows of D).
-// One CTA per 64 x 64 tile, 256 threads of 4 x 4 outputs each (rows ty + 16 r,
-// columns tx + 16 s). D is streamed through shared memory in slices of 32,
-// rows kept as in global memory (row-major, padded by one 16-byte vector so
-// that 8 consecutive rows start in different banks); the inner loop reads
-// 16-byte vectors: 8 shared loads per 64 FMA (scalar reads of a transposed
-// tile took 8 per 16 and were the kernel's limit). Sums run over d in order, as
-// a plain dot-product loop does.
-constexpr int kGateTile = 64, kGateSlice = 32;
+// One CTA of 256 threads per TILE x TILE tile, each thread PT x PT outputs
+// (PT = TILE / 16: rows ty + 16 r, columns tx + 16 s). TILE 64 where the grid
+// of 64-tiles has at least one CTA per SM, else 16 (one output per thread:
+// more CTAs for short rows, e.g. 64 blocks x 9 heads = 9 CTAs of 64). D is
+// streamed through shared memory in slices of 32, rows kept as in global
+// memory (row-major, padded by one 16-byte vector so that 8 consecutive rows
+// start in different banks); the inner loop reads 16-byte vectors: at TILE 64
+// 8 shared loads per 64 FMA (scalar reads of a transposed tile took 8 per 16
+// and were the kernel's limit). Sums run over d in order, as a plain
+// dot-product loop does.
+constexpr int kGateSlice = 32;
 template <typename T> struct gate_vec;
 template <> struct gate_vec<float> { using type = float4; static constexpr int n = 4; };
 template <> struct gate_vec<double> { using type = double2; static constexpr int n = 2; };
 
-template <typename T>
+template <typename T, int TILE>
 __global__ void __launch_bounds__(256) gate_scores_kernel(const T * qr, const T * kr, T * S, int H, int Hkv, int nb,
                                                           int D, int causal, T scale) {
     using V = typename gate_vec<T>::type;
-    constexpr int VN = gate_vec<T>::n, LD = kGateSlice + VN;
-    __shared__ __align__(16) T qs[kGateTile][LD];
-    __shared__ __align__(16) T ks[kGateTile][LD];
-    const int j0 = blockIdx.x * kGateTile, i0 = blockIdx.y * kGateTile, bh = blockIdx.z;
-    if (causal && j0 > i0 + kGateTile - 1) return;   // every key block after every query block: never read
+    constexpr int VN = gate_vec<T>::n, LD = kGateSlice + VN, PT = TILE / 16;
+    __shared__ __align__(16) T qs[TILE][LD];
+    __shared__ __align__(16) T ks[TILE][LD];
+    const int j0 = blockIdx.x * TILE, i0 = blockIdx.y * TILE, bh = blockIdx.z;
+    if (causal && j0 > i0 + TILE - 1) return;   // every key block after every query block: never read
     const int b = bh / H, hk = (bh % H) / (H / Hkv);
     const T * qbase = qr + (long long)bh * nb * D;
     const T * kbase = kr + (long long)(b * Hkv + hk) * nb * D;
     const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
     const bool vec_ok = D % VN == 0 && reinterpret_cast<uintptr_t>(qbase) % 16 == 0 &&
                         reinterpret_cast<uintptr_t>(kbase) % 16 == 0;   // every row then starts on 16 bytes
-    T acc[4][4] = {};
+    T acc[PT][PT] = {};
     for (int d0 = 0; d0 < D; d0 += kGateSlice) {
         if (vec_ok) {
             constexpr int per_row = kGateSlice / VN;
-            for (int e = threadIdx.x; e < kGateTile * per_row; e += blockDim.x) {
+            for (int e = threadIdx.x; e < TILE * per_row; e += blockDim.x) {
                 const int r = e / per_row, c = (e % per_row) * VN, d = d0 + c;   // consecutive threads: one row
                 V zq, zk;
                 T * pq = reinterpret_cast<T *>(&zq);
@@ -62,7 +66,7 @@ __global__ void __launch_bounds__(256) gate_scores_kernel(const T * qr, const T 
                 *reinterpret_cast<V *>(&ks[r][c]) = zk;
             }
         } else {
-            for (int e = threadIdx.x; e < kGateTile * kGateSlice; e += blockDim.x) {
+            for (int e = threadIdx.x; e < TILE * kGateSlice; e += blockDim.x) {
                 const int r = e / kGateSlice, c = e % kGateSlice, d = d0 + c;
                 qs[r][c] = (i0 + r < nb && d < D) ? qbase[(long long)(i0 + r) * D + d] : T(0);
                 ks[r][c] = (j0 + r < nb && d < D) ? kbase[(long long)(j0 + r) * D + d] : T(0);
@@ -71,17 +75,17 @@ __global__ void __launch_bounds__(256) gate_scores_kernel(const T * qr, const T 
         __syncthreads();
 #pragma unroll 2
         for (int c = 0; c < kGateSlice; c += VN) {
-            V a[4], w[4];
+            V a[PT], w[PT];
 #pragma unroll
-            for (int r = 0; r < 4; ++r) a[r] = *reinterpret_cast<const V *>(&qs[ty + 16 * r][c]);
+            for (int r = 0; r < PT; ++r) a[r] = *reinterpret_cast<const V *>(&qs[ty + 16 * r][c]);
 #pragma unroll
-            for (int s = 0; s < 4; ++s) w[s] = *reinterpret_cast<const V *>(&ks[tx + 16 * s][c]);
+            for (int s = 0; s < PT; ++s) w[s] = *reinterpret_cast<const V *>(&ks[tx + 16 * s][c]);
 #pragma unroll
             for (int i = 0; i < VN; ++i)
 #pragma unroll
-                for (int r = 0; r < 4; ++r)
+                for (int r = 0; r < PT; ++r)
 #pragma unroll
-                    for (int s = 0; s < 4; ++s)
+                    for (int s = 0; s < PT; ++s)
                         acc[r][s] = fma(reinterpret_cast<const T *>(&a[r])[i], reinterpret_cast<const T *>(&w[s])[i],
                                         acc[r][s]);
         }
@@ -89,11 +93,11 @@ __global__ void __launch_bounds__(256) gate_scores_kernel(const T * qr, const T 
     }
     T * sbase = S + (long long)bh * nb * nb;
 #pragma unroll
-    for (int r = 0; r < 4; ++r) {
+    for (int r = 0; r < PT; ++r) {
         const int i = i0 + ty + 16 * r;
         if (i >= nb) continue;
 #pragma unroll
-        for (int s = 0; s < 4; ++s) {
+        for (int s = 0; s < PT; ++s) {
             const int j = j0 + tx + 16 * s;
             if (j < nb) sbase[(long long)i * nb + j] = acc[r][s] * scale;
         }
@@ -253,8 +257,13 @@ cudaError_t gate_select_launch(const T * S, int rows, int nb, const gate_rule & 
 template <typename T>
 cudaError_t gate_score_and_select(const T * qr, const T * kr, T * S, int B, int H, int Hkv, int nb, int D, T scale,
                                   const gate_rule & rule, int * kv_num, int * kv_idx, cudaStream_t st) {
-    const int tiles = (nb + kGateTile - 1) / kGateTile;
-    gate_scores_kernel<T><<<dim3(tiles, tiles, B * H), 256, 0, st>>>(qr, kr, S, H, Hkv, nb, D, rule.causal, scale);
+    const int t64 = (nb + 63) / 64, t16 = (nb + 15) / 16;
+    int sms = 132;
+    if (int dev = 0; cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    if ((long long)t64 * t64 * B * H >= sms)
+        gate_scores_kernel<T, 64><<<dim3(t64, t64, B * H), 256, 0, st>>>(qr, kr, S, H, Hkv, nb, D, rule.causal, scale);
+    else
+        gate_scores_kernel<T, 16><<<dim3(t16, t16, B * H), 256, 0, st>>>(qr, kr, S, H, Hkv, nb, D, rule.causal, scale);
     if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
     const int rows = B * H * nb;
     if (nb <= 32 * 4) return gate_select_launch<T, 4>(S, rows, nb, rule, kv_num, kv_idx, st);
