@@ -65,7 +65,8 @@ int attnlab_block_sparse_fwd(int dtype, const void * q, const void * k, const vo
 
 // block_topk on the GPU: mean-pool Q and K over blocks of block_size rows,
 // score the pooled pairs (q̄·k̄ · scale), keep per query block the top
-// k = k_fixed (if > 0) or ceil(density * allowed) key blocks, allowed = all
+// k = k_fixed (if > 0) or ceil(density * allowed) key blocks (a product within
+// float rounding of an integer counts as that integer), allowed = all
 // blocks, or J <= I when causal; the diagonal block is always kept when causal.
 // Writes kv_num_blocks [B][H][nqb] and kv_indices [B][H][nqb][nkb] (indices
 // ascending, unused tail filled with 0). nkb <= 4096. workspace: at least

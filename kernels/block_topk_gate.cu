@@ -159,9 +159,8 @@ int score_and_select(const float * qr, const float * kr, float * S, int B, int H
     gate_rule rule;
     rule.causal = causal;
     rule.density = density;
-    rule.eps = 1e-6;
+    rule.eps_rel = 0x1p-23;   // density is a float: see gate_rule
     rule.k_fixed = k_fixed;
-    rule.float_budget = 1;   // as attnlab_cuda.h states it: ceil(density * allowed) on the float density
     return check_cuda(gate_score_and_select<float>(qr, kr, S, B, H, Hkv, nb, D, scale, rule, kv_num, kv_idx, st),
                       "block_topk: scores and select");
 }

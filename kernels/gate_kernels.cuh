@@ -117,19 +117,21 @@ __device__ __forceinline__ uint64_t gate_order_key(double f) {
 template <typename T> struct gate_key { using type = uint32_t; };
 template <> struct gate_key<double> { using type = uint64_t; };
 
-// What a row keeps: k = k_fixed (> 0) or ceil(density * allowed - eps), in
-// float when float_budget (the C API's float density: 0.3f * 300 is 90 there,
-// 90.0000036 in double), else in double (the CPU methods' double rho); at
-// least 1 and at most allowed (allowed = J <= I when causal, else all); the
-// forced blocks (the diagonal when causal, block 0 when keep_first) outrank
-// every score and count toward k, and are kept even beyond it.
+// What a row keeps: k = k_fixed (> 0) or ceil(x - x * eps_rel - eps_abs), x =
+// density * allowed in double, at least 1 and at most allowed (allowed = J <= I
+// when causal, else all). eps_rel = 2^-23 for the C API's float density: the
+// float nearest 0.3 is 0.30000001, and 0.3f * 90 must keep 27 blocks, not 28
+// (a product within float rounding of an integer is that integer); the CPU
+// methods' double rho uses eps_abs = 1e-9 as they do. The forced blocks (the
+// diagonal when causal, block 0 when keep_first) outrank every score and count
+// toward k, and are kept even beyond it.
 struct gate_rule {
     int causal = 0;
     int keep_first = 0;
     double density = 0.0;
-    double eps = 1e-6;
+    double eps_rel = 0.0;
+    double eps_abs = 0.0;
     int k_fixed = 0;
-    int float_budget = 0;
     // optional: counters[0] += kept blocks, counters[1] += causal (query, key)
     // pairs inside them, for n_tokens tokens in blocks of `block`
     unsigned long long * counters = nullptr;
@@ -177,9 +179,8 @@ __global__ void __launch_bounds__(kGateSelectWarps * 32) gate_select_kernel(cons
         else return lane + 32 * t < nb ? keys[lane + 32 * t] : key_t(0);
     };
     const int n_forced = (rule.causal ? 1 : 0) + (rule.keep_first && !(rule.causal && qb == 0) ? 1 : 0);
-    int k = rule.k_fixed > 0   ? rule.k_fixed
-            : rule.float_budget ? (int)ceilf((float)rule.density * (float)allowed - (float)rule.eps)
-                                : (int)ceil(rule.density * (double)allowed - rule.eps);
+    const double x = rule.density * (double)allowed;
+    int k = rule.k_fixed > 0 ? rule.k_fixed : (int)ceil(x - x * rule.eps_rel - rule.eps_abs);
     k = max(max(1, n_forced), min(k, allowed));
     k = min(k, allowed);
 

@@ -303,7 +303,7 @@ gate_rule cpu_rule(int n, int B, double rho, unsigned long long * counters) {
     r.causal = 1;
     r.keep_first = 1;
     r.density = rho;
-    r.eps = 1e-9;
+    r.eps_abs = 1e-9;
     r.counters = counters;
     r.n_tokens = n;
     r.block = B;

@@ -450,6 +450,14 @@ TEST_CASE("block-sparse with every block kept equals dense bit for bit", "[cuda]
     attnlab_set_kernel_variant(0);
 }
 
+// The C API's budget for a float density (kernels/gate_kernels.cuh, gate_rule):
+// ceil(density * allowed), products within float rounding of an integer taken
+// as that integer (0.3f * 90 keeps 27).
+int gate_budget(float dens, int allowed) {
+    const double x = (double)dens * allowed;
+    return std::max(1, std::min(allowed, (int)std::ceil(x - x * 0x1p-23)));
+}
+
 // Checks a gate's block lists against float64 scores s(b, h, I, J): per query
 // block, k = ceil(dens * allowed) ascending in-range indices (the diagonal last
 // when causal), each scoring within tol of the k-th best. Returns the bad rows;
@@ -465,7 +473,7 @@ int check_gate_rows(const std::vector<int> & num, const std::vector<int> & idx, 
                 std::vector<double> s = scores_of(b, h, I);   // [allowed]
                 if (causal) s[I] = 1e300;
                 const size_t row = ((size_t)b * H + h) * nb + I;
-                const int kk = std::max(1, std::min(allowed, (int)std::ceil(dens * allowed - 1e-6)));
+                const int kk = gate_budget(dens, allowed);
                 if (num[row] != kk) { ++bad; continue; }
                 std::vector<double> sorted = s;
                 std::sort(sorted.begin(), sorted.end(), std::greater<double>());
@@ -603,6 +611,11 @@ TEST_CASE("learned_gate on the GPU picks the blocks its projected scores rank fi
 // cut after k: the diagonal first when causal. bf16 and fp16, fixed k and density,
 // and a row of 1094 blocks (34 keys per lane in the select kernel).
 TEST_CASE("block_topk gate breaks ties by the lower block index", "[cuda]") {
+    // the budget rule the expectations use, pinned to what a user means
+    CHECK(gate_budget(0.3f, 90) == 27);   // 0.3f * 90 = 27.0000011
+    CHECK(gate_budget(0.3f, 91) == 28);   // 27.3
+    CHECK(gate_budget(0.25f, 10) == 3);   // 2.5
+    CHECK(gate_budget(0.1f, 1000) == 100);
     struct cfg { int dtype, H, Hkv, L, D, bs; bool causal; float dens; int kfix; };
     const std::vector<cfg> cfgs = {{ATTNLAB_BF16, 2, 1, 64 * 300, 64, 64, false, 0.3f, 0},
                                    {ATTNLAB_FP16, 2, 1, 64 * 300, 64, 64, true, 0.3f, 0},
@@ -646,8 +659,7 @@ TEST_CASE("block_topk gate breaks ties by the lower block index", "[cuda]") {
         for (int h = 0; h < c.H; ++h)
             for (int I = 0; I < nb; ++I) {
                 const int allowed = c.causal ? I + 1 : nb;
-                int kk = c.kfix > 0 ? c.kfix : (int)std::ceil(c.dens * allowed - 1e-6);
-                kk = std::max(1, std::min(allowed, kk));
+                const int kk = c.kfix > 0 ? std::max(1, std::min(allowed, c.kfix)) : gate_budget(c.dens, allowed);
                 std::vector<int> order(allowed);
                 std::iota(order.begin(), order.end(), 0);
                 auto s_of = [&](int J) { return (c.causal && J == I) ? INFINITY : score[J]; };
