@@ -12,6 +12,7 @@
 #include <cuda_runtime.h>
 
 #include "attnlab_cuda.h"
+#include "io/half.h"
 
 namespace attnlab {
 
@@ -50,34 +51,19 @@ struct event_pair {
     }
 };
 
-// Round to nearest even (NaN kept quiet), as the CUDA intrinsic does.
-uint16_t f2bf(float f) {
-    uint32_t u;
-    std::memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return uint16_t(u >> 16);
-}
-float bf2f(uint16_t h) {
-    const uint32_t u = uint32_t(h) << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-}
-
 // [t][h][d] fp32 -> [h][t][d] bf16, and back.
 std::vector<uint16_t> to_hld_bf16(const std::vector<float> & x, int L, int H, int D) {
     std::vector<uint16_t> out(x.size());
     for (int t = 0; t < L; ++t)
         for (int h = 0; h < H; ++h)
-            for (int d = 0; d < D; ++d) out[(size_t(h) * L + t) * D + d] = f2bf(x[(size_t(t) * H + h) * D + d]);
+            for (int d = 0; d < D; ++d) out[(size_t(h) * L + t) * D + d] = f32_to_bf16(x[(size_t(t) * H + h) * D + d]);
     return out;
 }
 std::vector<float> from_hld_bf16(const std::vector<uint16_t> & x, int L, int H, int D) {
     std::vector<float> out(x.size());
     for (int t = 0; t < L; ++t)
         for (int h = 0; h < H; ++h)
-            for (int d = 0; d < D; ++d) out[(size_t(t) * H + h) * D + d] = bf2f(x[(size_t(h) * L + t) * D + d]);
+            for (int d = 0; d < D; ++d) out[(size_t(t) * H + h) * D + d] = bf16_to_f32(x[(size_t(h) * L + t) * D + d]);
     return out;
 }
 

@@ -27,6 +27,7 @@
 
 #include "attention/selection.h"
 #include "attnlab_cuda.h"
+#include "io/half.h"
 #include "llama_gpu.h"
 #include "llama_gpu_kernels.h"
 #include "methods/learned_gate.h"
@@ -48,14 +49,6 @@ void ck_attn(int r) {
     if (r != 0) throw std::runtime_error(std::string("llama_gpu: attention: ") + attnlab_cuda_last_error());
 }
 
-// float -> bfloat16 bits, round to nearest even (NaN stays NaN).
-uint16_t f2bf(float f) {
-    uint32_t u;
-    std::memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40u);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return uint16_t(u >> 16);
-}
 
 // Device allocation that grows on demand (contents not kept on growth).
 struct dev_buf {
@@ -95,7 +88,7 @@ void upload_bf16(dev_buf & b, const std::vector<const matrix_rm *> & parts) {
     size_t o = 0;
     for (auto * m : parts) {
         const float * s = m->data();
-        for (Eigen::Index i = 0; i < m->size(); ++i) h[o++] = f2bf(s[i]);
+        for (Eigen::Index i = 0; i < m->size(); ++i) h[o++] = f32_to_bf16(s[i]);
     }
     upload(b, h.data(), n * 2);
 }

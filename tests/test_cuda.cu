@@ -499,6 +499,17 @@ std::vector<double> pooled_ref(const htensor & x, int heads, int L, int D, int b
     return out;
 }
 
+// s[J] = q . ks[J] / sqrt(dim) for J < n (float64).
+std::vector<double> scaled_scores(const std::vector<double> & q, const std::vector<std::vector<double>> & ks, int n) {
+    std::vector<double> s(n);
+    for (int J = 0; J < n; ++J) {
+        double acc = 0;
+        for (size_t d = 0; d < q.size(); ++d) acc += q[d] * ks[J][d];
+        s[J] = acc / std::sqrt((double)q.size());
+    }
+    return s;
+}
+
 TEST_CASE("block_topk gate picks the best-scoring blocks", "[cuda]") {
     struct cfg { int B, H, Hkv, L, D, bs; bool causal; float dens; };
     const std::vector<cfg> cfgs = {{1, 4, 2, 4099, 128, 128, true, 0.2f}, {2, 2, 2, 3000, 64, 64, false, 0.3f},
@@ -528,14 +539,7 @@ TEST_CASE("block_topk gate picks the best-scoring blocks", "[cuda]") {
                 for (int J = 0; J < nb; ++J) kps[J] = pooled_ref(k, c.Hkv, L, c.D, c.bs, b, hk, J);
                 kb = b; kh = hk;
             }
-            const std::vector<double> qp = pooled_ref(q, c.H, L, c.D, c.bs, b, h, I);
-            std::vector<double> s(c.causal ? I + 1 : nb);
-            for (size_t J = 0; J < s.size(); ++J) {
-                double acc = 0;
-                for (int d = 0; d < c.D; ++d) acc += qp[d] * kps[J][d];
-                s[J] = acc / std::sqrt((double)c.D);
-            }
-            return s;
+            return scaled_scores(pooled_ref(q, c.H, L, c.D, c.bs, b, h, I), kps, c.causal ? I + 1 : nb);
         };
         double worst_gap = 0;
         const int bad = check_gate_rows(num, idx, c.B, c.H, nb, c.causal, c.dens, scores_of, worst_gap);
@@ -586,14 +590,7 @@ TEST_CASE("learned_gate on the GPU picks the blocks its projected scores rank fi
                 for (int J = 0; J < nb; ++J) kts[J] = project(pooled_ref(k, c.Hkv, L, c.D, c.bs, b, h / (c.H / c.Hkv), J), wk, h);
                 kb = b; kh = h;
             }
-            const std::vector<double> qt = project(pooled_ref(q, c.H, L, c.D, c.bs, b, h, I), wq, h);
-            std::vector<double> s(c.causal ? I + 1 : nb);
-            for (size_t J = 0; J < s.size(); ++J) {
-                double acc = 0;
-                for (int g = 0; g < c.dg; ++g) acc += qt[g] * kts[J][g];
-                s[J] = acc / std::sqrt((double)c.dg);
-            }
-            return s;
+            return scaled_scores(project(pooled_ref(q, c.H, L, c.D, c.bs, b, h, I), wq, h), kts, c.causal ? I + 1 : nb);
         };
         double worst_gap = 0;
         const int bad = check_gate_rows(num, idx, c.B, c.H, nb, c.causal, c.dens, scores_of, worst_gap);

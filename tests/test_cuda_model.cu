@@ -241,6 +241,17 @@ TEST_CASE("GPU block_topk gate + block-sparse flash kernel match the CPU", "[cud
 }
 
 namespace {
+// After a gate launch: waits, then copies its block lists and counters to the host.
+void download_gate(const int32_t * dnum, const int32_t * didx, const unsigned long long * dcnt, int H, int nb,
+                   std::vector<int32_t> & num, std::vector<int32_t> & idx, unsigned long long cnt[2]) {
+    REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+    num.resize((size_t)H * nb);
+    idx.resize((size_t)H * nb * nb);
+    REQUIRE(cudaMemcpy(num.data(), dnum, num.size() * 4, cudaMemcpyDeviceToHost) == cudaSuccess);
+    REQUIRE(cudaMemcpy(idx.data(), didx, idx.size() * 4, cudaMemcpyDeviceToHost) == cudaSuccess);
+    REQUIRE(cudaMemcpy(cnt, dcnt, 2 * sizeof(unsigned long long), cudaMemcpyDeviceToHost) == cudaSuccess);
+}
+
 // The GPU gate's block lists (num [H][nb], idx [H][nb][nb]) and counters
 // against the CPU method's select() on the same token-major qkv of one layer:
 // counts the query-block rows and the identical ones; the counters (kept
@@ -301,12 +312,9 @@ TEST_CASE("GPU block_topk gate equals the CPU method on the same Q/K", "[cuda][s
                 REQUIRE(cudaMemset(dcnt, 0, 16) == cudaSuccess);
                 const float scale = 0.125f;
                 REQUIRE(cuda::lg_block_topk(dq, n, H, Hk, D, scale, B, rho, dnum, didx, dcnt, ws, nullptr) == 0);
-                REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
-                std::vector<int32_t> num((size_t)H * nb), idx((size_t)H * nb * nb);
-                REQUIRE(cudaMemcpy(num.data(), dnum, num.size() * 4, cudaMemcpyDeviceToHost) == cudaSuccess);
-                REQUIRE(cudaMemcpy(idx.data(), didx, idx.size() * 4, cudaMemcpyDeviceToHost) == cudaSuccess);
+                std::vector<int32_t> num, idx;
                 unsigned long long cnt[2];
-                REQUIRE(cudaMemcpy(cnt, dcnt, 16, cudaMemcpyDeviceToHost) == cudaSuccess);
+                download_gate(dnum, didx, dcnt, H, nb, num, idx, cnt);
                 cudaFree(dq); cudaFree(dnum); cudaFree(didx); cudaFree(dcnt); cudaFree(ws);
                 auto meth = method_create("block_topk:rho=" + std::to_string(rho) + ",B=" + std::to_string(B));
                 compare_gate_with_cpu(*meth, qkv, n, H, Hk, D, B, scale, 0, num, idx, cnt, rows, same);
@@ -384,12 +392,9 @@ TEST_CASE("GPU learned_gate equals the CPU method on the same Q/K", "[cuda][smal
                     REQUIRE(cudaMemset(dcnt, 0, 16) == cudaSuccess);
                     REQUIRE(cuda::lg_learned_gate(dq, n, H, Hk, D, dw, dw + gp->wq.size(), dg, B, rho, dnum, didx, dcnt,
                                                   ws, nullptr) == 0);
-                    REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
-                    std::vector<int32_t> num((size_t)H * nb), idx((size_t)H * nb * nb);
-                    REQUIRE(cudaMemcpy(num.data(), dnum, num.size() * 4, cudaMemcpyDeviceToHost) == cudaSuccess);
-                    REQUIRE(cudaMemcpy(idx.data(), didx, idx.size() * 4, cudaMemcpyDeviceToHost) == cudaSuccess);
+                    std::vector<int32_t> num, idx;
                     unsigned long long cnt[2];
-                    REQUIRE(cudaMemcpy(cnt, dcnt, 16, cudaMemcpyDeviceToHost) == cudaSuccess);
+                    download_gate(dnum, didx, dcnt, H, nb, num, idx, cnt);
                     cudaFree(dq); cudaFree(dw); cudaFree(dnum); cudaFree(didx); cudaFree(dcnt); cudaFree(ws);
                     compare_gate_with_cpu(meth, qkv, n, H, Hk, D, B, 0.125f, 0, num, idx, cnt, rows, same);
                     CHECK(meth.fallbacks() == 0);
