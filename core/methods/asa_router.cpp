@@ -25,24 +25,9 @@ int router_bucket(int64_t delta) {
     return std::min(k_router_buckets - 1, b);
 }
 
-int router_params::layer_index(int layer) const {
-    for (size_t i = 0; i < layers.size(); ++i) {
-        if (layers[i] == layer) return (int) i;
-    }
-    return -1;
-}
-
-double router_params::mean_final_loss() const {
-    double s = 0.0;
-    for (float x : final_loss) s += x;
-    return final_loss.empty() ? 0.0 : s / final_loss.size();
-}
-
-double router_params::mean_initial_loss() const {
-    double s = 0.0;
-    for (float x : initial_loss) s += x;
-    return initial_loss.empty() ? 0.0 : s / initial_loss.size();
-}
+int router_params::layer_index(int layer) const { return trained_layer_index(layers, layer); }
+double router_params::mean_final_loss() const { return trained_mean_loss(final_loss); }
+double router_params::mean_initial_loss() const { return trained_mean_loss(initial_loss); }
 
 namespace {
 

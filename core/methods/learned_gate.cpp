@@ -123,30 +123,10 @@ std::string real_str(double x) {
 
 // ---- gate_params ----
 
-int gate_params::layer_index(int layer) const {
-    for (size_t i = 0; i < layers.size(); ++i) {
-        if (layers[i] == layer) return (int) i;
-    }
-    return -1;
-}
-
-double gate_params::mean_final_loss() const {
-    double s = 0.0;
-    for (float x : final_loss) s += x;
-    return final_loss.empty() ? 0.0 : s / final_loss.size();
-}
-
-double gate_params::mean_val_loss() const {
-    double s = 0.0;
-    for (float x : val_loss) s += x;
-    return val_loss.empty() ? 0.0 : s / val_loss.size();
-}
-
-double gate_params::mean_initial_loss() const {
-    double s = 0.0;
-    for (float x : initial_loss) s += x;
-    return initial_loss.empty() ? 0.0 : s / initial_loss.size();
-}
+int gate_params::layer_index(int layer) const { return trained_layer_index(layers, layer); }
+double gate_params::mean_final_loss() const { return trained_mean_loss(final_loss); }
+double gate_params::mean_val_loss() const { return trained_mean_loss(val_loss); }
+double gate_params::mean_initial_loss() const { return trained_mean_loss(initial_loss); }
 
 gate_params gate_random(int n_head, int head_dim, const std::vector<int> & layers, int block, int d_g, uint64_t seed) {
     gate_params p;

@@ -12,6 +12,19 @@
 
 namespace attnlab {
 
+int trained_layer_index(const std::vector<int> & layers, int layer) {
+    for (size_t i = 0; i < layers.size(); ++i) {
+        if (layers[i] == layer) return (int) i;
+    }
+    return -1;
+}
+
+double trained_mean_loss(const std::vector<float> & per_head) {
+    double s = 0.0;
+    for (float x : per_head) s += x;
+    return per_head.empty() ? 0.0 : s / per_head.size();
+}
+
 std::unique_ptr<sparse_method> make_learned_gate(const method_args & a);
 std::unique_ptr<sparse_method> make_asa_router(const method_args & a);
 std::unique_ptr<sparse_method> make_spa(const method_args & a);

@@ -50,6 +50,12 @@ struct trained_provenance {
     std::string model_id;
 };
 
+// Helpers of the trained parameter sets (gate_params, router_params): the
+// position of `layer` in their layer list (-1 when absent), and the mean of a
+// per-head loss table (0 when empty).
+int trained_layer_index(const std::vector<int> & layers, int layer);
+double trained_mean_loss(const std::vector<float> & per_head);
+
 // Methods with fitted parameters implement this as well as sparse_method.
 class trained_method {
 public:
