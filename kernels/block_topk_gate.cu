@@ -112,14 +112,25 @@ size_t pooled_floats(int B, int H, int Hkv, int nb, int D) { return (size_t)B * 
 int check_gate_args(const char * who, int dtype, const void * q, const void * k, int B, int H, int Hkv, int L, int D, int bs,
                     float density, int k_fixed, const int * kv_num, const int * kv_idx, const void * ws) {
     const std::string w(who);
-    if (!q || !k || !kv_num || !kv_idx || !ws) return fail(w + ": null pointer");
-    if (B <= 0 || H <= 0 || Hkv <= 0 || L <= 0 || H % Hkv) return fail(w + ": bad shape");
-    if (D <= 0 || D > 1024 || (D > 256 && D % 32)) return fail(w + ": head dim out of range");
-    if (bs <= 0) return fail(w + ": block size must be positive");
-    if (dtype != ATTNLAB_BF16 && dtype != ATTNLAB_FP16) return fail(w + ": dtype must be bf16 or fp16");
-    if (k_fixed <= 0 && !(density >= 0.f && density <= 1.f)) return fail(w + ": density must be in [0, 1]");
-    if ((L + bs - 1) / bs > 4096) return fail(w + ": more than 4096 blocks");
-    if ((long long)B * (H + Hkv) > 65535) return fail(w + ": B*(H+Hkv) exceeds 65535");
+    auto num = [](long long v) { return std::to_string(v); };
+    if (!q) return fail(w + ": q is null");
+    if (!k) return fail(w + ": k is null");
+    if (!kv_num) return fail(w + ": kv_num_blocks is null");
+    if (!kv_idx) return fail(w + ": kv_indices is null");
+    if (!ws) return fail(w + ": workspace is null");
+    if (B <= 0 || H <= 0 || Hkv <= 0 || L <= 0)
+        return fail(w + ": B, H, Hkv and L must be positive (B=" + num(B) + " H=" + num(H) + " Hkv=" + num(Hkv) +
+                    " L=" + num(L) + ")");
+    if (H % Hkv) return fail(w + ": H=" + num(H) + " is not a multiple of Hkv=" + num(Hkv));
+    if (D <= 0 || D > 1024 || (D > 256 && D % 32))
+        return fail(w + ": head dim D=" + num(D) + " outside 1..256 (or a multiple of 32 up to 1024)");
+    if (bs <= 0) return fail(w + ": block_size=" + num(bs) + " must be positive");
+    if (dtype != ATTNLAB_BF16 && dtype != ATTNLAB_FP16) return fail(w + ": dtype=" + num(dtype) + " is not bf16 or fp16");
+    if (k_fixed <= 0 && !(density >= 0.f && density <= 1.f))
+        return fail(w + ": density=" + std::to_string(density) + " outside [0, 1] (and k_fixed <= 0)");
+    if ((L + bs - 1) / bs > 4096)
+        return fail(w + ": L=" + num(L) + " / block_size=" + num(bs) + " gives more than 4096 blocks");
+    if ((long long)B * (H + Hkv) > 65535) return fail(w + ": B*(H+Hkv)=" + num((long long)B * (H + Hkv)) + " exceeds 65535");
     return 0;
 }
 
@@ -195,10 +206,12 @@ int learned_gate(int dtype, const void * q, const void * k, const float * wq, co
                  void * ws, cudaStream_t st) {
     if (int r = check_gate_args("learned_gate", dtype, q, k, B, H, Hkv, L, D, bs, density, k_fixed, kv_num, kv_idx, ws))
         return r;
-    if (!wq || !wk) return fail("learned_gate: null projection");
-    if (dg <= 0 || dg > 256) return fail("learned_gate: d_g must be in [1, 256]");
+    if (!wq) return fail("learned_gate: wq is null");
+    if (!wk) return fail("learned_gate: wk is null");
+    if (dg <= 0 || dg > 256) return fail("learned_gate: d_g=" + std::to_string(dg) + " outside [1, 256]");
     const size_t proj_smem = ((size_t)D * dg + (size_t)kProjRows * D) * sizeof(float);
-    if (proj_smem > 227 * 1024) return fail("learned_gate: head_dim x d_g too large for the projection tile");
+    if (proj_smem > 227 * 1024) return fail("learned_gate: D=" + std::to_string(D) + " x d_g=" + std::to_string(dg) +
+                                            " too large for the projection tile (227 KiB of shared memory)");
     const int nb = (L + bs - 1) / bs;
     float * qp = static_cast<float *>(ws);
     float * kp = qp + (size_t)B * H * nb * D;

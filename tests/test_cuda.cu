@@ -607,6 +607,48 @@ TEST_CASE("learned_gate on the GPU picks the blocks its projected scores rank fi
 // exactly that of a stable sort by descending score (ties to the lower index),
 // cut after k: the diagonal first when causal. bf16 and fp16, fixed k and density,
 // and a row of 1094 blocks (34 keys per lane in the select kernel).
+// Bad arguments to the gates: one error naming the field, before any CUDA
+// call (so this case also runs without a GPU), and nothing written.
+TEST_CASE("gates refuse bad arguments with a message naming the field", "[cuda][args]") {
+    int num[4] = {-7, -7, -7, -7}, idx[16] = {};
+    alignas(16) static unsigned char fake[64];   // never dereferenced: every call fails its checks
+    const void * q = fake;
+    const void * k = fake;
+    void * ws = fake;
+    const float * w = reinterpret_cast<const float *>(fake);
+    auto msg = [] { return std::string(attnlab_cuda_last_error()); };
+    auto topk = [&](int dtype, const void * qq, int B, int H, int Hkv, int L, int D, int bs, float dens, int kfix) {
+        return attnlab_block_topk(dtype, qq, k, B, H, Hkv, L, D, 0, 0.f, bs, dens, kfix, num, idx, ws, nullptr);
+    };
+    CHECK(topk(ATTNLAB_BF16, nullptr, 1, 2, 1, 256, 64, 64, 0.2f, 0) != 0);
+    CHECK(msg() == "block_topk: q is null");
+    CHECK(topk(ATTNLAB_BF16, q, 1, 3, 2, 256, 64, 64, 0.2f, 0) != 0);
+    CHECK(msg() == "block_topk: H=3 is not a multiple of Hkv=2");
+    CHECK(topk(ATTNLAB_BF16, q, 1, 2, 1, 0, 64, 64, 0.2f, 0) != 0);
+    CHECK(msg().find("L=0") != std::string::npos);
+    CHECK(topk(ATTNLAB_BF16, q, 1, 2, 1, 256, 300, 64, 0.2f, 0) != 0);
+    CHECK(msg().find("D=300") != std::string::npos);
+    CHECK(topk(ATTNLAB_BF16, q, 1, 2, 1, 256, 64, 0, 0.2f, 0) != 0);
+    CHECK(msg().find("block_size=0") != std::string::npos);
+    CHECK(topk(7, q, 1, 2, 1, 256, 64, 64, 0.2f, 0) != 0);
+    CHECK(msg().find("dtype=7") != std::string::npos);
+    CHECK(topk(ATTNLAB_BF16, q, 1, 2, 1, 256, 64, 64, 1.5f, 0) != 0);
+    CHECK(msg().find("density=1.5") != std::string::npos);
+    CHECK(topk(ATTNLAB_BF16, q, 1, 2, 1, 256, 64, 64, NAN, 0) != 0);
+    CHECK(msg().find("density=nan") != std::string::npos);
+    CHECK(topk(ATTNLAB_BF16, q, 1, 2, 1, 64 * 5000, 64, 64, 0.2f, 0) != 0);
+    CHECK(msg().find("more than 4096 blocks") != std::string::npos);
+    CHECK(attnlab_learned_gate(ATTNLAB_BF16, q, k, nullptr, w, 32, 1, 2, 1, 256, 64, 0, 64, 0.2f, 0, num, idx, ws,
+                               nullptr) != 0);
+    CHECK(msg() == "learned_gate: wq is null");
+    CHECK(attnlab_learned_gate(ATTNLAB_BF16, q, k, w, w, 0, 1, 2, 1, 256, 64, 0, 64, 0.2f, 0, num, idx, ws, nullptr) != 0);
+    CHECK(msg() == "learned_gate: d_g=0 outside [1, 256]");
+    CHECK(attnlab_learned_gate(ATTNLAB_BF16, q, k, w, w, 256, 1, 2, 1, 256, 1024, 0, 64, 0.2f, 0, num, idx, ws,
+                               nullptr) != 0);
+    CHECK(msg().find("too large for the projection tile") != std::string::npos);
+    for (int v : num) CHECK(v == -7);   // nothing written
+}
+
 TEST_CASE("block_topk gate breaks ties by the lower block index", "[cuda]") {
     // the budget rule the expectations use, pinned to what a user means
     CHECK(gate_budget(0.3f, 90) == 27);   // 0.3f * 90 = 27.0000011
@@ -725,8 +767,11 @@ TEST_CASE("cuda backend through core's interface (token-major layout)", "[cuda]"
 
 int main(int argc, char ** argv) {
     if (attnlab_cuda_device_count() == 0) {
-        std::printf("skipped: no CUDA device\n");
-        return 0;
+        // Argument checks run before any CUDA call: those cases run anywhere.
+        std::printf("skipped: no CUDA device (running the [args] cases only)\n");
+        Catch::Session session;
+        session.configData().testsOrTags = {"[args]"};
+        return session.run();
     }
     std::printf("default kernel variant: D=128 %d (3 = wgmma/TMA on sm_90a), D=64 %d\n",
                 attnlab_default_kernel_variant(128, 128), attnlab_default_kernel_variant(64, 128));
