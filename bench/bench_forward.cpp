@@ -23,6 +23,7 @@
 #include <omp.h>
 
 #include "attention/attention.h"
+#include "base/data_path.h"
 #include "io/gguf.h"
 #include "model/llama.h"
 #include "model/tokenizer.h"
@@ -54,7 +55,7 @@ double gemm_gflops(int m, int k, int n, int reps) {
 }
 
 std::vector<int32_t> prompt_ids(const std::string & model_path, int n) {
-    const std::string kjv = std::string(ATTNLAB_SOURCE_DIR) + "/assets/text/kjv.txt";
+    const std::string kjv = attnlab::data_path("assets/text/kjv.txt");
     std::ifstream in(kjv);
     if (in && gguf_is_gguf(model_path)) {
         try {
@@ -85,7 +86,7 @@ std::vector<int32_t> prompt_ids(const std::string & model_path, int n) {
 } // namespace
 
 int main(int argc, char ** argv) {
-    const std::string model_path = argc > 1 ? argv[1] : std::string(ATTNLAB_SOURCE_DIR) + "/assets/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+    const std::string model_path = argc > 1 ? argv[1] : attnlab::data_path("assets/models/SmolLM2-135M-Instruct.Q4_1.gguf");
     const int n_tokens = argc > 2 ? std::atoi(argv[2]) : 2048;
     const int attn_L = argc > 3 ? std::atoi(argv[3]) : 8192;
     std::printf("threads: %d\n", omp_get_max_threads());

@@ -19,7 +19,8 @@
 #include <utility>
 #include <vector>
 
-#include "llama_gpu.h"
+#include "cuda_register.h"
+#include "model/llama_gpu_api.h"
 #include "methods/learned_gate.h"
 #include "methods/method.h"
 #include "model/llama.h"
@@ -29,7 +30,7 @@ using namespace attnlab;
 int main(int argc, char ** argv) {
     const int ctx = argc > 1 ? std::atoi(argv[1]) : 8192;
     const int reps = argc > 2 ? std::max(1, std::atoi(argv[2])) : 5;
-    attnlab_register_cuda_model();
+    attnlab_cuda_register();
     if (!llama_gpu::available()) {
         std::printf("skipped: %s\n", llama_gpu::unavailable_reason().c_str());
         return 0;

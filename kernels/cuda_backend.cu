@@ -138,12 +138,3 @@ gpu_attention_backend * cuda_backend_instance() {
 }
 
 } // namespace attnlab
-
-extern "C" void attnlab_register_cuda_model(void);   // kernels/llama_gpu.h
-
-// Registers the attention backend and, with it, the GPU forward pass
-// (llama_gpu::create), so one call at start enables both.
-extern "C" void attnlab_register_cuda_backend(void) {
-    attnlab::gpu_backend_register(attnlab::cuda_backend_instance());
-    attnlab_register_cuda_model();
-}

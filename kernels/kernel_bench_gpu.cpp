@@ -12,7 +12,7 @@
 #include <cuda_runtime.h>
 
 #include "attnlab_cuda.h"
-#include "io/half.h"
+#include "base/half.h"
 
 namespace attnlab {
 

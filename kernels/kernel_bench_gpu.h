@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "lab/kernel_bench.h"
+#include "metrics/kernel_bench.h"
 
 namespace attnlab {
 

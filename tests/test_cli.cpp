@@ -21,7 +21,7 @@ struct run_result {
 
 std::string cli_path() {
     const char * e = std::getenv("ATTNLAB_CLI");
-    return e ? e : std::string(ATTNLAB_SOURCE_DIR) + "/build/attnlab-cli";
+    return e ? e : attnlab::data_path("build/attnlab-cli");
 }
 
 run_result run_cli(const std::string & args, bool merge_stderr = true) {

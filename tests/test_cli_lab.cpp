@@ -19,12 +19,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "io/error.h"
+#include "base/error.h"
 #include "io/safetensors.h"
-#include "io/sha256.h"
+#include "base/sha256.h"
 #include "io/trace.h"
-#include "lab/capture.h"
-#include "lab/corpus.h"
+#include "data/capture.h"
+#include "data/corpus.h"
 #include "lab/sweep.h"
 #include "methods/learned_gate.h"
 #include "methods/method.h"
@@ -43,7 +43,7 @@ struct run_result {
 
 std::string cli_path() {
     const char * e = std::getenv("ATTNLAB_CLI");
-    return e ? e : std::string(ATTNLAB_SOURCE_DIR) + "/build/attnlab-cli";
+    return e ? e : attnlab::data_path("build/attnlab-cli");
 }
 
 // One OpenMP thread: these commands run small models on a few hundred tokens,
@@ -479,7 +479,7 @@ TEST_CASE("head, export and claims agree with independent computations", "[cli]"
         const int nk = int(idx.size() / num.size());
         for (size_t li = 0; li < 2; ++li)
             for (int h = 0; h < nh; ++h) {
-                const attnlab::selection s = method->select(attnlab::head_inputs_of(cap.layer_io(li), h));
+                const attnlab::selection s = method->select(attnlab::head_inputs_of(capture_layer_io(cap, li), h));
                 for (int I = 0; I < nq; ++I) {
                     const size_t o = (li * nh + h) * nq + I;
                     std::set<int> want(s.blk_cols.begin() + s.blk_ptr[I], s.blk_cols.begin() + s.blk_ptr[I + 1]), have;

@@ -1,6 +1,6 @@
 // The calibration/evaluation split of the KJV and text loading.
-#include "io/error.h"
-#include "lab/corpus.h"
+#include "base/error.h"
+#include "data/corpus.h"
 #include "test_util.h"
 
 #include <cstdio>

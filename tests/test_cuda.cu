@@ -25,7 +25,7 @@
 #include "attention/gpu_backend.h"
 #include "attention/score.h"
 #include "attnlab_cuda.h"
-#include "cuda_backend.h"
+#include "cuda_register.h"
 
 namespace {
 
@@ -720,7 +720,7 @@ TEST_CASE("block_topk gate breaks ties by the lower block index", "[cuda]") {
 }
 
 TEST_CASE("cuda backend through core's interface (token-major layout)", "[cuda]") {
-    attnlab_register_cuda_backend();
+    attnlab_cuda_register();
     attnlab::gpu_attention_backend * be = attnlab::gpu_backend_get();
     REQUIRE(be != nullptr);
     const int L = cap_len(1234), H = 4, Hk = 2, D = 64;

@@ -21,9 +21,9 @@
 #include "attention/gpu_backend.h"
 #include "attention/selection.h"
 #include "attnlab_cuda.h"
-#include "cuda_backend.h"
+#include "cuda_register.h"
 #include "kernel_bench_gpu.h"
-#include "lab/kernel_bench.h"
+#include "metrics/kernel_bench.h"
 
 namespace {
 
@@ -53,7 +53,7 @@ double max_abs_diff(const std::vector<float> & a, const std::vector<float> & b) 
 } // namespace
 
 TEST_CASE("app start: the registered backend is the GPU the kernel timing runs on", "[cuda]") {
-    attnlab_register_cuda_backend();
+    attnlab_cuda_register();
     gpu_attention_backend * be = gpu_backend_get();
     REQUIRE(be != nullptr);
     kernel_bench_shape s;

@@ -32,7 +32,9 @@
 #include "attention/attention.h"
 #include "attention/selection.h"
 #include "attnlab_cuda.h"
-#include "llama_gpu.h"
+#include "cuda_register.h"
+#include "base/data_path.h"
+#include "model/llama_gpu_api.h"
 #include "llama_gpu_kernels.h"
 #include "methods/learned_gate.h"
 #include "methods/method.h"
@@ -42,7 +44,7 @@ using namespace attnlab;
 
 namespace {
 
-std::string data_dir() { return ATTNLAB_TEST_DATA; }
+std::string data_dir() { return attnlab::data_path("tests/data"); }
 
 const llama_model & model_hd64() {
     static llama_model m = llama_model_load(data_dir() + "/tiny_llama_hd64");
@@ -463,7 +465,7 @@ TEST_CASE("attnlab-cli ppl --device cuda agrees with --device cpu", "[cuda]") {
         return out;
     };
     const std::string base = "ppl -q --json --model " + data_dir() + "/tiny_llama_hd64 --text " +
-                             std::string(ATTNLAB_SOURCE_DIR) + "/README.md --ctx 512 --max-tokens 3000";
+                             attnlab::data_path("README.md") + " --ctx 512 --max-tokens 3000";
     int c1 = 0, c2 = 0;
     const auto cpu = nlohmann::json::parse(run(base + " --device cpu", c1));
     const auto gpu = nlohmann::json::parse(run(base + " --device cuda", c2));
@@ -496,7 +498,7 @@ TEST_CASE("attnlab-cli ppl --device cuda agrees with --device cpu", "[cuda]") {
 }
 
 int main(int argc, char ** argv) {
-    attnlab_register_cuda_model();
+    attnlab_cuda_register();
     if (attnlab_cuda_device_count() == 0) {
         std::printf("skipped: no CUDA device\n");
         return 0;

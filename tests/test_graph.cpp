@@ -11,8 +11,10 @@
 #include "graph/attention_graph.h"
 #include "graph/poincare.h"
 #include "graph/reachability.h"
-#include "io/error.h"
+#include "base/error.h"
 #include "io/trace.h"
+#include "base/data_path.h"
+#include "data/capture.h"
 
 using namespace attnlab;
 
@@ -213,7 +215,7 @@ TEST_CASE("graph: attention graph of a capture matches the float64 reference", "
     layered_graph g = attention_graph_from_capture(cap, 0, 0, 0);
     REQUIRE(g.n_transitions() == 1);
     std::vector<double> out(n * d);
-    attention_dense_reference_f64(cap.layer_io(0), out.data());
+    attention_dense_reference_f64(capture_layer_io(cap, 0), out.data());
     for (int i = 0; i < n; i++) {
         double sum = 0.0;
         for (int j = 0; j < n; j++) {
@@ -232,7 +234,7 @@ TEST_CASE("graph: attention graph of a capture matches the float64 reference", "
 
 TEST_CASE("graph: attention graph of the tiny trace", "[graph]") {
     if (!graph_have_boost()) { WARN("built without Boost.Graph: skipped"); return; }
-    qkv_capture cap = trace_read(std::string(ATTNLAB_TEST_DATA) + "/trace_tiny_llama.safetensors");
+    qkv_capture cap = trace_read(attnlab::data_path("tests/data/trace_tiny_llama.safetensors"));
     layered_graph g = attention_graph_from_capture(cap, 0, 1, 16);
     CHECK(g.n_tokens == 16);
     CHECK(g.layers == std::vector<int>{0, 1});

@@ -1,7 +1,7 @@
 // core/io: GGUF and safetensors readers, dequantisation, bad-input handling.
 // References come from Python (tools/gen_io_golden.py: gguf.quants,
 // GGUFWriter, the safetensors package), never from this code.
-#include "io/error.h"
+#include "base/error.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
 

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <vector>
 
-#include "lab/kernel_bench.h"
+#include "metrics/kernel_bench.h"
 
 using namespace attnlab;
 

@@ -15,7 +15,7 @@
 
 #include "attention/attention.h"
 #include "attention/block_sparse.h"
-#include "io/error.h"
+#include "base/error.h"
 #include "methods/method.h"
 #include "metrics/head_metrics.h"
 

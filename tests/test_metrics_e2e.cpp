@@ -1,7 +1,7 @@
 // End-to-end metrics: dense-vs-sparse perplexity comparison and the passkey
 // test, checked against their definitions.
 #include "attention/attention.h"
-#include "lab/corpus.h"
+#include "data/corpus.h"
 #include "metrics/passkey.h"
 #include "metrics/perplexity.h"
 #include "model/llama.h"

@@ -17,8 +17,8 @@
 #include <nlohmann/json.hpp>
 
 #include "attention/attention.h"
-#include "io/error.h"
-#include "lab/job.h"
+#include "base/error.h"
+#include "base/job.h"
 #include "model/llama.h"
 #include "test_util.h"
 

@@ -1,6 +1,6 @@
 // End-to-end perplexity of the default model against Hugging Face transformers
 // on the same tokens (tests/data/ppl_smollm2.json, tools/gen_ppl_golden.py).
-#include "lab/corpus.h"
+#include "data/corpus.h"
 #include "metrics/perplexity.h"
 #include "model/model_files.h"
 #include "model/tokenizer.h"

@@ -17,10 +17,10 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "io/error.h"
-#include "io/sha256.h"
-#include "lab/corpus.h"
-#include "lab/job.h"
+#include "base/error.h"
+#include "base/sha256.h"
+#include "data/corpus.h"
+#include "base/job.h"
 #include "lab/scenario.h"
 #include "lab/snapshot.h"
 #include "methods/learned_gate.h"

@@ -9,19 +9,20 @@
 #include <string>
 #include <unistd.h>
 
-#include "io/error.h"
+#include "base/error.h"
 #include "lab/regime_budget.h"
 #include "sim/calibration.h"
 #include "sim/claims.h"
 #include "sim/cost.h"
 #include "sim/presets.h"
 #include "sim/regimes.h"
+#include "base/data_path.h"
 
 using namespace attnlab;
 
 namespace {
 
-std::string presets() { return std::string(ATTNLAB_SOURCE_DIR) + "/assets/presets"; }
+std::string presets() { return attnlab::data_path("assets/presets"); }
 
 std::string write_temp(const std::string & name, const std::string & text) {
     std::string path = "/tmp/attnlab_test_sim_" + std::to_string(getpid()) + "_" + name;

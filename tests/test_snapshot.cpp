@@ -10,7 +10,7 @@
 
 #include <omp.h>
 
-#include "io/error.h"
+#include "base/error.h"
 #include "lab/snapshot.h"
 #include "test_util.h"
 
@@ -94,7 +94,7 @@ const char * const abc_sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9
 // The real binary (ATTNLAB_CLI, set by ctest).
 std::string cli_path() {
     const char * e = std::getenv("ATTNLAB_CLI");
-    return e ? e : std::string(ATTNLAB_SOURCE_DIR) + "/build/attnlab-cli";
+    return e ? e : attnlab::data_path("build/attnlab-cli");
 }
 
 struct cli_result {

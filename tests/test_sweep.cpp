@@ -1,9 +1,9 @@
 // The sweep's bookkeeping (plan, resume, row files, Pareto front), its real
 // runner on the tiny model, the figures, and the evaluation-only rule.
-#include "io/error.h"
-#include "lab/corpus.h"
+#include "base/error.h"
+#include "data/corpus.h"
 #include "lab/figures.h"
-#include "lab/job.h"
+#include "base/job.h"
 #include "lab/sweep.h"
 #include "methods/method.h"
 #include "metrics/perplexity.h"
@@ -392,6 +392,7 @@ TEST_CASE("sweep runner on the tiny model matches perplexity_compare", "[sweep]"
 #include "io/safetensors.h"
 #include "io/trace.h"
 #include "lab/export_flex.h"
+#include "data/capture.h"
 
 TEST_CASE("export block lists equal a brute-force rebuild from the selection", "[sweep]") {
     std::mt19937 rng(7);
@@ -474,7 +475,7 @@ TEST_CASE("export of a trace: shapes, metadata and the reference head", "[sweep]
     }
     int64_t want = 0;
     for (size_t li = 0; li < cap.layers.size(); ++li) {
-        for (int h = 0; h < nh; ++h) want += m->select(head_inputs_of(cap.layer_io(li), h)).n_kept_blocks();
+        for (int h = 0; h < nh; ++h) want += m->select(head_inputs_of(capture_layer_io(cap, li), h)).n_kept_blocks();
     }
     CHECK(kept == want);
     // The reference: the mask of the chosen head and a finite output.

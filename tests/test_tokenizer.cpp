@@ -1,6 +1,6 @@
 // Byte-level BPE tokenizer against golden ids from Hugging Face tokenizers
 // (tools/gen_tokenizer_golden.py), plus round trips and bad-input errors.
-#include "io/error.h"
+#include "base/error.h"
 #include "io/gguf.h"
 #include "model/tokenizer.h"
 #include "model/unicode.h"

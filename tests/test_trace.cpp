@@ -1,9 +1,9 @@
 // Trace files: round trips, conversions and corrupt input.
-#include "io/error.h"
-#include "io/half.h"
-#include "io/sha256.h"
+#include "base/error.h"
+#include "base/half.h"
+#include "base/sha256.h"
 #include "io/trace.h"
-#include "lab/capture.h"
+#include "data/capture.h"
 #include "model/llama.h"
 #include "test_util.h"
 
@@ -105,7 +105,7 @@ TEST_CASE("trace round trip keeps every header field and value", "[trace]") {
             for (size_t i = 0; i < a.q.size(); i++) REQUIRE(std::fabs(b.q[i] - a.q[i]) <= tol * std::fabs(a.q[i]) + 1e-7);
             for (size_t i = 0; i < a.v.size(); i++) REQUIRE(std::fabs(b.v[i] - a.v[i]) <= tol * std::fabs(a.v[i]) + 1e-7);
         }
-        attention_layer_io io = back.layer_io(1);
+        attention_layer_io io = capture_layer_io(back, 1);
         CHECK(io.layer == 2);
         CHECK(io.n_tokens == 37);
         CHECK(io.kv_head_of(5) == 1);

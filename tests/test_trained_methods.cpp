@@ -17,11 +17,11 @@
 #include <set>
 
 #include "attention/attention.h"
-#include "io/error.h"
+#include "base/error.h"
 #include "io/safetensors.h"
-#include "lab/capture.h"
-#include "lab/corpus.h"
-#include "lab/job.h"
+#include "data/capture.h"
+#include "data/corpus.h"
+#include "base/job.h"
 #include "methods/asa_router.h"
 #include "methods/layer_adaptive.h"
 #include "methods/learned_gate.h"
@@ -175,7 +175,7 @@ TEST_CASE("learned_gate selection matches its definition", "[trained]") {
                         learned_gate_method m(p, rho, tau, "learned_gate");
                         for (size_t li = 0; li < 2; ++li)
                             for (int h = 0; h < 4; ++h) {
-                                attention_layer_io io = cap.layer_io(li);
+                                attention_layer_io io = capture_layer_io(cap, li);
                                 io.causal = causal != 0;
                                 const head_inputs in = head_inputs_of(io, h);
                                 const selection s = m.select(in);
@@ -241,7 +241,7 @@ TEST_CASE("learned_gate selection matches its definition", "[trained]") {
 
 TEST_CASE("block mass target is the dense softmax mass per block", "[trained]") {
     qkv_capture cap = random_capture(70, 2, 1, 4, {0}, 3);
-    const attention_layer_io io = cap.layer_io(0);
+    const attention_layer_io io = capture_layer_io(cap, 0);
     const std::vector<double> T = block_mass_target(head_inputs_of(io, 1), 16);
     const int nb = 5;
     for (int I = 0; I < nb; ++I) {
@@ -349,7 +349,7 @@ TEST_CASE("learned_gate file: round trip, provenance, bad fields", "[trained]") 
     CHECK(method_provenance(*method_create("block_topk")) == nullptr);
     // A layer the gate does not know falls back to block_topk (counted).
     {
-        attention_layer_io io = ev.layer_io(0);
+        attention_layer_io io = capture_layer_io(ev, 0);
         io.layer = 5;
         const selection s = lg->select(head_inputs_of(io, 0));
         const selection bt = method_create("block_topk:rho=0.3,B=16")->select(head_inputs_of(io, 0));
@@ -481,7 +481,7 @@ double rel_err(const std::vector<double> & a, const std::vector<float> & b, int 
 TEST_CASE("spa: rho=1 is dense; the formula matches a float64 brute force", "[trained]") {
     for (int L : {1, 33, 150}) {
         qkv_capture cap = random_capture(L, 4, 2, 8, {2}, 20 + L, "kjv:calib", 0.7f);
-        attention_layer_io io = cap.layer_io(0);
+        attention_layer_io io = capture_layer_io(cap, 0);
         std::vector<double> ref((size_t) L * 4 * 8);
         attention_dense_reference_f64(io, ref.data());
         std::vector<float> out((size_t) L * 4 * 8, NAN);
@@ -517,7 +517,7 @@ TEST_CASE("spa: more random features, smaller error on the skipped part", "[trai
     // Fixed seeds; error of the output against dense, mean over 8 feature seeds.
     const int L = 256;
     qkv_capture cap = random_capture(L, 1, 1, 8, {0}, 99, "kjv:calib", 0.6f);
-    attention_layer_io io = cap.layer_io(0);
+    attention_layer_io io = capture_layer_io(cap, 0);
     std::vector<double> ref((size_t) L * 8);
     attention_dense_reference_f64(io, ref.data());
     const head_inputs in = head_inputs_of(io, 0);
@@ -674,7 +674,7 @@ TEST_CASE("hybrid: pooled 95%-mass estimate, dense above delta", "[trained]") {
     for (int L : {1, 40, 300})
         for (int B : {16, 64}) {
             qkv_capture cap = random_capture(L, 2, 1, 8, {0}, 40 + L + B, "kjv:calib", 1.0f);
-            const attention_layer_io io = cap.layer_io(0);
+            const attention_layer_io io = capture_layer_io(cap, 0);
             for (int h = 0; h < 2; ++h) {
                 const head_inputs in = head_inputs_of(io, h);
                 const hybrid_estimate e = hybrid_estimate_head(in, B, 0.95, 0.5);
@@ -726,7 +726,7 @@ TEST_CASE("hybrid: pooled 95%-mass estimate, dense above delta", "[trained]") {
 TEST_CASE("max_keys caps each row at its best selected keys and reports the spread", "[trained]") {
     for (int L : {1, 50, 200}) {
         qkv_capture cap = random_capture(L, 2, 1, 8, {0}, 60 + L);
-        const attention_layer_io io = cap.layer_io(0);
+        const attention_layer_io io = capture_layer_io(cap, 0);
         for (int k : {1, 7, 64}) {
             const std::string inner = "block_topk:rho=0.5|B=16";
             auto m = method_create_any("max_keys:k=" + std::to_string(k) + ",inner=" + inner);
@@ -790,7 +790,7 @@ TEST_CASE("asa_router: logits, mask rule, training and file", "[trained]") {
     CHECK(q.prior == p.prior);
     CHECK(q.prov.calib_text_sha256 == k_sha_text);
 
-    const attention_layer_io io = caps[0].layer_io(0);
+    const attention_layer_io io = capture_layer_io(caps[0], 0);
     for (int h = 0; h < 2; ++h) {
         const head_inputs in = head_inputs_of(io, h);
         const std::vector<double> z = router_logits(p, 0, h, in);
@@ -1032,7 +1032,7 @@ TEST_CASE("spa patched through sparse_attention_hook applies its low-rank term",
     // what spa_attend computes.
     const int L = 200;
     qkv_capture cap = random_capture(L, 4, 2, 16, {0}, 77, "kjv:calib", 0.7f);
-    attention_layer_io io = cap.layer_io(0);
+    attention_layer_io io = capture_layer_io(cap, 0);
     std::vector<float> out_spa((size_t) L * 4 * 16, NAN), out_topk((size_t) L * 4 * 16, NAN), out_ref((size_t) L * 4 * 16, NAN);
     auto spa = method_create_any("spa:rho=0.2,m=64,seed=5,B=16");
     auto topk = method_create_any("block_topk:rho=0.2,B=16");

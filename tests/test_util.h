@@ -10,13 +10,16 @@
 #include <vector>
 
 #include "attention/attention.h"
+#include "base/data_path.h"
 
 #include <catch2/catch.hpp>
 
 namespace attnlab_test {
 
-inline std::string source_dir() { return ATTNLAB_SOURCE_DIR; }
-inline std::string data_dir() { return ATTNLAB_TEST_DATA; }
+// The checkout, found as the program finds its data (base/data_path.h): no
+// build-time path is baked into the test binaries either.
+inline std::string source_dir() { return attnlab::data_root(); }
+inline std::string data_dir() { return attnlab::data_path("tests/data"); }
 
 inline bool file_exists(const std::string & p) { return std::ifstream(p).good(); }
 

@@ -6,8 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "io/error.h"
-#include "lab/job.h"
+#include "base/error.h"
+#include "base/job.h"
 
 namespace attnlab_cli {
 

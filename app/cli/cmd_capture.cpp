@@ -5,9 +5,9 @@
 
 #include "cli_common.h"
 #include "commands.h"
-#include "io/error.h"
-#include "lab/capture.h"
-#include "lab/corpus.h"
+#include "base/error.h"
+#include "data/capture.h"
+#include "data/corpus.h"
 #include "model/llama.h"
 #include "model/model_files.h"
 #include "model/tokenizer.h"

@@ -8,7 +8,7 @@
 #include "cli_common.h"
 #include "commands.h"
 #include "attention/selection.h"
-#include "io/error.h"
+#include "base/error.h"
 #include "lab/claims_measure.h"
 #include "model/llama.h"
 #include "model/model_files.h"

@@ -7,8 +7,8 @@
 
 #include "cli_common.h"
 #include "commands.h"
-#include "io/error.h"
-#include "lab/capture.h"
+#include "base/error.h"
+#include "data/capture.h"
 #include "lab/export_flex.h"
 #include "methods/method.h"
 

@@ -12,7 +12,7 @@
 #include "graph/attention_graph.h"
 #include "graph/poincare.h"
 #include "graph/reachability.h"
-#include "io/error.h"
+#include "base/error.h"
 #include "io/trace.h"
 
 namespace attnlab_cli {

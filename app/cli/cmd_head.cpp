@@ -5,10 +5,11 @@
 
 #include "cli_common.h"
 #include "commands.h"
-#include "io/error.h"
+#include "base/error.h"
 #include "lab/export_flex.h"
 #include "methods/method.h"
 #include "metrics/head_metrics.h"
+#include "data/capture.h"
 
 namespace attnlab_cli {
 
@@ -51,7 +52,7 @@ void add_cmd_head(CLI::App & app, std::vector<command> & cmds) {
         if (cap.layers.empty() || cap.layers[0].layer != a->layer) {
             throw input_error(a->source, "layer", "layer " + std::to_string(a->layer) + " is not in the source");
         }
-        const attention_layer_io io = cap.layer_io(0);
+        const attention_layer_io io = capture_layer_io(cap, 0);
         if (a->head < 0 || a->head >= io.n_head) {
             throw input_error(a->source, "head", std::to_string(a->head) + " is outside 0.." + std::to_string(io.n_head - 1));
         }

@@ -5,7 +5,7 @@
 
 #include "cli_common.h"
 #include "commands.h"
-#include "io/error.h"
+#include "base/error.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
 #include "io/trace.h"

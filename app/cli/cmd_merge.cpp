@@ -8,7 +8,7 @@
 
 #include "cli_common.h"
 #include "commands.h"
-#include "io/error.h"
+#include "base/error.h"
 #include "lab/figures.h"
 #include "lab/sweep.h"
 

@@ -6,8 +6,8 @@
 
 #include "cli_common.h"
 #include "commands.h"
-#include "io/error.h"
-#include "lab/corpus.h"
+#include "base/error.h"
+#include "data/corpus.h"
 #include "methods/method.h"
 #include "metrics/passkey.h"
 #include "model/llama.h"

@@ -8,17 +8,14 @@
 
 #include "cli_common.h"
 #include "commands.h"
-#include "io/error.h"
-#include "lab/corpus.h"
+#include "base/error.h"
+#include "data/corpus.h"
 #include "methods/method.h"
 #include "metrics/perplexity.h"
 #include "model/llama.h"
-#include "model/llama_gpu.h"
+#include "model/llama_gpu_api.h"
 #include "model/model_files.h"
 #include "model/tokenizer.h"
-#ifdef ATTNLAB_HAVE_CUDA
-#include "llama_gpu.h"   // kernels/: attnlab_register_cuda_model()
-#endif
 
 namespace attnlab_cli {
 
@@ -112,9 +109,6 @@ void add_cmd_ppl(CLI::App & app, std::vector<command> & cmds) {
         if (a->max_tokens < 0) throw input_error("--max-tokens", "max_tokens", "must be >= 0");
         const bool gpu = a->device == "cuda";
         if (gpu) {
-#ifdef ATTNLAB_HAVE_CUDA
-            attnlab_register_cuda_model();
-#endif
             const std::string why = llama_gpu::unavailable_reason();
             if (!why.empty()) throw input_error("--device", "device", "cuda: " + why);
             if (score.kind != score_kind::softmax)
@@ -130,10 +124,7 @@ void add_cmd_ppl(CLI::App & app, std::vector<command> & cmds) {
             m = llama_model_load(a->model, &job);
             bar.finish();
         }
-        if (a->ctx < 2 || a->ctx > m.cfg.n_ctx_train) {
-            throw input_error(a->model, "ctx", std::to_string(a->ctx) + " is outside 2.." + std::to_string(m.cfg.n_ctx_train) +
-                                                   " (the model's context)");
-        }
+        llama_check_ctx(m, a->ctx, 2, a->model);
         bpe_tokenizer tok = tokenizer_load(a->model);
         tokenizer_check_model(tok, m, a->model);
         text_source src = text_load(a->text);

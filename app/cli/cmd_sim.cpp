@@ -6,8 +6,9 @@
 #include <memory>
 
 #include "cli_common.h"
+#include "base/data_path.h"
 #include "commands.h"
-#include "io/error.h"
+#include "base/error.h"
 #include "lab/regime_budget.h"
 #include "lab/sweep.h"
 #include "sim/calibration.h"
@@ -198,7 +199,7 @@ void add_cmd_sim(CLI::App & app, std::vector<command> & cmds) {
         sim_calibration calib;
         int bench_skipped = 0;
         if (a->calibrated) {
-            bench = bench_rows_read(a->bench.empty() ? std::string(ATTNLAB_SOURCE_DIR) + "/bench/results" : a->bench, &bench_skipped);
+            bench = bench_rows_read(a->bench.empty() ? attnlab::data_path("bench/results") : a->bench, &bench_skipped);
             calib = calibration_fit(bench, h, m.head_dim, true, a->dense_kernel, a->sparse_kernel);
             o.calib = &calib;
         }

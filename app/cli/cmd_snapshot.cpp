@@ -8,8 +8,8 @@
 
 #include "cli_common.h"
 #include "commands.h"
-#include "io/error.h"
-#include "lab/job.h"
+#include "base/error.h"
+#include "base/job.h"
 #include "lab/scenario.h"
 #include "lab/snapshot.h"
 

@@ -11,8 +11,8 @@
 
 #include "cli_common.h"
 #include "commands.h"
-#include "io/error.h"
-#include "lab/corpus.h"
+#include "base/error.h"
+#include "data/corpus.h"
 #include "lab/figures.h"
 #include "lab/sweep.h"
 #include "methods/method.h"
@@ -115,10 +115,7 @@ void add_cmd_sweep(CLI::App & app, std::vector<command> & cmds) {
             bar.finish();
         }
         for (int c : ctxs) {
-            if (c < 2 || c > m.cfg.n_ctx_train) {
-                throw input_error(a->model, "ctx", std::to_string(c) + " is outside 2.." + std::to_string(m.cfg.n_ctx_train) +
-                                                       " (the model's context)");
-            }
+            llama_check_ctx(m, c, 2, a->model);
         }
         bpe_tokenizer tok = tokenizer_load(a->model);
         tokenizer_check_model(tok, m, a->model);

@@ -5,8 +5,8 @@
 
 #include "cli_common.h"
 #include "commands.h"
-#include "io/error.h"
-#include "lab/corpus.h"
+#include "base/error.h"
+#include "data/corpus.h"
 #include "model/model_files.h"
 #include "model/tokenizer.h"
 

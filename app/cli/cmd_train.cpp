@@ -15,9 +15,9 @@
 #include "cli_common.h"
 #include "commands.h"
 #include "attention/selection.h"
-#include "io/error.h"
-#include "lab/capture.h"
-#include "lab/corpus.h"
+#include "base/error.h"
+#include "data/capture.h"
+#include "data/corpus.h"
 #include "methods/asa_router.h"
 #include "methods/layer_adaptive.h"
 #include "methods/learned_gate.h"
@@ -101,10 +101,7 @@ int run_train(const train_args & a) {
         m = llama_model_load(a.model, &load);
         bar.finish();
     }
-    if (a.ctx > m.cfg.n_ctx_train) {
-        throw input_error(a.model, "ctx", std::to_string(a.ctx) + " is outside 2.." + std::to_string(m.cfg.n_ctx_train) +
-                                              " (the model's context)");
-    }
+    llama_check_ctx(m, a.ctx, 2, a.model);
     bpe_tokenizer tok = tokenizer_load(a.model);
     tokenizer_check_model(tok, m, a.model);
     std::vector<int> layers;

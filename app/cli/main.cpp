@@ -5,10 +5,16 @@
 
 #include "cli_common.h"
 #include "commands.h"
-#include "io/error.h"
+#include "base/error.h"
+#ifdef ATTNLAB_HAVE_CUDA
+#include "cuda_register.h"   // kernels/: fills core's GPU slots
+#endif
 
 int main(int argc, char ** argv) {
     using namespace attnlab_cli;
+#ifdef ATTNLAB_HAVE_CUDA
+    attnlab_cuda_register();
+#endif
     CLI::App app{"attnlab-cli: measure dense and sparse attention on real models"};
     app.set_version_flag("--version", std::string(ATTNLAB_VERSION) + " (" + ATTNLAB_GIT_COMMIT + ")");
     app.require_subcommand(1);

@@ -7,12 +7,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "io/error.h"
+#include "base/error.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
-#include "io/sha256.h"
-#include "lab/capture.h"
-#include "lab/corpus.h"
+#include "base/sha256.h"
+#include "data/capture.h"
+#include "data/corpus.h"
 #include "model/model_files.h"
 
 namespace attnlab_gui {

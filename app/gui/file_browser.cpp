@@ -1,4 +1,5 @@
 #include "file_browser.h"
+#include "base/data_path.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -62,7 +63,7 @@ bool file_browser::draw(float height) {
     ImGui::SameLine();
     if (ImGui::SmallButton("Refresh")) refresh();
     ImGui::SameLine();
-    if (ImGui::SmallButton("assets/models")) set_dir(std::string(ATTNLAB_SOURCE_DIR) + "/assets/models");
+    if (ImGui::SmallButton("assets/models")) set_dir(attnlab::data_path("assets/models"));
     if (!error_.empty()) ImGui::TextColored(ImVec4(1, 0.4f, 0.4f, 1), "%s", error_.c_str());
     if (ImGui::BeginTable("files", 3, ImGuiTableFlags_ScrollY | ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersOuter,
                           ImVec2(0, height))) {

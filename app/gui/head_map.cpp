@@ -12,7 +12,8 @@
 
 #include <Eigen/Core>
 
-#include "lab/job.h"
+#include "base/job.h"
+#include "data/capture.h"
 
 namespace attnlab_gui {
 
@@ -28,7 +29,7 @@ double now_s() {
 // Copies one query head (pre-scaled) and the K head it reads into contiguous rows.
 void extract_head(const attnlab::qkv_capture & cap, size_t li, int h, std::vector<float> & q, std::vector<float> & k,
                   float & scale) {
-    attnlab::attention_layer_io io = cap.layer_io(li);
+    attnlab::attention_layer_io io = capture_layer_io(cap, li);
     const int L = io.n_tokens, d = io.head_dim, g = io.kv_head_of(h);
     const int64_t qs = int64_t(io.n_head) * d, ks = int64_t(io.n_head_kv) * d;
     scale = io.scale;

@@ -16,16 +16,16 @@
 #include <backends/imgui_impl_glfw.h>
 #include <backends/imgui_impl_opengl3.h>
 
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#include <stb/stb_image_write.h>
 
+#include "base/png_write.h"
 #include "app_state.h"
+#include "base/data_path.h"
 #include "attention/gpu_backend.h"
 #include "plot.h"
 #include "script.h"
 #include "views/view.h"
 #ifdef ATTNLAB_HAVE_CUDA
-#include "cuda_backend.h"   // kernels/: attnlab_register_cuda_backend()
+#include "cuda_register.h"   // kernels/: attnlab_cuda_register()
 #endif
 
 using namespace attnlab_gui;
@@ -67,7 +67,13 @@ bool save_screenshot(const std::string & path, int w, int h) {
             dst[3 * x + 2] = src[4 * x + 2];
         }
     }
-    return stbi_write_png(path.c_str(), w, h, 3, rgb.data(), w * 3) != 0;
+    try {
+        attnlab::png_write_rgb(path, w, h, rgb.data());
+        return true;
+    } catch (const std::exception & e) {
+        std::fprintf(stderr, "screenshot: %s\n", e.what());
+        return false;
+    }
 }
 
 struct frame_stats {
@@ -172,7 +178,7 @@ int main(int argc, char ** argv) {
     // The GPU, when one is present: views ask attnlab::gpu_backend_get() (nullptr
     // without one, and the app runs exactly as a CPU-only build).
 #ifdef ATTNLAB_HAVE_CUDA
-    attnlab_register_cuda_backend();
+    attnlab_cuda_register();
 #endif
     std::string device_label;
     if (attnlab::gpu_attention_backend * gpu = attnlab::gpu_backend_get()) device_label = "GPU: " + gpu->device_name();
@@ -211,7 +217,7 @@ int main(int argc, char ** argv) {
             }
         });
         std::string first = open_arg.empty() ? std::string(k_default_model) : open_arg;
-        if (!fs::exists(first) && open_arg.empty()) first = std::string(ATTNLAB_SOURCE_DIR) + "/" + k_default_model;
+        if (!fs::exists(first) && open_arg.empty()) first = attnlab::data_path(k_default_model);
         if (fs::exists(first)) st.open_path(first);
         else st.load_error = first + ": not found (scripts/setup.sh downloads the default model)";
 

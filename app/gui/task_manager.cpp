@@ -2,7 +2,7 @@
 
 #include <atomic>
 
-#include "io/error.h"
+#include "base/error.h"
 
 namespace attnlab_gui {
 

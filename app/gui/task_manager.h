@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "lab/job.h"
+#include "base/job.h"
 
 namespace attnlab_gui {
 

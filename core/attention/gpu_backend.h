@@ -4,10 +4,9 @@
 // an instance; core and the app ask gpu_backend_get(), which returns nullptr
 // when no backend was built in or no GPU is present, and then stay on the CPU.
 //
-// Registration: the kernels library calls gpu_backend_register() from
-// attnlab_register_cuda_backend() (kernels/cuda_backend.h); a program linking
-// attnlab_kernels calls that once at start (the CLI/app under
-// #ifdef ATTNLAB_HAVE_CUDA). Header-only on purpose: core needs no source file
+// Registration: attnlab_cuda_register() (kernels/cuda_register.h) calls
+// gpu_backend_register(); a program linking attnlab_kernels calls it once at
+// start (the CLI/app under #ifdef ATTNLAB_HAVE_CUDA). Header-only on purpose: core needs no source file
 // and no link dependency for it.
 #include <cstdint>
 #include <string>

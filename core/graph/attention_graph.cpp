@@ -5,7 +5,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "io/error.h"
+#include "base/error.h"
+#include "data/capture.h"
 
 #ifdef ATTNLAB_HAVE_BOOST_GRAPH
 #include <boost/graph/adjacency_list.hpp>
@@ -42,7 +43,7 @@ layered_graph attention_graph_from_capture(const qkv_capture & cap, int layer_fi
     g.n_tokens = n;
     for (size_t t = 0; t < idx.size(); t++) {
         job_step(job, double(t) / double(idx.size()), "attention of layer " + std::to_string(cap.layers[idx[t]].layer));
-        const attention_layer_io io = cap.layer_io(idx[t]);
+        const attention_layer_io io = capture_layer_io(cap, idx[t]);
         std::vector<double> a(size_t(n) * n, 0.0);
         const int H = io.n_head, hd = io.head_dim;
         const int qs = io.n_head * hd, ks = io.n_head_kv * hd;

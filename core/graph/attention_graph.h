@@ -18,7 +18,7 @@
 
 #include "attention/selection.h"
 #include "io/trace.h"
-#include "lab/job.h"
+#include "base/job.h"
 
 // Boost.Graph is header-only and comes from the system (libboost-graph-dev);
 // the headless GPU build carries no Debian packages, so without it the

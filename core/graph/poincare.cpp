@@ -8,7 +8,7 @@
 #include <stdexcept>
 
 #include "graph/attention_graph.h"
-#include "io/error.h"
+#include "base/error.h"
 
 #ifdef ATTNLAB_HAVE_BOOST_GRAPH
 #include <boost/graph/adjacency_list.hpp>

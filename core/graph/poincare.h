@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "lab/job.h"
+#include "base/job.h"
 
 namespace attnlab {
 

@@ -6,7 +6,7 @@
 
 #include <stdexcept>
 
-#include "io/error.h"
+#include "base/error.h"
 
 #ifdef ATTNLAB_HAVE_BOOST_GRAPH
 #include <boost/graph/adjacency_list.hpp>

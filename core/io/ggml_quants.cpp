@@ -4,7 +4,7 @@
 // multi-byte loads go through memcpy because GGUF data may sit at any
 // alignment (general.alignment can be 1).
 #include "io/gguf.h"
-#include "io/half.h" // fp16_to_f32, bf16_to_f32
+#include "base/half.h" // fp16_to_f32, bf16_to_f32
 
 #include <cstring>
 #include <stdexcept>

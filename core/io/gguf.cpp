@@ -4,8 +4,8 @@
 // hostile file ends in one input_error naming the field, never a crash or a
 // huge allocation.
 #include "io/gguf.h"
-#include "io/error.h"
-#include "io/mapped_file.h"
+#include "base/error.h"
+#include "base/mapped_file.h"
 
 #include <cstring>
 #include <limits>

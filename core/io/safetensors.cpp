@@ -3,9 +3,10 @@
 // the byte buffer. Each header entry gives dtype, shape and [begin, end)
 // offsets into the buffer; everything is checked before a pointer is handed out.
 #include "io/safetensors.h"
-#include "io/error.h"
+#include "base/atomic_write.h"
+#include "base/error.h"
 #include "io/gguf.h"
-#include "io/mapped_file.h"
+#include "base/mapped_file.h"
 
 #include <nlohmann/json.hpp>
 
@@ -335,43 +336,14 @@ void safetensors_write(const std::string & path, const std::vector<st_write_tens
     // Pad with spaces (valid JSON whitespace) so the data starts 8-byte aligned.
     while ((8 + hs.size()) % 8 != 0) hs.push_back(' ');
 
-    const std::string tmp = path + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) throw input_error(path, "file", std::string("cannot create ") + tmp + ": " + std::strerror(errno));
-    auto write_all = [&](const void * p, size_t n) {
-        const char * c = static_cast<const char *>(p);
-        while (n > 0) {
-            const ssize_t w = ::write(fd, c, n);
-            if (w < 0) {
-                if (errno == EINTR) continue;
-                return false;
-            }
-            c += w;
-            n -= (size_t)w;
-        }
-        return true;
-    };
+    atomic_file f(path);
     const uint64_t hlen = hs.size();
-    bool ok = write_all(&hlen, 8) && write_all(hs.data(), hs.size());
-    for (size_t k = 0; ok && k < tensors.size(); k++) {
-        if (tensors[k].nbytes > 0) ok = write_all(tensors[k].data, (size_t)tensors[k].nbytes);
+    f.write(&hlen, 8);
+    f.write(hs.data(), hs.size());
+    for (size_t k = 0; k < tensors.size(); k++) {
+        if (tensors[k].nbytes > 0) f.write(tensors[k].data, (size_t)tensors[k].nbytes);
     }
-    const int err = errno;
-    if (ok && ::fsync(fd) != 0) ok = false;
-    if (::close(fd) != 0) ok = false;
-    if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-        const int e = errno ? errno : err;
-        ::unlink(tmp.c_str());
-        throw input_error(path, "file", std::string("write failed: ") + std::strerror(e));
-    }
-    // Make the rename itself durable (best effort).
-    const size_t slash = path.find_last_of('/');
-    const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        ::fsync(dfd);
-        ::close(dfd);
-    }
+    f.commit();
 }
 
 bool hf_checkpoint_is_dir(const std::string & path) {

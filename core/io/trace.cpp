@@ -1,6 +1,6 @@
 #include "io/trace.h"
-#include "io/error.h"
-#include "io/half.h"
+#include "base/error.h"
+#include "base/half.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,22 +11,6 @@
 namespace attnlab {
 
 static const char * k_trace_key = "attnlab.trace";
-
-attention_layer_io qkv_capture::layer_io(size_t index) const {
-    const layer_qkv & l = layers.at(index);
-    attention_layer_io io;
-    io.layer = l.layer;
-    io.n_tokens = info.n_tokens();
-    io.n_head = info.n_head;
-    io.n_head_kv = info.n_head_kv;
-    io.head_dim = info.head_dim;
-    io.scale = 1.0f / std::sqrt(float(info.head_dim));
-    io.causal = true;
-    io.q = l.q.data();
-    io.k = l.k.data();
-    io.v = l.v.data();
-    return io;
-}
 
 const layer_qkv * qkv_capture::find_layer(int layer) const {
     for (const auto & l : layers) {

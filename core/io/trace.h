@@ -12,7 +12,6 @@
 #include <string>
 #include <vector>
 
-#include "attention/attention.h"
 #include "io/safetensors.h"
 
 namespace attnlab {
@@ -41,15 +40,13 @@ struct trace_info {
 
 struct layer_qkv {
     int layer = 0;
-    std::vector<float> q, k, v;  // layouts of attention_layer_io
+    std::vector<float> q, k, v;  // layouts of attention_layer_io (attention/attention.h)
 };
 
 struct qkv_capture {
     trace_info info;
     std::vector<layer_qkv> layers; // same order as info.layers
 
-    // A read-only view of one captured layer (out is left null).
-    attention_layer_io layer_io(size_t index) const;
     const layer_qkv * find_layer(int layer) const;
 };
 

@@ -1,5 +1,6 @@
 // Seed claims measured on the model at hand (see claims_measure.h).
 #include "lab/claims_measure.h"
+#include "base/data_path.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,10 +10,10 @@
 #include <map>
 #include <sstream>
 
-#include "io/error.h"
-#include "lab/capture.h"
-#include "lab/corpus.h"
-#include "lab/job.h"
+#include "base/error.h"
+#include "data/capture.h"
+#include "data/corpus.h"
+#include "base/job.h"
 #include "lab/sweep.h"
 #include "methods/method.h"
 #include "model/llama.h"
@@ -130,9 +131,7 @@ claims_report claims_measure(const llama_model & m, const bpe_tokenizer & tok, c
     job_progress * pr = opt.progress;
     text_source src = text_load(opt.text);
     sweep_require_evaluation(src, "the claims' measurements");
-    if (opt.ctx < 64 || opt.ctx > m.cfg.n_ctx_train) {
-        throw input_error(m.source_path, "ctx", std::to_string(opt.ctx) + " is outside 64.." + std::to_string(m.cfg.n_ctx_train));
-    }
+    llama_check_ctx(m, opt.ctx, 64);
     if (opt.windows < 1) throw input_error("--windows", "windows", "must be >= 1");
     std::vector<int32_t> ids = tok.encode(src.text);
     if (int64_t(ids.size()) > int64_t(opt.ctx) * opt.windows) ids.resize(size_t(opt.ctx) * opt.windows);
@@ -155,7 +154,7 @@ claims_report claims_measure(const llama_model & m, const bpe_tokenizer & tok, c
         rec[g].resize(size_t(nl));
         for (int l = 0; l < nl; ++l) {
             job_step(pr, 0.1 + 0.3 * (double(g) * nl + l) / (double(opt.rho_grid.size()) * nl), "recall rho " + fmt("%g", opt.rho_grid[g]));
-            rec[g][size_t(l)] = layer_mass_recall_heads(cap.layer_io(size_t(l)), *meth);
+            rec[g][size_t(l)] = layer_mass_recall_heads(capture_layer_io(cap, size_t(l)), *meth);
             for (double r : rec[g][size_t(l)]) {
                 mean_rec[g] += r / (double(nl) * nh);
                 share95[g] += (r >= 0.95) / (double(nl) * nh);
@@ -215,7 +214,7 @@ claims_report claims_measure(const llama_model & m, const bpe_tokenizer & tok, c
         double s = 0;
         for (int l = 0; l < nl; ++l) {
             job_step(pr, 0.4 + 0.05 * (double(l) / nl), "oracle recall");
-            s += layer_mass_recall(cap.layer_io(size_t(l)), *meth) / nl;
+            s += layer_mass_recall(capture_layer_io(cap, size_t(l)), *meth) / nl;
         }
         oracle_rec.push_back(s);
     }
@@ -291,7 +290,7 @@ claims_report claims_measure(const llama_model & m, const bpe_tokenizer & tok, c
             break;   // the predictor's cost does not depend on rho
         }
     }
-    const std::vector<bench_row> bench = bench_read(opt.bench_dir.empty() ? std::string(ATTNLAB_SOURCE_DIR) + "/bench/results" : opt.bench_dir);
+    const std::vector<bench_row> bench = bench_read(opt.bench_dir.empty() ? attnlab::data_path("bench/results") : opt.bench_dir);
     const std::string gpu02 = bench_speedups(bench, 0.2), gpu01 = bench_speedups(bench, 0.1), gpu04 = bench_speedups(bench, 0.4);
     const std::string gate_gpu = bench_gate(bench);
     const auto gpu_row = [&](const std::string & seed, const std::string & claim, const std::string & b) {

@@ -1,15 +1,16 @@
 // FlexAttention-style export of selections (see export_flex.h).
 #include "lab/export_flex.h"
+#include "base/atomic_write.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
 
 #include "attention/block_sparse.h"
-#include "io/error.h"
+#include "base/error.h"
 #include "io/safetensors.h"
-#include "lab/capture.h"
-#include "lab/job.h"
+#include "data/capture.h"
+#include "base/job.h"
 #include "lab/sweep.h"
 #include "model/llama.h"
 #include "model/model_files.h"
@@ -124,7 +125,7 @@ flex_export_result flex_export(const qkv_capture & cap, const sparse_method & me
     const auto t0 = std::chrono::steady_clock::now();
     for (size_t li = 0; li < cap.layers.size(); ++li) {
         job_step(opt.progress, double(li) / cap.layers.size(), "layer " + std::to_string(cap.layers[li].layer));
-        const attention_layer_io io = cap.layer_io(li);
+        const attention_layer_io io = capture_layer_io(cap, li);
         layers.push_back(io.layer);
         sels[li].resize(size_t(io.n_head));
 #pragma omp parallel for schedule(dynamic, 1)
@@ -161,7 +162,7 @@ flex_export_result flex_export(const qkv_capture & cap, const sparse_method & me
     meta["head_dim"] = ti.head_dim;
     meta["layers"] = layers;
     meta["causal"] = true;
-    meta["scale"] = cap.layers.empty() ? 0.0 : double(cap.layer_io(0).scale);
+    meta["scale"] = cap.layers.empty() ? 0.0 : double(capture_layer_io(cap, 0).scale);
     meta["kv_semantics"] = "kv_* = partial blocks (mask_mod applied), full_kv_* = fully kept blocks";
 
     const int64_t nl = int64_t(layers.size()), nh = f.n_head, nq = f.nq, nk = f.nk;
@@ -190,7 +191,7 @@ flex_export_result flex_export(const qkv_capture & cap, const sparse_method & me
         if (it == layers.end()) throw input_error(out_path, "check_layer", "layer " + std::to_string(opt.check_layer) + " was not captured");
         li = size_t(it - layers.begin());
     }
-    attention_layer_io io = cap.layer_io(li);
+    attention_layer_io io = capture_layer_io(cap, li);
     if (opt.check_head < 0 || opt.check_head >= io.n_head) {
         throw input_error(out_path, "check_head", "head " + std::to_string(opt.check_head) + " is outside 0.." + std::to_string(io.n_head - 1));
     }
@@ -249,15 +250,7 @@ flex_export_result flex_export(const qkv_capture & cap, const sparse_method & me
 
     if (!opt.minference_json.empty()) {
         nlohmann::json mj = flex_minference_json(f, sels, method.name(), meta);
-        const std::string tmp = opt.minference_json + ".tmp";
-        FILE * fp = std::fopen(tmp.c_str(), "wb");
-        if (!fp) throw input_error(opt.minference_json, "file", "cannot create");
-        const std::string text = mj.dump(1) + "\n";
-        const bool ok = std::fwrite(text.data(), 1, text.size(), fp) == text.size();
-        std::fclose(fp);
-        if (!ok || std::rename(tmp.c_str(), opt.minference_json.c_str()) != 0) {
-            throw input_error(opt.minference_json, "file", "write failed");
-        }
+        write_file_atomic(opt.minference_json, mj.dump(1) + "\n");
         res.minference_path = opt.minference_json;
     }
     job_step(opt.progress, 1.0, "done");

@@ -9,17 +9,8 @@
 #include <map>
 #include <set>
 
-// Static: the GUI defines its own copy of stb_image_write, and both end up
-// in one executable when it links core.
-#define STB_IMAGE_WRITE_STATIC
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#include <stb/stb_image_write.h>
-#pragma GCC diagnostic pop
-
-#include "io/error.h"
+#include "base/error.h"
+#include "base/png_write.h"
 
 namespace attnlab {
 
@@ -418,9 +409,7 @@ plot_area plot_write_png(const std::string & path, const plot_spec & sp) {
         }
     }
 
-    if (!stbi_write_png(path.c_str(), W, H, 3, cv.rgb.data(), W * 3)) {
-        throw input_error(path, "png", "cannot write the figure");
-    }
+    png_write_rgb(path, W, H, cv.rgb.data());
     return a;
 }
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "io/error.h"
+#include "base/error.h"
 
 namespace attnlab {
 

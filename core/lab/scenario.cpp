@@ -1,5 +1,7 @@
 // Scenarios: schema, validation and the per-kind drivers (see scenario.h).
 #include "lab/scenario.h"
+#include "base/atomic_write.h"
+#include "base/data_path.h"
 
 #include <algorithm>
 #include <chrono>
@@ -18,13 +20,13 @@
 #include <unistd.h>
 
 #include "attention/selection.h"
-#include "io/error.h"
-#include "io/sha256.h"
-#include "lab/capture.h"
+#include "base/error.h"
+#include "base/sha256.h"
+#include "data/capture.h"
 #include "lab/claims_measure.h"
-#include "lab/corpus.h"
+#include "data/corpus.h"
 #include "lab/figures.h"
-#include "lab/job.h"
+#include "base/job.h"
 #include "lab/snapshot.h"
 #include "lab/sweep.h"
 #include "methods/layer_adaptive.h"
@@ -377,7 +379,7 @@ bool scenario_needs_model(const scenario & s) { return s.kind != "sim_quadratic"
 std::string scenario_resolve_path(const std::string & path) {
     struct stat st;
     if (path.empty() || path[0] == '/' || stat(path.c_str(), &st) == 0) return path;
-    const std::string alt = std::string(ATTNLAB_SOURCE_DIR) + "/" + path;
+    const std::string alt = attnlab::data_path(path);
     return stat(alt.c_str(), &st) == 0 ? alt : path;
 }
 
@@ -401,23 +403,6 @@ void make_dirs(const std::string & dir) {
 }
 
 // Temporary file, fsync, rename: readers never see half a file.
-void write_file_atomic(const std::string & path, const std::string & text) {
-    const std::string tmp = path + ".tmp";
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) throw input_error(path, "file", "cannot write");
-    size_t off = 0;
-    while (off < text.size()) {
-        const ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-        if (n <= 0) {
-            ::close(fd);
-            throw input_error(path, "file", "write failed");
-        }
-        off += size_t(n);
-    }
-    ::fsync(fd);
-    ::close(fd);
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) throw input_error(path, "file", "rename failed");
-}
 
 std::string fmt(const char * f, double x) {
     char b[64];
@@ -528,9 +513,7 @@ std::vector<int32_t> first_tokens(const bpe_tokenizer & tok, const std::string &
 
 void check_ctx_for_model(const llama_model & m, const std::vector<int> & ctxs, const std::string & source) {
     for (int c : ctxs) {
-        if (c > m.cfg.n_ctx_train) {
-            throw input_error(source, "ctx", std::to_string(c) + " is beyond the model's context " + std::to_string(m.cfg.n_ctx_train));
-        }
+        llama_check_ctx(m, c, 2, source);
     }
 }
 

@@ -21,9 +21,9 @@
 
 #include <omp.h>
 
-#include "io/error.h"
-#include "io/sha256.h"
-#include "lab/job.h"
+#include "base/error.h"
+#include "base/sha256.h"
+#include "base/job.h"
 
 // Baked in by CMake (set_source_files_properties on this file); the
 // fallbacks keep the file compiling in other builds.

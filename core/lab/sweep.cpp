@@ -1,6 +1,7 @@
 // The trade-off sweep (see sweep.h): planning, resumable row files, the
 // Pareto front and the runner that measures a row on a real model.
 #include "lab/sweep.h"
+#include "base/atomic_write.h"
 
 #include <algorithm>
 #include <chrono>
@@ -16,10 +17,10 @@
 
 #include <Eigen/Core>
 
-#include "io/error.h"
-#include "io/sha256.h"
-#include "lab/capture.h"
-#include "lab/job.h"
+#include "base/error.h"
+#include "base/sha256.h"
+#include "data/capture.h"
+#include "base/job.h"
 #include "methods/method.h"
 #include "methods/registry_trained.h"
 #include "metrics/passkey.h"
@@ -302,23 +303,6 @@ static void append_synced(const std::string & path, const std::string & text) {
     ::close(fd);
 }
 
-static void write_synced_atomic(const std::string & path, const std::string & text) {
-    const std::string tmp = path + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) throw input_error(tmp, "file", "cannot create");
-    size_t off = 0;
-    while (off < text.size()) {
-        ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-        if (n <= 0) {
-            ::close(fd);
-            throw input_error(tmp, "file", "write failed");
-        }
-        off += size_t(n);
-    }
-    ::fsync(fd);
-    ::close(fd);
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) throw input_error(path, "file", "cannot rename the temporary file into place");
-}
 
 std::vector<sweep_row> sweep_load_rows(const std::string & dir) {
     bool exists = false;
@@ -362,7 +346,7 @@ void sweep_append_row(const std::string & dir, const sweep_row & r) {
 void sweep_rewrite_csv(const std::string & dir, const std::vector<sweep_row> & rows) {
     std::string text = sweep_csv_header() + "\n";
     for (const auto & r : rows) text += sweep_csv_line(r) + "\n";
-    write_synced_atomic(csv_path(dir), text);
+    write_file_atomic(csv_path(dir), text);
 }
 
 static void make_dirs(const std::string & dir) {
@@ -522,7 +506,7 @@ sweep_merge_result sweep_merge(const std::vector<std::string> & shard_dirs, cons
     make_dirs(dir);
     std::string text;
     for (const auto & j : kept_json) text += j.dump() + "\n";
-    write_synced_atomic(jsonl_path(dir), text);
+    write_file_atomic(jsonl_path(dir), text);
     sweep_rewrite_csv(dir, res.rows);
     return res;
 }
@@ -748,10 +732,7 @@ sweep_model_runner::~sweep_model_runner() = default;
 sweep_row sweep_model_runner::operator()(const sweep_task & t, job_progress * progress) {
     impl & P = *p_;
     const llama_model & m = P.m;
-    if (t.ctx < 2 || t.ctx > m.cfg.n_ctx_train) {
-        throw input_error(m.source_path, "ctx", std::to_string(t.ctx) + " is outside 2.." + std::to_string(m.cfg.n_ctx_train) +
-                                                    " (the model's context)");
-    }
+    llama_check_ctx(m, t.ctx);
     const auto t_start = std::chrono::steady_clock::now();
     const double lo = t.progress_lo, span = t.progress_hi - t.progress_lo;
     // Shares of a row's progress: dense reference (when not cached), sparse
@@ -842,7 +823,7 @@ sweep_row sweep_model_runner::operator()(const sweep_task & t, job_progress * pr
         double s = 0.0;
         for (size_t i = 0; i < P.ref.cap.layers.size(); ++i) {
             if (progress && progress->cancelled()) throw job_cancelled();
-            s += layer_mass_recall(P.ref.cap.layer_io(i), *method);
+            s += layer_mass_recall(capture_layer_io(P.ref.cap, i), *method);
         }
         r.mass_recall = P.ref.cap.layers.empty() ? -1.0 : s / double(P.ref.cap.layers.size());
     }

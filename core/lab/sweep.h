@@ -28,8 +28,9 @@
 #include <nlohmann/json.hpp>
 
 #include "attention/score.h"
+#include "attention/attention.h"
 #include "io/trace.h"
-#include "lab/corpus.h"
+#include "data/corpus.h"
 
 namespace attnlab {
 

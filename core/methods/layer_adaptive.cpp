@@ -1,6 +1,7 @@
 // layer_adaptive: per-head block_topk budgets from calibrated recall curves
 // (see layer_adaptive.h).
 #include "methods/layer_adaptive.h"
+#include "base/atomic_write.h"
 
 #include <algorithm>
 #include <atomic>
@@ -11,8 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "io/error.h"
-#include "lab/job.h"
+#include "base/error.h"
+#include "base/job.h"
 #include "methods/train/calib.h"
 
 namespace attnlab {
@@ -292,15 +293,7 @@ void layer_adaptive_save(const std::string & path, const layer_adaptive_table & 
     j["uniform"] = alloc_json(t.uniform);
     j["seed_schedule"] = alloc_json(t.seed);
     j["seed_schedule_scaled"] = alloc_json(t.seed_scaled);
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-        if (!f) throw input_error(path, "file", "cannot write");
-        f << j.dump(1) << "\n";
-        f.flush();
-        if (!f) throw input_error(path, "file", "write failed");
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) throw input_error(path, "file", "cannot rename the temporary file");
+    write_file_atomic(path, j.dump(1) + "\n");
 }
 
 layer_adaptive_table layer_adaptive_load(const std::string & path) {

@@ -10,9 +10,9 @@
 
 #include <Eigen/Core>
 
-#include "io/error.h"
+#include "base/error.h"
 #include "io/safetensors.h"
-#include "lab/job.h"
+#include "base/job.h"
 #include "methods/train/adam.h"
 #include "methods/train/calib.h"
 #include "methods/train/st_meta.h"

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "io/error.h"
+#include "base/error.h"
 #include "methods/registry_trained.h"
 
 namespace attnlab {

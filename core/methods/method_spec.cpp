@@ -3,7 +3,7 @@
 
 #include <cctype>
 
-#include "io/error.h"
+#include "base/error.h"
 
 namespace attnlab {
 

@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <sstream>
 
-#include "io/error.h"
+#include "base/error.h"
 #include "methods/method.h"
 #include "methods/registry_trained.h"
 

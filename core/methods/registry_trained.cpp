@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <sstream>
 
-#include "io/error.h"
+#include "base/error.h"
 
 namespace attnlab {
 

@@ -1,7 +1,7 @@
 // spa: exact attention on the block_topk pairs plus a FAVOR+ low-rank
 // estimate of the skipped ones (see spa.h).
 #include "methods/spa.h"
-#include "io/error.h"
+#include "base/error.h"
 
 #include <algorithm>
 #include <chrono>

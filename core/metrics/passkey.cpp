@@ -1,6 +1,6 @@
 #include "metrics/passkey.h"
-#include "io/error.h"
-#include "lab/job.h"
+#include "base/error.h"
+#include "base/job.h"
 #include "model/llama.h"
 #include "model/tokenizer.h"
 
@@ -54,10 +54,7 @@ passkey_prompt passkey_build(const bpe_tokenizer & tok, const std::string & fill
 
 passkey_trial passkey_run(const llama_model & m, const bpe_tokenizer & tok, const std::string & filler,
                           const passkey_options & opt, attention_hook * hook, job_progress * progress) {
-    if (opt.ctx < 64 || opt.ctx > m.cfg.n_ctx_train) {
-        throw input_error(m.source_path, "ctx", std::to_string(opt.ctx) + " is outside 64.." +
-                                                    std::to_string(m.cfg.n_ctx_train) + " for a passkey test");
-    }
+    llama_check_ctx(m, opt.ctx, 64);
     passkey_prompt p = passkey_build(tok, filler, opt);
     passkey_trial r;
     r.ctx = opt.ctx;

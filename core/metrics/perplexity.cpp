@@ -1,6 +1,6 @@
 #include "metrics/perplexity.h"
-#include "io/error.h"
-#include "lab/job.h"
+#include "base/error.h"
+#include "base/job.h"
 #include "model/llama.h"
 
 #include <chrono>
@@ -9,10 +9,7 @@
 namespace attnlab {
 
 static void check_args(const llama_model & m, const std::vector<int32_t> & tokens, int ctx) {
-    if (ctx < 2 || ctx > m.cfg.n_ctx_train) {
-        throw input_error(m.source_path, "ctx", std::to_string(ctx) + " is outside 2.." +
-                                                    std::to_string(m.cfg.n_ctx_train) + " (the model's context)");
-    }
+    llama_check_ctx(m, ctx);
     if (tokens.size() < 2) throw input_error(m.source_path, "tokens", "perplexity needs at least 2 tokens");
 }
 

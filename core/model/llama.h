@@ -57,6 +57,12 @@ struct llama_model {
 // (non-Llama architecture, missing tensors, wrong shapes, unknown types).
 llama_model llama_model_load(const std::string & path, job_progress * progress = nullptr);
 
+// The one check of a requested context length against the model's own:
+// input_error (FILE: ctx: "N is outside MIN..n_ctx_train (the model's
+// context)") when ctx is outside [min_ctx, n_ctx_train]. file defaults to
+// the model's path.
+void llama_check_ctx(const llama_model & m, int ctx, int min_ctx = 2, const std::string & file = "");
+
 // A model of config c's shapes with uniform random weights in [-0.05, 0.05]
 // and unit norms: for benchmarks on machines without the model file (a
 // forward pass costs the same whatever the weights are).

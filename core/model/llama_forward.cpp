@@ -3,6 +3,7 @@
 // layer is one Eigen GEMM (x * W^T, W in PyTorch layout), which Eigen runs on
 // OpenMP threads; elementwise work uses OpenMP loops over tokens.
 #include "model/llama.h"
+#include "model/rope.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,7 +11,7 @@
 #include <string>
 
 #include "attention/attention.h"
-#include "lab/job.h"
+#include "base/job.h"
 
 namespace attnlab {
 
@@ -29,27 +30,6 @@ void rms_norm(const matrix_rm & x, const Eigen::VectorXf & w, float eps, matrix_
         y.row(t).array() = x.row(t).array() * r * w.transpose().array();
     }
 }
-
-// cos/sin of pos * inv_freq[i], inv_freq[i] = theta^(-2i/hd), for i < hd/2.
-// Computed in double: at long positions a float angle loses precision.
-struct rope_table {
-    int half = 0;
-    std::vector<float> cos_, sin_;  // [n_tokens, half]
-
-    rope_table(int n_tokens, int head_dim, double theta) : half(head_dim / 2) {
-        cos_.resize((size_t) n_tokens * half);
-        sin_.resize((size_t) n_tokens * half);
-        std::vector<double> inv_freq(half);
-        for (int i = 0; i < half; ++i) inv_freq[i] = std::pow(theta, -2.0 * i / head_dim);
-#pragma omp parallel for schedule(static)
-        for (int t = 0; t < n_tokens; ++t)
-            for (int i = 0; i < half; ++i) {
-                const double a = t * inv_freq[i];
-                cos_[(size_t) t * half + i] = (float) std::cos(a);
-                sin_[(size_t) t * half + i] = (float) std::sin(a);
-            }
-    }
-};
 
 // Rotate-half (NeoX / HF) RoPE in place on one token's heads: the pair
 // (i, i + hd/2) of each head rotates by pos * inv_freq[i].
@@ -93,7 +73,7 @@ matrix_rm llama_forward(const llama_model & m, const std::vector<int32_t> & toke
     matrix_rm x(n, c.n_embd);
     for (int t = 0; t < n; ++t) x.row(t) = m.tok_embd.row(tokens[t]);
 
-    const rope_table rt(n, hd, c.rope_theta);
+    const rope_table rt(c, n);
     matrix_rm xn, q, k, v, attn(n, q_dim), gate, up;
 
     for (int il = 0; il < c.n_layer; ++il) {

@@ -11,11 +11,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "io/error.h"
+#include "base/error.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
-#include "io/sha256.h"
-#include "lab/job.h"
+#include "base/sha256.h"
+#include "base/job.h"
 
 namespace attnlab {
 
@@ -354,6 +354,14 @@ llama_model llama_model_load(const std::string & path, job_progress * progress) 
     }
     job_step(progress, 1.0, "model loaded");
     return m;
+}
+
+void llama_check_ctx(const llama_model & m, int ctx, int min_ctx, const std::string & file) {
+    if (ctx < min_ctx || ctx > m.cfg.n_ctx_train) {
+        throw input_error(file.empty() ? m.source_path : file, "ctx",
+                          std::to_string(ctx) + " is outside " + std::to_string(min_ctx) + ".." +
+                              std::to_string(m.cfg.n_ctx_train) + " (the model's context)");
+    }
 }
 
 } // namespace attnlab

@@ -1,5 +1,5 @@
 #include "model/model_files.h"
-#include "io/error.h"
+#include "base/error.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
 #include "io/trace.h"

@@ -9,7 +9,7 @@
 // encode never fails on bytes, and decode(encode(x)) == x for every input.
 #include "model/tokenizer.h"
 
-#include "io/error.h"
+#include "base/error.h"
 #include "io/gguf.h"
 #include "model/unicode.h"
 

@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "io/error.h"
+#include "base/error.h"
 #include "sim/cost.h"
 
 namespace attnlab {

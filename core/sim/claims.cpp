@@ -3,7 +3,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "io/error.h"
+#include "base/error.h"
 #include "sim/cost.h"
 #include "sim/presets.h"
 

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <sstream>
 
-#include "io/error.h"
+#include "base/error.h"
 #include "sim/calibration.h"
 
 namespace attnlab {

@@ -1,4 +1,5 @@
 #include "sim/presets.h"
+#include "base/data_path.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,11 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "io/error.h"
+#include "base/error.h"
 
-#ifndef ATTNLAB_SOURCE_DIR
-#define ATTNLAB_SOURCE_DIR "."
-#endif
 
 namespace attnlab {
 
@@ -38,7 +36,7 @@ int64_t model_preset::total_params() const {
 std::string preset_dir() {
     const char * env = std::getenv("ATTNLAB_PRESETS");
     if (env && *env) return env;
-    return std::string(ATTNLAB_SOURCE_DIR) + "/assets/presets";
+    return attnlab::data_path("assets/presets");
 }
 
 std::string sim_read_text(const std::string & path) {

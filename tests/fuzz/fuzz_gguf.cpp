@@ -6,7 +6,7 @@
 //     core/io/mapped_file.cpp core/io/gguf.cpp core/io/ggml_quants.cpp \
 //     tests/fuzz/fuzz_gguf.cpp -o /tmp/fuzz_gguf
 //   /tmp/fuzz_gguf -max_total_time=60 tests/fuzz_corpus/gguf
-#include "io/error.h"
+#include "base/error.h"
 #include "io/gguf.h"
 
 #include <sys/mman.h>

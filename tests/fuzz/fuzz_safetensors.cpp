@@ -7,7 +7,7 @@
 //     core/io/mapped_file.cpp core/io/ggml_quants.cpp core/io/safetensors.cpp \
 //     tests/fuzz/fuzz_safetensors.cpp -o /tmp/fuzz_safetensors
 //   /tmp/fuzz_safetensors -max_total_time=60 tests/fuzz_corpus/safetensors
-#include "io/error.h"
+#include "base/error.h"
 #include "io/safetensors.h"
 
 #include <sys/mman.h>

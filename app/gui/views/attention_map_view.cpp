@@ -9,6 +9,7 @@
 #include "methods/method.h"
 #include "map_common.h"
 #include "view.h"
+#include "data/capture.h"
 
 namespace attnlab_gui {
 
@@ -217,7 +218,7 @@ private:
     void draw_info() {
         const head_map & m = *map_;
         ImGui::Text("layer %d head %d (KV head %d)   L = %d   mean row entropy %.2f nats (uniform would be %.2f)",
-                    m.layer, m.head, st_.cap->layer_io(m.layer_index).kv_head_of(m.head), m.L, m.mean_entropy,
+                    m.layer, m.head, capture_layer_io(*st_.cap, m.layer_index).kv_head_of(m.head), m.L, m.mean_entropy,
                     [&] { double s = 0; for (int i = 0; i < m.L; ++i) s += std::log(double(i + 1)); return s / m.L; }());
         ImGui::Text("map recompute (measured): %.1f ms at L = %d%s   |   LOD finest %dx%d, %zu levels, %s   |   exact window %s",
                     m.seconds * 1e3, m.L, m.has_sparse() ? " (dense + sparse)" : "", m.finest_factor(), m.finest_factor(),

@@ -16,6 +16,7 @@
 #include "graph/poincare.h"
 #include "methods/method.h"
 #include "view.h"
+#include "data/capture.h"
 
 namespace attnlab_gui {
 
@@ -71,7 +72,7 @@ std::shared_ptr<hyper_result> hyper_compute(std::shared_ptr<const attnlab::qkv_c
     r->par = par;
     const int n = std::min(par.n, cap->info.n_tokens());
     r->n = n;
-    const attention_layer_io io = cap->layer_io(li);
+    const attention_layer_io io = capture_layer_io(*cap, li);
     const head_inputs in = head_inputs_of(io, h);
     const int d = in.head_dim;
     p.report(0.02, "softmax and hyperbolic attention");

@@ -10,8 +10,8 @@
 #include <imgui.h>
 
 #include "attention/gpu_backend.h"
-#include "io/error.h"
-#include "lab/kernel_bench.h"
+#include "base/error.h"
+#include "metrics/kernel_bench.h"
 #include "view.h"
 #ifdef ATTNLAB_HAVE_CUDA
 #include "kernel_bench_gpu.h"   // kernels/

@@ -10,12 +10,13 @@
 #include <imgui_stdlib.h>
 
 #include "../head_map.h"
-#include "lab/corpus.h"
+#include "data/corpus.h"
 #include "metrics/head_metrics.h"
 #include "methods/layer_adaptive.h"
 #include "methods/method.h"
 #include "methods/train/calib.h"
 #include "view.h"
+#include "data/capture.h"
 
 namespace attnlab_gui {
 
@@ -195,7 +196,7 @@ private:
             auto out = std::make_shared<std::vector<std::vector<float>>>(k_n_metrics - 1,
                                                                          std::vector<float>(size_t(rows) * cols));
             for (int r = 0; r < rows; ++r) {
-                attnlab::attention_layer_io io = cap->layer_io(r);
+                attnlab::attention_layer_io io = capture_layer_io(*cap, r);
                 for (int c = 0; c < cols; ++c) {
                     attnlab::job_step(&p, double(r * cols + c) / (rows * cols),
                                       "layer " + std::to_string(io.layer) + " head " + std::to_string(c));

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "methods/method.h"
+#include "data/capture.h"
 
 namespace attnlab_gui {
 
@@ -12,7 +13,7 @@ timed_selection compute_selection(const attnlab::qkv_capture & cap, size_t layer
     timed_selection r;
     auto m = attnlab::method_create(method_spec);
     r.method = m->spec();
-    attnlab::attention_layer_io io = cap.layer_io(layer_index);
+    attnlab::attention_layer_io io = capture_layer_io(cap, layer_index);
     auto t0 = std::chrono::steady_clock::now();
     r.sel = std::make_shared<const attnlab::selection>(m->select(attnlab::head_inputs_of(io, head)));
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

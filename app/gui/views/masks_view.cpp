@@ -13,6 +13,7 @@
 #include "methods/method.h"
 #include "map_common.h"
 #include "view.h"
+#include "data/capture.h"
 
 namespace attnlab_gui {
 
@@ -99,7 +100,7 @@ std::shared_ptr<mask_result> compute_masks(std::shared_ptr<const attnlab::qkv_ca
         r->keys_per_row[i] = int(keys.size());
     }
     p.report(0.8, "head metrics vs dense and oracle_topk");
-    attnlab::attention_layer_io io = cap->layer_io(li);
+    attnlab::attention_layer_io io = capture_layer_io(*cap, li);
     attnlab::head_inputs hi = attnlab::head_inputs_of(io, h);
     const int g = io.kv_head_of(h);
     r->hm = attnlab::head_metrics_compute(hi, io.v + int64_t(g) * io.head_dim, int64_t(io.n_head_kv) * io.head_dim, sel);

@@ -31,7 +31,8 @@
 #endif
 
 #include "../file_browser.h"
-#include "io/sha256.h"
+#include "base/data_path.h"
+#include "base/sha256.h"
 #include "lab/scenario.h"
 #include "lab/snapshot.h"
 #include "view.h"
@@ -73,7 +74,7 @@ std::string utc_stamp() {
 class snapshots_view : public view {
 public:
     explicit snapshots_view(app_state & s)
-        : view(s), root_(std::string(ATTNLAB_SOURCE_DIR) + "/runs"), browser_(std::string(ATTNLAB_SOURCE_DIR)) {
+        : view(s), root_(attnlab::data_path("runs")), browser_(attnlab::data_root()) {
         if (!fs::exists(root_)) root_ = (fs::current_path() / "runs").string();
         scan();
         st_.bus.subscribe(event_kind::model_loaded, [this](const event &) {
@@ -185,7 +186,7 @@ private:
             if (it->is_directory(ec) && fs::exists(it->path() / "manifest.json", ec)) entries_.push_back(it->path().string());
         }
         std::sort(entries_.begin(), entries_.end());
-        std::string sdir = std::string(ATTNLAB_SOURCE_DIR) + "/scenarios";
+        std::string sdir = attnlab::data_path("scenarios");
         for (fs::directory_iterator it(sdir, ec), end; !ec && it != end; it.increment(ec)) {
             if (it->path().extension() == ".json") scenarios_.push_back(it->path().string());
         }

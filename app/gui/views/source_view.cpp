@@ -6,6 +6,7 @@
 #include <imgui_stdlib.h>
 
 #include "../file_browser.h"
+#include "base/data_path.h"
 #include "../plot.h"
 #include "view.h"
 
@@ -15,7 +16,7 @@ namespace {
 
 class source_view : public view {
 public:
-    explicit source_view(app_state & s) : view(s), browser_(std::string(ATTNLAB_SOURCE_DIR) + "/assets/models") {}
+    explicit source_view(app_state & s) : view(s), browser_(attnlab::data_path("assets/models")) {}
     const char * id() const override { return "source"; }
     const char * title() const override { return "Source"; }
 

@@ -16,7 +16,8 @@
 #include <imgui_stdlib.h>
 
 #include "../file_browser.h"
-#include "lab/corpus.h"
+#include "base/data_path.h"
+#include "data/corpus.h"
 #include "lab/sweep.h"
 #include "view.h"
 
@@ -52,8 +53,8 @@ struct live_rows {
 
 class tradeoffs_view : public view {
 public:
-    explicit tradeoffs_view(app_state & s) : view(s), browser_(std::string(ATTNLAB_SOURCE_DIR) + "/bench/results") {
-        std::string def = std::string(ATTNLAB_SOURCE_DIR) + "/bench/results/sweep_smollm2_ctx2048";
+    explicit tradeoffs_view(app_state & s) : view(s), browser_(attnlab::data_path("bench/results")) {
+        std::string def = attnlab::data_path("bench/results/sweep_smollm2_ctx2048");
         if (fs::exists(def + "/results.jsonl")) dir_ = def;
     }
     const char * id() const override { return "tradeoffs"; }

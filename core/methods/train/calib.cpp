@@ -7,9 +7,9 @@
 
 #include <Eigen/Core>
 
-#include "io/error.h"
-#include "lab/capture.h"
-#include "lab/job.h"
+#include "base/error.h"
+#include "data/capture.h"
+#include "base/job.h"
 #include "model/llama.h"
 #include "model/tokenizer.h"
 
@@ -91,7 +91,7 @@ std::vector<qkv_capture> calib_capture_windows(const llama_model & m, const bpe_
 }
 
 capture_head capture_head_of(const qkv_capture & cap, size_t layer_index, int h) {
-    const attention_layer_io io = cap.layer_io(layer_index);
+    const attention_layer_io io = capture_layer_io(cap, layer_index);
     capture_head c;
     c.in = head_inputs_of(io, h);
     c.v = io.v + (int64_t) io.kv_head_of(h) * io.head_dim;

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "io/trace.h"
-#include "lab/corpus.h"
+#include "data/corpus.h"
 #include "methods/method.h"
 
 namespace attnlab {

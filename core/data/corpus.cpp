@@ -1,6 +1,7 @@
-#include "lab/corpus.h"
-#include "io/error.h"
-#include "io/sha256.h"
+#include "data/corpus.h"
+#include "base/data_path.h"
+#include "base/error.h"
+#include "base/sha256.h"
 
 #include <cstdlib>
 #include <fstream>
@@ -23,7 +24,7 @@ const char * text_part_name(text_part p) {
 
 std::string kjv_default_path() {
     if (const char * e = std::getenv("ATTNLAB_KJV")) return e;
-    return std::string(ATTNLAB_SOURCE_DIR) + "/assets/text/kjv.txt";
+    return attnlab::data_path("assets/text/kjv.txt");
 }
 
 size_t utf8_first_invalid(const std::string & s) {

@@ -1,5 +1,5 @@
-#include "io/mapped_file.h"
-#include "io/error.h"
+#include "base/mapped_file.h"
+#include "base/error.h"
 
 #include <cerrno>
 #include <cstring>

@@ -4,8 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "attention/attention.h"
 #include "io/trace.h"
-#include "lab/corpus.h"
+#include "data/corpus.h"
 
 namespace attnlab {
 
@@ -29,6 +30,10 @@ qkv_capture capture_run(const llama_model & m, const bpe_tokenizer & tok, const 
 // The same from token ids (no tokenizer needed; token_strings are left as the
 // ids in decimal). text_spec/text_sha256 of the result are empty.
 qkv_capture capture_run_ids(const llama_model & m, const std::vector<int32_t> & ids, const capture_options & opt);
+
+// A read-only view of one captured layer (out is left null), the form every
+// attention kernel and method takes. index is into cap.layers.
+attention_layer_io capture_layer_io(const qkv_capture & cap, size_t index);
 
 // Parses "0,1,5-7" into layer indices below n_layer; input_error names `what`.
 std::vector<int> parse_layer_list(const std::string & spec, int n_layer, const std::string & what);

@@ -1,6 +1,6 @@
-#include "io/sha256.h"
-#include "io/error.h"
-#include "io/mapped_file.h"
+#include "base/sha256.h"
+#include "base/error.h"
+#include "base/mapped_file.h"
 
 #include <cstring>
 

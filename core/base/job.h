@@ -6,7 +6,7 @@
 #include <mutex>
 #include <string>
 
-#include "io/error.h"
+#include "base/error.h"
 
 namespace attnlab {
 

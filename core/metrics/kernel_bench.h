@@ -11,7 +11,7 @@
 
 #include "attention/attention.h"
 #include "attention/selection.h"
-#include "lab/job.h"
+#include "base/job.h"
 
 namespace attnlab {
 

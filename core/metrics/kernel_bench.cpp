@@ -1,5 +1,5 @@
 // CPU side of the kernel timing (kernel_bench.h).
-#include "lab/kernel_bench.h"
+#include "metrics/kernel_bench.h"
 
 #include <algorithm>
 #include <chrono>

@@ -1,14 +1,32 @@
-#include "lab/capture.h"
+#include "data/capture.h"
 #include "attention/attention.h"
-#include "io/error.h"
-#include "lab/job.h"
+#include "base/error.h"
+#include "base/job.h"
 #include "model/llama.h"
 #include "model/tokenizer.h"
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 
 namespace attnlab {
+
+attention_layer_io capture_layer_io(const qkv_capture & cap, size_t index) {
+    const layer_qkv & l = cap.layers.at(index);
+    attention_layer_io io;
+    io.layer = l.layer;
+    io.n_tokens = cap.info.n_tokens();
+    io.n_head = cap.info.n_head;
+    io.n_head_kv = cap.info.n_head_kv;
+    io.head_dim = cap.info.head_dim;
+    io.scale = 1.0f / std::sqrt(float(cap.info.head_dim));
+    io.causal = true;
+    io.q = l.q.data();
+    io.k = l.k.data();
+    io.v = l.v.data();
+    return io;
+}
+
 
 namespace {
 
@@ -73,10 +91,7 @@ std::vector<int> parse_layer_list(const std::string & spec, int n_layer, const s
 // fields that come from the model.
 static qkv_capture capture_ids(const llama_model & m, const std::vector<int32_t> & ids_in, const capture_options & opt) {
     const llama_config & c = m.cfg;
-    if (opt.ctx < 2 || opt.ctx > c.n_ctx_train) {
-        throw input_error(m.source_path, "ctx", std::to_string(opt.ctx) + " is outside 2.." +
-                                                    std::to_string(c.n_ctx_train) + " (the model's context)");
-    }
+    llama_check_ctx(m, opt.ctx);
     std::vector<int> layers = opt.layers;
     if (layers.empty()) {
         for (int l = 0; l < c.n_layer; l++) layers.push_back(l);

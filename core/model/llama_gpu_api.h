@@ -1,13 +1,13 @@
 #pragma once
 // The Llama forward pass on a GPU, as core sees it: a plain C++ interface, no
 // CUDA types. kernels/ (built only where nvcc is found) implements it
-// (kernels/llama_gpu.cpp: weights uploaded once in bf16, cuBLAS linears with
+// (kernels/llama_gpu_cuda.cpp: weights uploaded once in bf16, cuBLAS linears with
 // fp32 accumulation, fp32 residual stream and norms, the project's flash
 // kernels for attention) and registers a factory; without it, or without a
 // GPU, llama_gpu::create() throws a clear std::runtime_error.
 //
 // Registration, as for gpu_backend.h: a program linking attnlab_kernels calls
-// attnlab_register_cuda_model() (kernels/llama_gpu.h) once at start, under
+// attnlab_cuda_register() (kernels/cuda_register.h) once at start, under
 // #ifdef ATTNLAB_HAVE_CUDA. Header-only: core needs no source file and no link
 // dependency for it.
 #include <cstdint>

@@ -27,8 +27,9 @@
 
 #include "attention/selection.h"
 #include "attnlab_cuda.h"
-#include "io/half.h"
-#include "llama_gpu.h"
+#include "base/half.h"
+#include "llama_gpu_cuda.h"
+#include "model/rope.h"
 #include "llama_gpu_kernels.h"
 #include "methods/learned_gate.h"
 #include "methods/method.h"
@@ -195,19 +196,9 @@ private:
     void ensure_rope(int n) {
         if (n <= rope_n_) return;
         const int n_pos = std::max(n, std::min(std::max(c_.n_ctx_train, 1), 1 << 17));
-        const int half = D_ / 2;
-        std::vector<float> cs((size_t)n_pos * half), sn((size_t)n_pos * half);
-        std::vector<double> inv(half);
-        // As llama_forward.cpp: angles in double, then rounded to float.
-        for (int i = 0; i < half; ++i) inv[i] = std::pow((double)c_.rope_theta, -2.0 * i / D_);
-        for (int t = 0; t < n_pos; ++t)
-            for (int i = 0; i < half; ++i) {
-                const double a = t * inv[i];
-                cs[(size_t)t * half + i] = (float)std::cos(a);
-                sn[(size_t)t * half + i] = (float)std::sin(a);
-            }
-        upload(rope_cos_, cs.data(), cs.size() * 4);
-        upload(rope_sin_, sn.data(), sn.size() * 4);
+        const rope_table rt(c_, n_pos);  // core/model/rope.h: the CPU pass uses the same table
+        upload(rope_cos_, rt.cos_.data(), rt.cos_.size() * 4);
+        upload(rope_sin_, rt.sin_.data(), rt.sin_.size() * 4);
         rope_n_ = n_pos;
     }
 
@@ -511,16 +502,13 @@ private:
     std::vector<std::vector<recorded_blocks>> rec_;
 };
 
-int device_count() { return attnlab_cuda_device_count(); }
+} // namespace
 
-std::unique_ptr<llama_gpu> make_cuda_llama(const llama_model & m) {
+int cuda_device_count() { return attnlab_cuda_device_count(); }
+
+std::unique_ptr<llama_gpu> cuda_llama_create(const llama_model & m) {
     if (attnlab_cuda_device_count() <= 0) throw std::runtime_error("--device cuda: no CUDA device");
     return std::make_unique<cuda_llama>(m);
 }
 
-} // namespace
 } // namespace attnlab
-
-extern "C" void attnlab_register_cuda_model(void) {
-    attnlab::llama_gpu_register(&attnlab::make_cuda_llama, &attnlab::device_count);
-}
