@@ -6,6 +6,7 @@
 #include "cli_common.h"
 #include "commands.h"
 #include "base/error.h"
+#include "base/version.h"
 #ifdef ATTNLAB_HAVE_CUDA
 #include "cuda_register.h"   // kernels/: fills core's GPU slots
 #endif
@@ -16,7 +17,7 @@ int main(int argc, char ** argv) {
     attnlab_cuda_register();
 #endif
     CLI::App app{"attnlab-cli: measure dense and sparse attention on real models"};
-    app.set_version_flag("--version", std::string(ATTNLAB_VERSION) + " (" + ATTNLAB_GIT_COMMIT + ")");
+    app.set_version_flag("--version", std::string(attnlab::version_string()) + " (" + attnlab::version_git_commit() + ")");
     app.require_subcommand(1);
     std::vector<command> cmds;
     add_cmd_info(app, cmds);
