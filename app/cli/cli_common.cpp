@@ -6,7 +6,10 @@
 #include <cstdio>
 #include <iostream>
 #include <thread>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include "model/model_files.h"
 
 namespace attnlab_cli {
 
@@ -79,5 +82,65 @@ progress_bar::~progress_bar() {
 }
 
 void print_json(const nlohmann::json & j) { std::cout << j.dump(2) << std::endl; }
+
+CLI::Option * common_opts::add_model(CLI::App * sub, const char * help) {
+    return sub->add_option("--model,-m", model, help)->required();
+}
+
+CLI::Option * common_opts::add_text(CLI::App * sub, const char * help) {
+    return sub->add_option("--text,-t", text, help)->capture_default_str();
+}
+
+CLI::Option * common_opts::add_ctx(CLI::App * sub, const char * help) {
+    return sub->add_option("--ctx,-c", ctx, help)->capture_default_str();
+}
+
+CLI::Option * common_opts::add_method(CLI::App * sub, const char * help) {
+    return sub->add_option("--method", method, help);
+}
+
+CLI::Option * common_opts::add_score(CLI::App * sub, const char * help) {
+    return sub->add_option("--score", score, help)->capture_default_str();
+}
+
+CLI::Option * common_opts::add_device(CLI::App * sub, const char * help) {
+    return sub->add_option("--device", device, help)->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+}
+
+CLI::Option * common_opts::add_json(CLI::App * sub, const char * help) { return sub->add_flag("--json", json, help); }
+
+CLI::Option * common_opts::add_quiet(CLI::App * sub) { return sub->add_flag("--quiet,-q", quiet, "no progress bar"); }
+
+void command_add(std::vector<command> & cmds, CLI::App * sub, const common_opts & o, std::function<int()> run) {
+    command c;
+    c.sub = sub;
+    c.json = &o.json;
+    c.run = std::move(run);
+    cmds.push_back(std::move(c));
+}
+
+void require_model_file(const std::string & path, const std::string & what) {
+    if (attnlab::file_kind_detect(path) == attnlab::file_kind::trace) {
+        throw attnlab::input_error(path, "model", what + " needs a model (GGUF or HF checkpoint), not a trace");
+    }
+}
+
+cli_model cli_model_load(const std::string & path, bool quiet, const std::vector<int> & ctxs) {
+    using namespace attnlab;
+    llama_model m = run_job(quiet, [&](job_progress * job) { return llama_model_load(path, job); });
+    for (int c : ctxs) llama_check_ctx(m, c, 2, path);
+    bpe_tokenizer tok = tokenizer_load(path);
+    tokenizer_check_model(tok, m, path);
+    return cli_model{std::move(m), std::move(tok)};
+}
+
+void require_output_folder(const std::string & path) {
+    const size_t slash = path.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : path.substr(0, std::max<size_t>(slash, 1));
+    struct stat st;
+    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+        throw attnlab::input_error(path, "out", "folder " + dir + " does not exist");
+    }
+}
 
 } // namespace attnlab_cli

@@ -10,7 +10,7 @@ namespace attnlab_cli {
 struct command {
     CLI::App * sub = nullptr;
     std::function<int()> run;
-    bool * json = nullptr; // set when the command prints JSON, so errors do too
+    const bool * json = nullptr; // set when the command prints JSON, so errors do too
 };
 
 void add_cmd_info(CLI::App & app, std::vector<command> & cmds);
