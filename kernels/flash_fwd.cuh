@@ -56,30 +56,23 @@ struct fa_params {
 
 // ---------------------------------------------------------------- primitives
 template <typename T> struct elem;
-template <> struct elem<__nv_bfloat16> {
-    static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
-        __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-        return *reinterpret_cast<uint32_t *>(&v);
-    }
-    static __device__ __forceinline__ void mma(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-                     "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-    }
-};
-template <> struct elem<__half> {
-    static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
-        __half2 v = __floats2half2_rn(lo, hi);
-        return *reinterpret_cast<uint32_t *>(&v);
-    }
-    static __device__ __forceinline__ void mma(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
-                     "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-    }
-};
+// bf16 and fp16 differ in the pack intrinsic and the PTX type name only.
+#define ATTNLAB_ELEM(CT, CT2, CVT, PTX)                                                                               \
+    template <> struct elem<CT> {                                                                                     \
+        static __device__ __forceinline__ uint32_t pack(float lo, float hi) {                                         \
+            CT2 v = CVT(lo, hi);                                                                                      \
+            return *reinterpret_cast<uint32_t *>(&v);                                                                 \
+        }                                                                                                             \
+        static __device__ __forceinline__ void mma(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {       \
+            asm volatile("mma.sync.aligned.m16n8k16.row.col.f32." PTX "." PTX ".f32 "                                 \
+                         "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"                                     \
+                         : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])                                             \
+                         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));                             \
+        }                                                                                                             \
+    };
+ATTNLAB_ELEM(__nv_bfloat16, __nv_bfloat162, __floats2bfloat162_rn, "bf16")
+ATTNLAB_ELEM(__half, __half2, __floats2half2_rn, "f16")
+#undef ATTNLAB_ELEM
 
 __device__ __forceinline__ uint32_t smem_u32(const void * p) {
     return static_cast<uint32_t>(__cvta_generic_to_shared(p));
@@ -178,226 +171,172 @@ __device__ __forceinline__ float hyperbolic_score2(float s, float2 qa, float2 ka
     return -k2 * fast_log2(1.f + u) - g2;
 }
 
-template <typename T, int D, int NW, int MF, bool SPARSE, int SCORE = kScoreSoftmax>
-__global__ void __launch_bounds__(fa_shape<D, NW, MF>::kThreads, fa_shape<D, NW, MF>::kMinBlocks)
-flash_fwd_kernel(const fa_params p) {
-    using S = fa_shape<D, NW, MF>;
-    constexpr int kBM = S::kBM, kBN = S::kBN, kT = S::kThreads;
-    constexpr int kKSteps = D / 16;    // k-steps of Q K^T
-    constexpr int kNF = kBN / 8;       // n8 fragments of S
-    constexpr bool kQRegs = (MF == 1);
-    extern __shared__ __align__(128) unsigned char smem[];
-    const smem_tile<T, kBM, D> sQ{reinterpret_cast<T *>(smem)};
-    // stage s of K at sQ + kBM*D + s*kBN*D, of V two tiles further (no arrays:
-    // a run-time index into an array of tiles would put it in local memory)
-    auto sK = [&](int s) { return smem_tile<T, kBN, D>{sQ.base + kBM * D + s * kBN * D}; };
-    auto sV = [&](int s) { return smem_tile<T, kBN, D>{sQ.base + kBM * D + (2 + s) * kBN * D}; };
-
-    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const int qb = gridDim.x - 1 - blockIdx.x;   // longest (causal) rows first
-    const int bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
-    const int hk = h / (p.H / p.Hkv);
-    const int q0 = qb * kBM;
-    const int wrow0 = warp * 16 * MF;   // first row of this warp inside the tile
-
-    const T * gQ = static_cast<const T *>(p.q) + b * p.qs[0] + h * p.qs[1];
-    const T * gK = static_cast<const T *>(p.k) + b * p.ks[0] + hk * p.ks[1];
-    const T * gV = static_cast<const T *>(p.v) + b * p.vs[0] + hk * p.vs[1];
-    T * gO = static_cast<T *>(p.o) + b * p.os[0] + h * p.os[1];
-
-    // Key tiles to visit.
-    int n_tiles;
+// The key tiles one CTA visits, in order: every tile up to the causal limit
+// (dense), or the kBN-row tiles of the query block's kept blocks (sparse).
+template <bool SPARSE, int kBM, int kBN>
+struct fa_kv_tiles {
+    static constexpr int kTilesPerBlock = kBM / kBN;
+    int n = 0;
     const int * blocks = nullptr;
-    constexpr int kTilesPerBlock = kBM / kBN;
-    if constexpr (SPARSE) {
-        const long long row = ((long long)(b % p.mask_B) * p.mask_H + (h % p.mask_H)) * p.nqb + qb;
-        n_tiles = p.kv_num_blocks[row] * kTilesPerBlock;
-        blocks = p.kv_indices + row * p.max_kv_blocks;
-    } else {
-        const int kv_end = p.causal ? min(p.L, q0 + kBM) : p.L;
-        n_tiles = (kv_end + kBN - 1) / kBN;
-    }
-    auto tile_start = [&](int i) -> int {
+    __device__ __forceinline__ int start(int i) const {
         if constexpr (SPARSE) return __ldg(blocks + i / kTilesPerBlock) * kBM + (i % kTilesPerBlock) * kBN;
         else return i * kBN;
-    };
-
-    sQ.template load_async<kT>(gQ + (long long)q0 * p.qs[2], p.qs[2], 0, p.L - q0, tid);
-    cp_async_commit();
-    if (n_tiles > 0) {
-        const int k0 = tile_start(0);
-        sK(0).template load_async<kT>(gK, p.ks[2], k0, p.L, tid);
-        sV(0).template load_async<kT>(gV, p.vs[2], k0, p.L, tid);
     }
-    cp_async_commit();
-    cp_async_wait<1>();
-    __syncthreads();
-
-    // MF = 1: Q fragments of this warp's 16 rows, kept in registers.
-    uint32_t qf[kQRegs ? kKSteps : 1][4];
-    if constexpr (kQRegs) {
-#pragma unroll
-        for (int kk = 0; kk < kKSteps; ++kk) ldsm_x4(qf[kk], sQ.addr(wrow0 + (lane & 15), 2 * kk + (lane >> 4)));
-    }
-
-    acc_tile<D> o[MF];
-    float m_run[MF][2], l_run[MF][2];   // running max (raw scores), partial row sums
-#pragma unroll
-    for (int mf = 0; mf < MF; ++mf) {
-        o[mf].zero();
-        m_run[mf][0] = m_run[mf][1] = -INFINITY;
-        l_run[mf][0] = l_run[mf][1] = 0.f;
-    }
-    // hyperbolic: (|q|^2, 2c/lambda_q) of this thread's rows (aux rows are
-    // padded to a multiple of 128, so rows past L are readable)
-    float2 qa[SCORE == kScoreHyperbolic ? MF : 1][2];
-    const float2 * kaux = nullptr;
-    if constexpr (SCORE == kScoreHyperbolic) {
-        const float2 * qaux = p.qaux + (long long)(b * p.H + h) * p.aux_ld;
-        kaux = p.kaux + (long long)(b * p.Hkv + hk) * p.aux_ld;
-#pragma unroll
-        for (int mf = 0; mf < MF; ++mf)
-#pragma unroll
-            for (int r = 0; r < 2; ++r) qa[mf][r] = qaux[q0 + wrow0 + 16 * mf + (lane >> 2) + 8 * r];
-    }
-
-    for (int it = 0; it < n_tiles; ++it) {
-        const int buf = it & 1;
-        const int kv0 = tile_start(it);
-        if (it + 1 < n_tiles) {   // prefetch tile it+1 while computing tile it
-            const int k1 = tile_start(it + 1);
-            sK(buf ^ 1).template load_async<kT>(gK, p.ks[2], k1, p.L, tid);
-            sV(buf ^ 1).template load_async<kT>(gV, p.vs[2], k1, p.L, tid);
+    __device__ __forceinline__ fa_kv_tiles(const fa_params & p, int b, int h, int qb, int q0) {
+        if constexpr (SPARSE) {
+            const long long row = ((long long)(b % p.mask_B) * p.mask_H + (h % p.mask_H)) * p.nqb + qb;
+            n = p.kv_num_blocks[row] * kTilesPerBlock;
+            blocks = p.kv_indices + row * p.max_kv_blocks;
+        } else {
+            const int kv_end = p.causal ? min(p.L, q0 + kBM) : p.L;
+            n = (kv_end + kBN - 1) / kBN;
         }
-        cp_async_commit();
-        cp_async_wait<1>();
-        __syncthreads();
+    }
+};
 
-        // S = Q K^T
-        acc_tile<kBN> s[MF];
+// S = Q K^T for one key tile and the warp's MF row groups. A fragments of Q
+// come from registers (qf, MF = 1) or from shared memory.
+template <typename T, int D, int MF, int kBM, int kBN, int NQ>
+__device__ __forceinline__ void fa_qk_tile(acc_tile<kBN> (&s)[MF], const smem_tile<T, kBM, D> & sQ,
+                                           const smem_tile<T, kBN, D> & sK, const uint32_t (&qf)[NQ][4], int wrow0,
+                                           int lane) {
+    constexpr bool kQRegs = (MF == 1);
 #pragma unroll
-        for (int mf = 0; mf < MF; ++mf) s[mf].zero();
+    for (int mf = 0; mf < MF; ++mf) s[mf].zero();
 #pragma unroll
-        for (int kk = 0; kk < kKSteps; ++kk) {
-            uint32_t qa[MF][4];
-            if constexpr (!kQRegs) {
+    for (int kk = 0; kk < D / 16; ++kk) {
+        uint32_t qa[MF][4];
+        if constexpr (!kQRegs) {
 #pragma unroll
-                for (int mf = 0; mf < MF; ++mf)
-                    ldsm_x4(qa[mf], sQ.addr(wrow0 + 16 * mf + (lane & 15), 2 * kk + (lane >> 4)));
-            }
-#pragma unroll
-            for (int jp = 0; jp < kNF / 2; ++jp) {
-                uint32_t kf[4];
-                ldsm_x4(kf, sK(buf).addr(jp * 16 + ((lane >> 4) << 3) + (lane & 7), 2 * kk + ((lane >> 3) & 1)));
-#pragma unroll
-                for (int mf = 0; mf < MF; ++mf) {
-                    const uint32_t * a = kQRegs ? qf[kQRegs ? kk : 0] : qa[mf];
-                    elem<T>::mma(s[mf].c[2 * jp], a, kf[0], kf[1]);
-                    elem<T>::mma(s[mf].c[2 * jp + 1], a, kf[2], kf[3]);
-                }
-            }
+            for (int mf = 0; mf < MF; ++mf)
+                ldsm_x4(qa[mf], sQ.addr(wrow0 + 16 * mf + (lane & 15), 2 * kk + (lane >> 4)));
         }
-
 #pragma unroll
-        for (int mf = 0; mf < MF; ++mf) {
-            const int row_lo = q0 + wrow0 + 16 * mf + (lane >> 2);   // rows row_lo and row_lo + 8
-            // Score function on the raw dot products (softmax: none here).
-            if constexpr (SCORE == kScoreRelu) {
-#pragma unroll
-                for (int f = 0; f < kNF; ++f)
-#pragma unroll
-                    for (int e = 0; e < 4; ++e) s[mf].c[f][e] = fmaxf(fmaf(s[mf].c[f][e], p.relu_scale, -p.relu_bias), 0.f);
-            } else if constexpr (SCORE == kScoreHyperbolic) {
-#pragma unroll
-                for (int f = 0; f < kNF; ++f) {
-                    // keys 2(lane%4) and +1 of fragment f: one 16-byte load (aux rows padded to 128)
-                    const float4 ka = __ldg(reinterpret_cast<const float4 *>(kaux + kv0 + 8 * f + 2 * (lane & 3)));
-#pragma unroll
-                    for (int e = 0; e < 4; ++e)
-                        s[mf].c[f][e] = hyperbolic_score2(s[mf].c[f][e], qa[mf][e >> 1],
-                                                          (e & 1) ? make_float2(ka.z, ka.w) : make_float2(ka.x, ka.y),
-                                                          p.hyp_k2, p.hyp_g2);
-                }
-            }
-            // Masks inside the tile: past the end, and above the diagonal
-            // (weight 0: -inf before the softmax, 0 for relu).
-            constexpr float kMasked = SCORE == kScoreRelu ? 0.f : -INFINITY;
-            const bool need_mask = (kv0 + kBN > p.L) || (p.causal && kv0 + kBN - 1 > q0 + wrow0 + 16 * mf);
-            if (need_mask) {
-#pragma unroll
-                for (int f = 0; f < kNF; ++f)
-#pragma unroll
-                    for (int e = 0; e < 4; ++e) {
-                        const int key = kv0 + 8 * f + 2 * (lane & 3) + (e & 1);
-                        const int row = row_lo + 8 * (e >> 1);
-                        if (key >= p.L || (p.causal && key > row)) s[mf].c[f][e] = kMasked;
-                    }
-            }
-            if constexpr (SCORE == kScoreRelu) {   // no max, no rescaling: P = s
-#pragma unroll
-                for (int r = 0; r < 2; ++r)
-#pragma unroll
-                    for (int f = 0; f < kNF; ++f) l_run[mf][r] += s[mf].c[f][2 * r] + s[mf].c[f][2 * r + 1];
-            } else {
-                // Online softmax (base 2).
-#pragma unroll
-                for (int r = 0; r < 2; ++r) {
-                    float mx = m_run[mf][r];
-#pragma unroll
-                    for (int f = 0; f < kNF; ++f) mx = fmaxf(mx, fmaxf(s[mf].c[f][2 * r], s[mf].c[f][2 * r + 1]));
-                    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-                    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-                    const float m_use = (mx == -INFINITY) ? 0.f : mx * p.scale_log2;
-                    // max unchanged: alpha exactly 1 (keeps fully masked tiles bit-neutral)
-                    const float alpha = (mx == m_run[mf][r]) ? 1.f : fast_exp2(m_run[mf][r] * p.scale_log2 - m_use);
-                    m_run[mf][r] = mx;
-                    float sum = 0.f;
-#pragma unroll
-                    for (int f = 0; f < kNF; ++f) {
-                        s[mf].c[f][2 * r] = fast_exp2(fmaf(s[mf].c[f][2 * r], p.scale_log2, -m_use));
-                        s[mf].c[f][2 * r + 1] = fast_exp2(fmaf(s[mf].c[f][2 * r + 1], p.scale_log2, -m_use));
-                        sum += s[mf].c[f][2 * r] + s[mf].c[f][2 * r + 1];
-                    }
-                    l_run[mf][r] = l_run[mf][r] * alpha + sum;
-#pragma unroll
-                    for (int f = 0; f < D / 8; ++f) {
-                        o[mf].c[f][2 * r] *= alpha;
-                        o[mf].c[f][2 * r + 1] *= alpha;
-                    }
-                }
-            }   // softmax
-        }
-
-        // O += P V  (P from registers as A fragments, V through ldmatrix.trans)
-#pragma unroll
-        for (int kk = 0; kk < kBN / 16; ++kk) {
-            uint32_t pf[MF][4];
+        for (int jp = 0; jp < kBN / 16; ++jp) {
+            uint32_t kf[4];
+            ldsm_x4(kf, sK.addr(jp * 16 + ((lane >> 4) << 3) + (lane & 7), 2 * kk + ((lane >> 3) & 1)));
 #pragma unroll
             for (int mf = 0; mf < MF; ++mf) {
-                pf[mf][0] = elem<T>::pack(s[mf].c[2 * kk][0], s[mf].c[2 * kk][1]);
-                pf[mf][1] = elem<T>::pack(s[mf].c[2 * kk][2], s[mf].c[2 * kk][3]);
-                pf[mf][2] = elem<T>::pack(s[mf].c[2 * kk + 1][0], s[mf].c[2 * kk + 1][1]);
-                pf[mf][3] = elem<T>::pack(s[mf].c[2 * kk + 1][2], s[mf].c[2 * kk + 1][3]);
-            }
-#pragma unroll
-            for (int jp = 0; jp < D / 16; ++jp) {
-                uint32_t vf[4];
-                ldsm_x4_t(vf, sV(buf).addr(16 * kk + (((lane >> 3) & 1) << 3) + (lane & 7), 2 * jp + (lane >> 4)));
-#pragma unroll
-                for (int mf = 0; mf < MF; ++mf) {
-                    elem<T>::mma(o[mf].c[2 * jp], pf[mf], vf[0], vf[1]);
-                    elem<T>::mma(o[mf].c[2 * jp + 1], pf[mf], vf[2], vf[3]);
-                }
+                const uint32_t * a = kQRegs ? qf[kQRegs ? kk : 0] : qa[mf];
+                elem<T>::mma(s[mf].c[2 * jp], a, kf[0], kf[1]);
+                elem<T>::mma(s[mf].c[2 * jp + 1], a, kf[2], kf[3]);
             }
         }
-        __syncthreads();   // buffer `buf` is refilled at iteration it+1
     }
-    cp_async_wait<0>();
+}
 
-    // Epilogue: normalise, stage this warp's rows in its own part of sQ
-    // (only this warp ever read those rows), 16-byte stores. The __syncwarp
-    // orders this warp's earlier ldmatrix reads of those rows (with no key
-    // tile, no __syncthreads came in between; racecheck flagged it).
+// The score function on one row group's raw dot products (softmax: none
+// here), then the masks inside the tile: past the end and above the diagonal
+// (weight 0: -inf before the softmax, 0 for relu).
+template <int SCORE, int kBN>
+__device__ __forceinline__ void fa_score_mask(acc_tile<kBN> & s, const fa_params & p, const float2 (&qa)[2],
+                                              const float2 * kaux, int kv0, int row_lo, bool need_mask, int lane) {
+    constexpr int kNF = kBN / 8;
+    if constexpr (SCORE == kScoreRelu) {
+#pragma unroll
+        for (int f = 0; f < kNF; ++f)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) s.c[f][e] = fmaxf(fmaf(s.c[f][e], p.relu_scale, -p.relu_bias), 0.f);
+    } else if constexpr (SCORE == kScoreHyperbolic) {
+#pragma unroll
+        for (int f = 0; f < kNF; ++f) {
+            // keys 2(lane%4) and +1 of fragment f: one 16-byte load (aux rows padded to 128)
+            const float4 ka = __ldg(reinterpret_cast<const float4 *>(kaux + kv0 + 8 * f + 2 * (lane & 3)));
+#pragma unroll
+            for (int e = 0; e < 4; ++e)
+                s.c[f][e] = hyperbolic_score2(s.c[f][e], qa[e >> 1],
+                                              (e & 1) ? make_float2(ka.z, ka.w) : make_float2(ka.x, ka.y), p.hyp_k2,
+                                              p.hyp_g2);
+        }
+    }
+    constexpr float kMasked = SCORE == kScoreRelu ? 0.f : -INFINITY;
+    if (need_mask) {
+#pragma unroll
+        for (int f = 0; f < kNF; ++f)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int key = kv0 + 8 * f + 2 * (lane & 3) + (e & 1);
+                const int row = row_lo + 8 * (e >> 1);
+                if (key >= p.L || (p.causal && key > row)) s.c[f][e] = kMasked;
+            }
+    }
+}
+
+// S -> P for one row group: the online softmax in base 2 (O rescaled by
+// alpha), or for relu only the running row sums (P = s, no max).
+template <int SCORE, int D, int kBN>
+__device__ __forceinline__ void fa_softmax_rows(acc_tile<kBN> & s, acc_tile<D> & o, float (&m_run)[2],
+                                                float (&l_run)[2], const fa_params & p) {
+    constexpr int kNF = kBN / 8;
+    if constexpr (SCORE == kScoreRelu) {
+#pragma unroll
+        for (int r = 0; r < 2; ++r)
+#pragma unroll
+            for (int f = 0; f < kNF; ++f) l_run[r] += s.c[f][2 * r] + s.c[f][2 * r + 1];
+    } else {
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            float mx = m_run[r];
+#pragma unroll
+            for (int f = 0; f < kNF; ++f) mx = fmaxf(mx, fmaxf(s.c[f][2 * r], s.c[f][2 * r + 1]));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+            mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+            const float m_use = (mx == -INFINITY) ? 0.f : mx * p.scale_log2;
+            // max unchanged: alpha exactly 1 (keeps fully masked tiles bit-neutral)
+            const float alpha = (mx == m_run[r]) ? 1.f : fast_exp2(m_run[r] * p.scale_log2 - m_use);
+            m_run[r] = mx;
+            float sum = 0.f;
+#pragma unroll
+            for (int f = 0; f < kNF; ++f) {
+                s.c[f][2 * r] = fast_exp2(fmaf(s.c[f][2 * r], p.scale_log2, -m_use));
+                s.c[f][2 * r + 1] = fast_exp2(fmaf(s.c[f][2 * r + 1], p.scale_log2, -m_use));
+                sum += s.c[f][2 * r] + s.c[f][2 * r + 1];
+            }
+            l_run[r] = l_run[r] * alpha + sum;
+#pragma unroll
+            for (int f = 0; f < D / 8; ++f) {
+                o.c[f][2 * r] *= alpha;
+                o.c[f][2 * r + 1] *= alpha;
+            }
+        }
+    }
+}
+
+// O += P V (P from registers as A fragments, V through ldmatrix.trans).
+template <typename T, int D, int MF, int kBN>
+__device__ __forceinline__ void fa_pv_tile(acc_tile<D> (&o)[MF], const acc_tile<kBN> (&s)[MF],
+                                           const smem_tile<T, kBN, D> & sV, int lane) {
+#pragma unroll
+    for (int kk = 0; kk < kBN / 16; ++kk) {
+        uint32_t pf[MF][4];
+#pragma unroll
+        for (int mf = 0; mf < MF; ++mf) {
+            pf[mf][0] = elem<T>::pack(s[mf].c[2 * kk][0], s[mf].c[2 * kk][1]);
+            pf[mf][1] = elem<T>::pack(s[mf].c[2 * kk][2], s[mf].c[2 * kk][3]);
+            pf[mf][2] = elem<T>::pack(s[mf].c[2 * kk + 1][0], s[mf].c[2 * kk + 1][1]);
+            pf[mf][3] = elem<T>::pack(s[mf].c[2 * kk + 1][2], s[mf].c[2 * kk + 1][3]);
+        }
+#pragma unroll
+        for (int jp = 0; jp < D / 16; ++jp) {
+            uint32_t vf[4];
+            ldsm_x4_t(vf, sV.addr(16 * kk + (((lane >> 3) & 1) << 3) + (lane & 7), 2 * jp + (lane >> 4)));
+#pragma unroll
+            for (int mf = 0; mf < MF; ++mf) {
+                elem<T>::mma(o[mf].c[2 * jp], pf[mf], vf[0], vf[1]);
+                elem<T>::mma(o[mf].c[2 * jp + 1], pf[mf], vf[2], vf[3]);
+            }
+        }
+    }
+}
+
+// Epilogue: normalise, stage this warp's rows in its own part of sQ (only
+// this warp ever read those rows), 16-byte stores. The __syncwarp orders this
+// warp's earlier ldmatrix reads of those rows (with no key tile, no
+// __syncthreads came in between; racecheck flagged it).
+template <typename T, int D, int MF, int SCORE, int kBM>
+__device__ __forceinline__ void fa_store_o(const acc_tile<D> (&o)[MF], const float (&l_run)[MF][2],
+                                           const smem_tile<T, kBM, D> & sQ, const fa_params & p, T * gO, int q0,
+                                           int wrow0, int lane) {
     __syncwarp();
 #pragma unroll
     for (int mf = 0; mf < MF; ++mf) {
@@ -431,6 +370,102 @@ flash_fwd_kernel(const fa_params p) {
             *reinterpret_cast<uint4 *>(gO + (long long)grow * p.os[2] + c * 8) =
                 *reinterpret_cast<const uint4 *>(sQ.base + sQ.offset(wrow0 + r, c));
     }
+}
+
+// The pipeline: Q and key tile 0 in flight, then per key tile: prefetch the
+// next one (cp.async double buffer), S = Q K^T, score + masks, online
+// softmax, O += P V.
+template <typename T, int D, int NW, int MF, bool SPARSE, int SCORE = kScoreSoftmax>
+__global__ void __launch_bounds__(fa_shape<D, NW, MF>::kThreads, fa_shape<D, NW, MF>::kMinBlocks)
+flash_fwd_kernel(const fa_params p) {
+    using S = fa_shape<D, NW, MF>;
+    constexpr int kBM = S::kBM, kBN = S::kBN, kT = S::kThreads;
+    constexpr bool kQRegs = (MF == 1);
+    extern __shared__ __align__(128) unsigned char smem[];
+    const smem_tile<T, kBM, D> sQ{reinterpret_cast<T *>(smem)};
+    // stage s of K at sQ + kBM*D + s*kBN*D, of V two tiles further (no arrays:
+    // a run-time index into an array of tiles would put it in local memory)
+    auto sK = [&](int s) { return smem_tile<T, kBN, D>{sQ.base + kBM * D + s * kBN * D}; };
+    auto sV = [&](int s) { return smem_tile<T, kBN, D>{sQ.base + kBM * D + (2 + s) * kBN * D}; };
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int qb = gridDim.x - 1 - blockIdx.x;   // longest (causal) rows first
+    const int bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
+    const int hk = h / (p.H / p.Hkv);
+    const int q0 = qb * kBM;
+    const int wrow0 = warp * 16 * MF;   // first row of this warp inside the tile
+
+    const T * gQ = static_cast<const T *>(p.q) + b * p.qs[0] + h * p.qs[1];
+    const T * gK = static_cast<const T *>(p.k) + b * p.ks[0] + hk * p.ks[1];
+    const T * gV = static_cast<const T *>(p.v) + b * p.vs[0] + hk * p.vs[1];
+    const fa_kv_tiles<SPARSE, kBM, kBN> kv(p, b, h, qb, q0);
+
+    sQ.template load_async<kT>(gQ + (long long)q0 * p.qs[2], p.qs[2], 0, p.L - q0, tid);
+    cp_async_commit();
+    if (kv.n > 0) {
+        const int k0 = kv.start(0);
+        sK(0).template load_async<kT>(gK, p.ks[2], k0, p.L, tid);
+        sV(0).template load_async<kT>(gV, p.vs[2], k0, p.L, tid);
+    }
+    cp_async_commit();
+    cp_async_wait<1>();
+    __syncthreads();
+
+    // MF = 1: Q fragments of this warp's 16 rows, kept in registers.
+    uint32_t qf[kQRegs ? D / 16 : 1][4];
+    if constexpr (kQRegs) {
+#pragma unroll
+        for (int kk = 0; kk < D / 16; ++kk) ldsm_x4(qf[kk], sQ.addr(wrow0 + (lane & 15), 2 * kk + (lane >> 4)));
+    }
+
+    acc_tile<D> o[MF];
+    float m_run[MF][2], l_run[MF][2];   // running max (raw scores), partial row sums
+#pragma unroll
+    for (int mf = 0; mf < MF; ++mf) {
+        o[mf].zero();
+        m_run[mf][0] = m_run[mf][1] = -INFINITY;
+        l_run[mf][0] = l_run[mf][1] = 0.f;
+    }
+    // hyperbolic: (|q|^2, 2c/lambda_q) of this thread's rows (aux rows are
+    // padded to a multiple of 128, so rows past L are readable)
+    float2 qa[MF][2];
+    const float2 * kaux = nullptr;
+    if constexpr (SCORE == kScoreHyperbolic) {
+        const float2 * qaux = p.qaux + (long long)(b * p.H + h) * p.aux_ld;
+        kaux = p.kaux + (long long)(b * p.Hkv + hk) * p.aux_ld;
+#pragma unroll
+        for (int mf = 0; mf < MF; ++mf)
+#pragma unroll
+            for (int r = 0; r < 2; ++r) qa[mf][r] = qaux[q0 + wrow0 + 16 * mf + (lane >> 2) + 8 * r];
+    }
+
+    for (int it = 0; it < kv.n; ++it) {
+        const int buf = it & 1;
+        const int kv0 = kv.start(it);
+        if (it + 1 < kv.n) {   // prefetch tile it+1 while computing tile it
+            const int k1 = kv.start(it + 1);
+            sK(buf ^ 1).template load_async<kT>(gK, p.ks[2], k1, p.L, tid);
+            sV(buf ^ 1).template load_async<kT>(gV, p.vs[2], k1, p.L, tid);
+        }
+        cp_async_commit();
+        cp_async_wait<1>();
+        __syncthreads();
+
+        acc_tile<kBN> s[MF];
+        fa_qk_tile<T, D, MF>(s, sQ, sK(buf), qf, wrow0, lane);
+#pragma unroll
+        for (int mf = 0; mf < MF; ++mf) {
+            const int row_lo = q0 + wrow0 + 16 * mf + (lane >> 2);   // rows row_lo and row_lo + 8
+            const bool need_mask = (kv0 + kBN > p.L) || (p.causal && kv0 + kBN - 1 > q0 + wrow0 + 16 * mf);
+            fa_score_mask<SCORE>(s[mf], p, qa[mf], kaux, kv0, row_lo, need_mask, lane);
+            fa_softmax_rows<SCORE>(s[mf], o[mf], m_run[mf], l_run[mf], p);
+        }
+        fa_pv_tile<T>(o, s, sV(buf), lane);
+        __syncthreads();   // buffer `buf` is refilled at iteration it+1
+    }
+    cp_async_wait<0>();
+    T * gO = static_cast<T *>(p.o) + b * p.os[0] + h * p.os[1];
+    fa_store_o<T, D, MF, SCORE>(o, l_run, sQ, p, gO, q0, wrow0, lane);
 }
 
 } // namespace attnlab::cuda

@@ -127,54 +127,37 @@ template <int N> __device__ __forceinline__ void wgmma_wait() {
     "%24, %25, %26, %27, %28, %29, %30, %31}"
 
 template <typename T> struct wg_type;
-template <> struct wg_type<__nv_bfloat16> {
-    // D[64x128] (+)= A[64x16] B[16x128]; A, B from shared memory, both K-major.
-    static __device__ __forceinline__ void ss(float (&d)[64], uint64_t da, uint64_t db, int scale_d) {
-        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-                     "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " ATTNLAB_D64 ", %64, %65, p, 1, 1, 0, 0;\n}\n"
-                     : ATTNLAB_ACC64(d)
-                     : "l"(da), "l"(db), "r"(scale_d));
-    }
-    // D += A B; A from registers, B from shared memory N-major (transposed).
-    static __device__ __forceinline__ void rs_tb(float (&d)[64], const uint32_t (&a)[4], uint64_t db) {
-        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
-                     "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " ATTNLAB_D64
-                     ", {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
-                     : ATTNLAB_ACC64(d)
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
-    }
-    // D[64x64] += A B (head dim 64: O += P V).
-    static __device__ __forceinline__ void rs_tb(float (&d)[32], const uint32_t (&a)[4], uint64_t db) {
-        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
-                     "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " ATTNLAB_D32
-                     ", {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
-                     : ATTNLAB_ACC32(d)
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
-    }
-};
-template <> struct wg_type<__half> {
-    static __device__ __forceinline__ void ss(float (&d)[64], uint64_t da, uint64_t db, int scale_d) {
-        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-                     "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 " ATTNLAB_D64 ", %64, %65, p, 1, 1, 0, 0;\n}\n"
-                     : ATTNLAB_ACC64(d)
-                     : "l"(da), "l"(db), "r"(scale_d));
-    }
-    static __device__ __forceinline__ void rs_tb(float (&d)[64], const uint32_t (&a)[4], uint64_t db) {
-        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
-                     "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 " ATTNLAB_D64
-                     ", {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
-                     : ATTNLAB_ACC64(d)
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
-    }
-    // D[64x64] += A B (head dim 64: O += P V).
-    static __device__ __forceinline__ void rs_tb(float (&d)[32], const uint32_t (&a)[4], uint64_t db) {
-        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
-                     "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " ATTNLAB_D32
-                     ", {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
-                     : ATTNLAB_ACC32(d)
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
-    }
-};
+// The two element types differ only in the PTX type name of the operands.
+#define ATTNLAB_WG_TYPE(CT, PTX)                                                                                      \
+    template <> struct wg_type<CT> {                                                                                  \
+        /* D[64x128] (+)= A[64x16] B[16x128]; A, B from shared memory, both K-major. */                              \
+        static __device__ __forceinline__ void ss(float (&d)[64], uint64_t da, uint64_t db, int scale_d) {            \
+            asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                                 \
+                         "wgmma.mma_async.sync.aligned.m64n128k16.f32." PTX "." PTX " " ATTNLAB_D64                   \
+                         ", %64, %65, p, 1, 1, 0, 0;\n}\n"                                                            \
+                         : ATTNLAB_ACC64(d)                                                                           \
+                         : "l"(da), "l"(db), "r"(scale_d));                                                           \
+        }                                                                                                             \
+        /* D += A B; A from registers, B from shared memory N-major (transposed). */                                 \
+        static __device__ __forceinline__ void rs_tb(float (&d)[64], const uint32_t (&a)[4], uint64_t db) {           \
+            asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"                                                 \
+                         "wgmma.mma_async.sync.aligned.m64n128k16.f32." PTX "." PTX " " ATTNLAB_D64                   \
+                         ", {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"                                              \
+                         : ATTNLAB_ACC64(d)                                                                           \
+                         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));                              \
+        }                                                                                                             \
+        /* D[64x64] += A B (head dim 64: O += P V). */                                                                \
+        static __device__ __forceinline__ void rs_tb(float (&d)[32], const uint32_t (&a)[4], uint64_t db) {           \
+            asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"                                                 \
+                         "wgmma.mma_async.sync.aligned.m64n64k16.f32." PTX "." PTX " " ATTNLAB_D32                    \
+                         ", {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"                                              \
+                         : ATTNLAB_ACC32(d)                                                                           \
+                         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));                              \
+        }                                                                                                             \
+    };
+ATTNLAB_WG_TYPE(__nv_bfloat16, "bf16")
+ATTNLAB_WG_TYPE(__half, "f16")
+#undef ATTNLAB_WG_TYPE
 
 // ------------------------------------------------------------- tile types
 // [ROWS x D] tile in shared memory: D/64 [ROWS x 64] halves, 128-byte rows,
@@ -203,6 +186,252 @@ struct wg_acc {
     float d[N / 2];
 };
 
+// ------------------------------------------------------------- shared memory
+// Q, the K ring, the V ring, then the mbarriers (Q's; full K, full V, empty K,
+// empty V per stage). base is 1024-byte aligned (the swizzle atom).
+template <int D>
+struct smem_layout {
+    static constexpr int kQBytes = shape<D>::kQBytes, kTileBytes = shape<D>::kTileBytes;
+    uint32_t base;
+    __device__ __forceinline__ sw128_tile<kBM> q() const { return {base}; }
+    __device__ __forceinline__ sw128_tile<kBN> k(int s) const { return {base + kQBytes + s * kTileBytes}; }
+    __device__ __forceinline__ sw128_tile<kBN> v(int s) const { return {base + kQBytes + (kStages + s) * kTileBytes}; }
+    __device__ __forceinline__ uint32_t bar_q() const { return base + kQBytes + 2 * kStages * kTileBytes; }
+    __device__ __forceinline__ uint32_t full_k(int s) const { return bar_q() + 8 * (1 + s); }
+    __device__ __forceinline__ uint32_t full_v(int s) const { return bar_q() + 8 * (1 + kStages + s); }
+    __device__ __forceinline__ uint32_t empty_k(int s) const { return bar_q() + 8 * (1 + 2 * kStages + s); }
+    __device__ __forceinline__ uint32_t empty_v(int s) const { return bar_q() + 8 * (1 + 3 * kStages + s); }
+};
+
+// The key tiles one CTA visits, in order: every tile up to the causal limit
+// (dense), or the query block's list of kept blocks (block-sparse).
+template <bool SPARSE>
+struct kv_tiles {
+    int n = 0;
+    const int * blocks = nullptr;
+    __device__ __forceinline__ int start(int i) const {
+        if constexpr (SPARSE) return __ldg(blocks + i) * kBN;
+        else return i * kBN;
+    }
+};
+
+template <bool SPARSE>
+__device__ __forceinline__ kv_tiles<SPARSE> kv_tiles_of(const fa_params & p, int b, int h, int qb, int q0) {
+    kv_tiles<SPARSE> t;
+    if constexpr (SPARSE) {
+        const long long row = ((long long)(b % p.mask_B) * p.mask_H + (h % p.mask_H)) * p.nqb + qb;
+        t.n = p.kv_num_blocks[row];
+        t.blocks = p.kv_indices + row * p.max_kv_blocks;
+    } else {
+        const int kv_end = p.causal ? min(p.L, q0 + kBM) : p.L;
+        t.n = (kv_end + kBN - 1) / kBN;
+    }
+    return t;
+}
+
+// Where one CTA works: query block qb of head h in batch b (KV head hk).
+struct cta_coords {
+    int b, h, hk, qb, q0;
+};
+
+// ------------------------------------------------------------- producer
+// One thread: Q once, then K and V of every visited tile into the ring. A
+// stage is refilled once both consumer warpgroups released it (empty), and
+// TMA counts the bytes in on its full barrier.
+template <int D, bool SPARSE>
+__device__ __forceinline__ void produce_tiles(const args & a, const smem_layout<D> & sm, const kv_tiles<SPARSE> & kv,
+                                              const cta_coords & c) {
+    constexpr int kHalves = shape<D>::kHalves;
+    mbar_expect_tx(sm.bar_q(), shape<D>::kQBytes);
+    for (int hf = 0; hf < kHalves; ++hf) tma_load_4d(sm.q().half(hf), &a.tq, sm.bar_q(), 64 * hf, c.q0, c.h, c.b);
+    for (int it = 0; it < kv.n; ++it) {
+        const int s = it % kStages;
+        const uint32_t ph = (it / kStages) & 1;
+        const int kv0 = kv.start(it);
+        mbar_wait(sm.empty_k(s), ph ^ 1);   // a fresh barrier passes parity 1 at once
+        mbar_expect_tx(sm.full_k(s), shape<D>::kTileBytes);
+        for (int hf = 0; hf < kHalves; ++hf) tma_load_4d(sm.k(s).half(hf), &a.tk, sm.full_k(s), 64 * hf, kv0, c.hk, c.b);
+        mbar_wait(sm.empty_v(s), ph ^ 1);
+        mbar_expect_tx(sm.full_v(s), shape<D>::kTileBytes);
+        for (int hf = 0; hf < kHalves; ++hf) tma_load_4d(sm.v(s).half(hf), &a.tv, sm.full_v(s), 64 * hf, kv0, c.hk, c.b);
+    }
+}
+
+// ------------------------------------------------------------- consumer
+// The running state of one consumer warpgroup's 64 query rows: O, S (then
+// P), and per thread row (row_lo, row_lo + 8) the running max and sum.
+template <int D>
+struct consumer_state {
+    wg_acc<D> o;     // O: 64 rows x D
+    wg_acc<kBN> s;   // S, then P: 64 rows x 128 keys
+    float m_run[2], l_run[2], alpha[2];
+    uint32_t pf[8][4];   // P of the last softmaxed tile as wgmma A fragments
+    int cw, lane, wrow0, row_lo;
+};
+
+// Masks (past L, above the diagonal), then the online softmax of S in place
+// (base 2); sets alpha, the factor that rescales O.
+template <int D>
+__device__ __forceinline__ void softmax_tile(consumer_state<D> & c, const fa_params & p, int kv0, int q0) {
+    const bool need_mask = (kv0 + kBN > p.L) || (p.causal && kv0 + kBN - 1 > q0 + c.wrow0);
+    if (need_mask) {
+#pragma unroll
+        for (int j = 0; j < 16; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int key = kv0 + 8 * j + 2 * (c.lane & 3) + (e & 1);
+                const int row = c.row_lo + 8 * (e >> 1);
+                if (key >= p.L || (p.causal && key > row)) c.s.d[4 * j + e] = -INFINITY;
+            }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        float mx = c.m_run[r];
+#pragma unroll
+        for (int j = 0; j < 16; ++j) mx = fmaxf(mx, fmaxf(c.s.d[4 * j + 2 * r], c.s.d[4 * j + 2 * r + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float m_use = (mx == -INFINITY) ? 0.f : mx * p.scale_log2;
+        c.alpha[r] = (mx == c.m_run[r]) ? 1.f : fast_exp2(c.m_run[r] * p.scale_log2 - m_use);
+        c.m_run[r] = mx;
+        float sum = 0.f;
+#pragma unroll
+        for (int j = 0; j < 16; ++j) {
+            c.s.d[4 * j + 2 * r] = fast_exp2(fmaf(c.s.d[4 * j + 2 * r], p.scale_log2, -m_use));
+            c.s.d[4 * j + 2 * r + 1] = fast_exp2(fmaf(c.s.d[4 * j + 2 * r + 1], p.scale_log2, -m_use));
+            sum += c.s.d[4 * j + 2 * r] + c.s.d[4 * j + 2 * r + 1];
+        }
+        c.l_run[r] = c.l_run[r] * c.alpha[r] + sum;
+    }
+}
+
+template <int D>
+__device__ __forceinline__ void rescale_o(consumer_state<D> & c) {
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) c.o.d[4 * j + e] *= c.alpha[e >> 1];
+}
+
+// P as wgmma A fragments: k-step kk = keys 16 kk .. 16 kk + 15.
+template <typename T, int D>
+__device__ __forceinline__ void pack_p(consumer_state<D> & c) {
+#pragma unroll
+    for (int kk = 0; kk < 8; ++kk) {
+        c.pf[kk][0] = elem<T>::pack(c.s.d[8 * kk + 0], c.s.d[8 * kk + 1]);
+        c.pf[kk][1] = elem<T>::pack(c.s.d[8 * kk + 2], c.s.d[8 * kk + 3]);
+        c.pf[kk][2] = elem<T>::pack(c.s.d[8 * kk + 4], c.s.d[8 * kk + 5]);
+        c.pf[kk][3] = elem<T>::pack(c.s.d[8 * kk + 6], c.s.d[8 * kk + 7]);
+    }
+}
+
+// S = Q K^T (async; the caller commits and waits).
+template <typename T, int D>
+__device__ __forceinline__ void issue_qk(consumer_state<D> & c, const smem_layout<D> & sm, int st) {
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) wg_type<T>::ss(c.s.d, sm.q().kmajor_desc(c.cw * 64, kk), sm.k(st).kmajor_desc(0, kk), kk > 0);
+}
+
+// O += P V (async).
+template <typename T, int D>
+__device__ __forceinline__ void issue_pv(consumer_state<D> & c, const smem_layout<D> & sm, int st) {
+#pragma unroll
+    for (int kk = 0; kk < kBN / 16; ++kk) wg_type<T>::rs_tb(c.o.d, c.pf[kk], sm.v(st).nmajor_desc(kk));
+}
+
+// One tile at a time: S, softmax, P V (the two consumer warpgroups still
+// overlap each other's softmax with their GEMMs).
+template <typename T, int D, bool SPARSE>
+__device__ __forceinline__ void consume_serial(consumer_state<D> & c, const fa_params & p, const smem_layout<D> & sm,
+                                               const kv_tiles<SPARSE> & kv, int q0) {
+    for (int it = 0; it < kv.n; ++it) {
+        const int st = it % kStages;
+        const uint32_t ph = (it / kStages) & 1;
+        mbar_wait(sm.full_k(st), ph);
+        wgmma_fence();
+        issue_qk<T>(c, sm, st);
+        wgmma_commit();
+        wgmma_wait<0>();
+        if (c.lane == 0) mbar_arrive(sm.empty_k(st));
+        softmax_tile(c, p, kv.start(it), q0);
+        rescale_o(c);
+        pack_p<T>(c);
+        mbar_wait(sm.full_v(st), ph);
+        wgmma_fence();
+        issue_pv<T>(c, sm, st);
+        wgmma_commit();
+        wgmma_wait<0>();
+        if (c.lane == 0) mbar_arrive(sm.empty_v(st));
+    }
+}
+
+// FA3's intra-warpgroup pipelining: S(i) = Q K(i)^T and O += P(i-1) V(i-1)
+// are in flight together while the softmax of S(i) runs; O is rescaled by
+// alpha(i) once P(i-1) V(i-1) has landed.
+template <typename T, int D, bool SPARSE>
+__device__ __forceinline__ void consume_overlapped(consumer_state<D> & c, const fa_params & p, const smem_layout<D> & sm,
+                                                   const kv_tiles<SPARSE> & kv, int q0) {
+    if (kv.n <= 0) return;
+    mbar_wait(sm.full_k(0), 0);
+    wgmma_fence();
+    issue_qk<T>(c, sm, 0);
+    wgmma_commit();
+    wgmma_wait<0>();
+    if (c.lane == 0) mbar_arrive(sm.empty_k(0));
+    softmax_tile(c, p, kv.start(0), q0);   // O = 0: no rescale
+    pack_p<T>(c);
+    for (int it = 1; it < kv.n; ++it) {
+        const int st = it % kStages, pst = (it - 1) % kStages;
+        const uint32_t ph = (it / kStages) & 1, pph = ((it - 1) / kStages) & 1;
+        mbar_wait(sm.full_k(st), ph);
+        wgmma_fence();
+        issue_qk<T>(c, sm, st);
+        wgmma_commit();
+        mbar_wait(sm.full_v(pst), pph);
+        issue_pv<T>(c, sm, pst);
+        wgmma_commit();
+        wgmma_wait<1>();   // S(it) done, P V still running
+        if (c.lane == 0) mbar_arrive(sm.empty_k(st));
+        softmax_tile(c, p, kv.start(it), q0);
+        wgmma_wait<0>();
+        if (c.lane == 0) mbar_arrive(sm.empty_v(pst));
+        rescale_o(c);
+        pack_p<T>(c);
+    }
+    const int lst = (kv.n - 1) % kStages;
+    mbar_wait(sm.full_v(lst), ((kv.n - 1) / kStages) & 1);
+    wgmma_fence();
+    issue_pv<T>(c, sm, lst);
+    wgmma_commit();
+    wgmma_wait<0>();
+    if (c.lane == 0) mbar_arrive(sm.empty_v(lst));
+}
+
+// Epilogue: normalise, store pairs straight to global memory.
+template <typename T, int D>
+__device__ __forceinline__ void store_o(const consumer_state<D> & c, const fa_params & p, int b, int h) {
+    float inv[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        float l = c.l_run[r];
+        l += __shfl_xor_sync(0xffffffffu, l, 1);
+        l += __shfl_xor_sync(0xffffffffu, l, 2);
+        inv[r] = (l > 0.f) ? 1.f / l : 0.f;   // all keys masked: zeros, not NaN
+    }
+    T * gO = static_cast<T *>(p.o) + b * p.os[0] + h * p.os[1];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        const int row = c.row_lo + 8 * r;
+        if (row < p.L) {
+            T * dst = gO + (long long)row * p.os[2] + 2 * (c.lane & 3);
+#pragma unroll
+            for (int j = 0; j < D / 8; ++j)
+                *reinterpret_cast<uint32_t *>(dst + 8 * j) =
+                    elem<T>::pack(c.o.d[4 * j + 2 * r] * inv[r], c.o.d[4 * j + 2 * r + 1] * inv[r]);
+        }
+    }
+}
+
 // ------------------------------------------------------------- the kernel
 // OVERLAP: pipeline S(i+1) and P(i) V(i) inside each consumer warpgroup
 // (variant 4). Under the 168-register cap of 384 threads ptxas serialises the
@@ -211,229 +440,52 @@ struct wg_acc {
 template <typename T, int D, bool SPARSE, bool OVERLAP>
 __global__ void __launch_bounds__(kThreads, 1) flash_fwd_sm90_kernel(const __grid_constant__ args a) {
 #ifdef ATTNLAB_SM90_KERNEL
-    constexpr int kHalves = shape<D>::kHalves, kTileBytes = shape<D>::kTileBytes, kQBytes = shape<D>::kQBytes;
     const fa_params & p = a.p;
     extern __shared__ unsigned char smem_raw[];
-    const uint32_t raw = smem_u32(smem_raw);
-    const uint32_t base = (raw + 1023) & ~1023u;
-    const sw128_tile<kBM> sQ{base};
-    auto sK = [&](int s) { return sw128_tile<kBN>{base + kQBytes + s * kTileBytes}; };
-    auto sV = [&](int s) { return sw128_tile<kBN>{base + kQBytes + (kStages + s) * kTileBytes}; };
-    const uint32_t bars = base + kQBytes + 2 * kStages * kTileBytes;
-    const uint32_t bar_q = bars;
-    auto full_k = [&](int s) { return bars + 8 * (1 + s); };
-    auto full_v = [&](int s) { return bars + 8 * (1 + kStages + s); };
-    auto empty_k = [&](int s) { return bars + 8 * (1 + 2 * kStages + s); };
-    auto empty_v = [&](int s) { return bars + 8 * (1 + 3 * kStages + s); };
+    const smem_layout<D> sm{(smem_u32(smem_raw) + 1023) & ~1023u};
 
     const int tid = threadIdx.x, lane = tid & 31, warp_in_wg = (tid / 32) & 3;
     const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);   // warp-uniform for the compiler (role branch)
-    const int qb = gridDim.x - 1 - blockIdx.x;   // longest (causal) rows first
-    const int bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
-    const int hk = h / (p.H / p.Hkv);
-    const int q0 = qb * kBM;
-
-    int n_tiles;
-    const int * blocks = nullptr;
-    if constexpr (SPARSE) {
-        const long long row = ((long long)(b % p.mask_B) * p.mask_H + (h % p.mask_H)) * p.nqb + qb;
-        n_tiles = p.kv_num_blocks[row];
-        blocks = p.kv_indices + row * p.max_kv_blocks;
-    } else {
-        const int kv_end = p.causal ? min(p.L, q0 + kBM) : p.L;
-        n_tiles = (kv_end + kBN - 1) / kBN;
-    }
-    auto tile_start = [&](int i) -> int {
-        if constexpr (SPARSE) return __ldg(blocks + i) * kBN;
-        else return i * kBN;
-    };
+    cta_coords cc;
+    cc.qb = gridDim.x - 1 - blockIdx.x;   // longest (causal) rows first
+    cc.b = blockIdx.y / p.H;
+    cc.h = blockIdx.y % p.H;
+    cc.hk = cc.h / (p.H / p.Hkv);
+    cc.q0 = cc.qb * kBM;
+    const kv_tiles<SPARSE> kv = kv_tiles_of<SPARSE>(p, cc.b, cc.h, cc.qb, cc.q0);
 
     if (tid == 0) {
-        mbar_init(bar_q, 1);
+        mbar_init(sm.bar_q(), 1);
         for (int s = 0; s < kStages; ++s) {
-            mbar_init(full_k(s), 1);
-            mbar_init(full_v(s), 1);
-            mbar_init(empty_k(s), 8);   // one arrive per consumer warp
-            mbar_init(empty_v(s), 8);
+            mbar_init(sm.full_k(s), 1);
+            mbar_init(sm.full_v(s), 1);
+            mbar_init(sm.empty_k(s), 8);   // one arrive per consumer warp
+            mbar_init(sm.empty_v(s), 8);
         }
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
     }
     __syncthreads();
 
+    // The roles are the two branches of one if/else: what setmaxnreg needs.
     if (wg == 0) {
-        // ---------------------------------------------------------- producer
         asm volatile("setmaxnreg.dec.sync.aligned.u32 24;\n");
-        if (tid == 0) {
-            mbar_expect_tx(bar_q, kQBytes);
-            for (int hf = 0; hf < kHalves; ++hf) tma_load_4d(sQ.half(hf), &a.tq, bar_q, 64 * hf, q0, h, b);
-            for (int it = 0; it < n_tiles; ++it) {
-                const int s = it % kStages;
-                const uint32_t ph = (it / kStages) & 1;
-                const int kv0 = tile_start(it);
-                mbar_wait(empty_k(s), ph ^ 1);   // a fresh barrier passes parity 1 at once
-                mbar_expect_tx(full_k(s), kTileBytes);
-                for (int hf = 0; hf < kHalves; ++hf) tma_load_4d(sK(s).half(hf), &a.tk, full_k(s), 64 * hf, kv0, hk, b);
-                mbar_wait(empty_v(s), ph ^ 1);
-                mbar_expect_tx(full_v(s), kTileBytes);
-                for (int hf = 0; hf < kHalves; ++hf) tma_load_4d(sV(s).half(hf), &a.tv, full_v(s), 64 * hf, kv0, hk, b);
-            }
-        }
+        if (tid == 0) produce_tiles<D, SPARSE>(a, sm, kv, cc);
     } else {
-        // ---------------------------------------------------------- consumers
-        // (the roles are the two branches of one if/else: what setmaxnreg needs)
         asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n");
-        const int cw = wg - 1;                          // consumer warpgroup 0/1: rows 64 cw ..
-        const int wrow0 = cw * 64 + warp_in_wg * 16;    // this warp's 16 rows inside the tile
-        const int row_lo = q0 + wrow0 + (lane >> 2);    // this thread's rows: row_lo, row_lo + 8
-        wg_acc<D> o;     // O: 64 rows x D
-        wg_acc<kBN> s;   // S, then P: 64 rows x 128 keys
+        consumer_state<D> c;
+        c.cw = wg - 1;                          // consumer warpgroup 0/1: rows 64 cw ..
+        c.lane = lane;
+        c.wrow0 = c.cw * 64 + warp_in_wg * 16;  // this warp's 16 rows inside the tile
+        c.row_lo = cc.q0 + c.wrow0 + (lane >> 2);   // this thread's rows: row_lo, row_lo + 8
 #pragma unroll
-        for (int i = 0; i < D / 2; ++i) o.d[i] = 0.f;
-        float m_run[2] = {-INFINITY, -INFINITY}, l_run[2] = {0.f, 0.f}, alpha[2];
-        uint32_t pf[8][4];   // P of the last softmaxed tile as wgmma A fragments
-
-        // the steps of one key tile
-        auto issue_qk = [&](int st) {   // S = Q K^T (async; caller commits/waits)
-#pragma unroll
-            for (int kk = 0; kk < D / 16; ++kk)
-                wg_type<T>::ss(s.d, sQ.kmajor_desc(cw * 64, kk), sK(st).kmajor_desc(0, kk), kk > 0);
-        };
-        auto issue_pv = [&](int st) {   // O += P V (async)
-#pragma unroll
-            for (int kk = 0; kk < kBN / 16; ++kk) wg_type<T>::rs_tb(o.d, pf[kk], sV(st).nmajor_desc(kk));
-        };
-        auto softmax = [&](int kv0) {   // masks, then online softmax of S in place (base 2); sets alpha
-            const bool need_mask = (kv0 + kBN > p.L) || (p.causal && kv0 + kBN - 1 > q0 + wrow0);
-            if (need_mask) {
-#pragma unroll
-                for (int j = 0; j < 16; ++j)
-#pragma unroll
-                    for (int e = 0; e < 4; ++e) {
-                        const int key = kv0 + 8 * j + 2 * (lane & 3) + (e & 1);
-                        const int row = row_lo + 8 * (e >> 1);
-                        if (key >= p.L || (p.causal && key > row)) s.d[4 * j + e] = -INFINITY;
-                    }
-            }
-#pragma unroll
-            for (int r = 0; r < 2; ++r) {
-                float mx = m_run[r];
-#pragma unroll
-                for (int j = 0; j < 16; ++j) mx = fmaxf(mx, fmaxf(s.d[4 * j + 2 * r], s.d[4 * j + 2 * r + 1]));
-                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-                const float m_use = (mx == -INFINITY) ? 0.f : mx * p.scale_log2;
-                alpha[r] = (mx == m_run[r]) ? 1.f : fast_exp2(m_run[r] * p.scale_log2 - m_use);
-                m_run[r] = mx;
-                float sum = 0.f;
-#pragma unroll
-                for (int j = 0; j < 16; ++j) {
-                    s.d[4 * j + 2 * r] = fast_exp2(fmaf(s.d[4 * j + 2 * r], p.scale_log2, -m_use));
-                    s.d[4 * j + 2 * r + 1] = fast_exp2(fmaf(s.d[4 * j + 2 * r + 1], p.scale_log2, -m_use));
-                    sum += s.d[4 * j + 2 * r] + s.d[4 * j + 2 * r + 1];
-                }
-                l_run[r] = l_run[r] * alpha[r] + sum;
-            }
-        };
-        auto rescale_o = [&] {
-#pragma unroll
-            for (int j = 0; j < D / 8; ++j)
-#pragma unroll
-                for (int e = 0; e < 4; ++e) o.d[4 * j + e] *= alpha[e >> 1];
-        };
-        auto pack_p = [&] {   // k-step kk = keys 16 kk .. 16 kk + 15
-#pragma unroll
-            for (int kk = 0; kk < 8; ++kk) {
-                pf[kk][0] = elem<T>::pack(s.d[8 * kk + 0], s.d[8 * kk + 1]);
-                pf[kk][1] = elem<T>::pack(s.d[8 * kk + 2], s.d[8 * kk + 3]);
-                pf[kk][2] = elem<T>::pack(s.d[8 * kk + 4], s.d[8 * kk + 5]);
-                pf[kk][3] = elem<T>::pack(s.d[8 * kk + 6], s.d[8 * kk + 7]);
-            }
-        };
-
-        mbar_wait(bar_q, 0);
-        if constexpr (!OVERLAP) {
-            // one tile at a time: S, softmax, P V (the two consumer warpgroups
-            // still overlap each other's softmax with their GEMMs)
-            for (int it = 0; it < n_tiles; ++it) {
-                const int st = it % kStages;
-                const uint32_t ph = (it / kStages) & 1;
-                mbar_wait(full_k(st), ph);
-                wgmma_fence();
-                issue_qk(st);
-                wgmma_commit();
-                wgmma_wait<0>();
-                if (lane == 0) mbar_arrive(empty_k(st));
-                softmax(tile_start(it));
-                rescale_o();
-                pack_p();
-                mbar_wait(full_v(st), ph);
-                wgmma_fence();
-                issue_pv(st);
-                wgmma_commit();
-                wgmma_wait<0>();
-                if (lane == 0) mbar_arrive(empty_v(st));
-            }
-        } else if (n_tiles > 0) {
-            // FA3's intra-warpgroup pipelining: S(i) = Q K(i)^T and O += P(i-1) V(i-1)
-            // are in flight together while the softmax of S(i) runs; O is
-            // rescaled by alpha(i) once P(i-1) V(i-1) has landed.
-            mbar_wait(full_k(0), 0);
-            wgmma_fence();
-            issue_qk(0);
-            wgmma_commit();
-            wgmma_wait<0>();
-            if (lane == 0) mbar_arrive(empty_k(0));
-            softmax(tile_start(0));   // O = 0: no rescale
-            pack_p();
-            for (int it = 1; it < n_tiles; ++it) {
-                const int st = it % kStages, pst = (it - 1) % kStages;
-                const uint32_t ph = (it / kStages) & 1, pph = ((it - 1) / kStages) & 1;
-                mbar_wait(full_k(st), ph);
-                wgmma_fence();
-                issue_qk(st);
-                wgmma_commit();
-                mbar_wait(full_v(pst), pph);
-                issue_pv(pst);
-                wgmma_commit();
-                wgmma_wait<1>();   // S(it) done, P V still running
-                if (lane == 0) mbar_arrive(empty_k(st));
-                softmax(tile_start(it));
-                wgmma_wait<0>();
-                if (lane == 0) mbar_arrive(empty_v(pst));
-                rescale_o();
-                pack_p();
-            }
-            const int lst = (n_tiles - 1) % kStages;
-            mbar_wait(full_v(lst), ((n_tiles - 1) / kStages) & 1);
-            wgmma_fence();
-            issue_pv(lst);
-            wgmma_commit();
-            wgmma_wait<0>();
-            if (lane == 0) mbar_arrive(empty_v(lst));
-        }
-
-        // epilogue: normalise, store pairs straight to global memory
-        float inv[2];
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-            float l = l_run[r];
-            l += __shfl_xor_sync(0xffffffffu, l, 1);
-            l += __shfl_xor_sync(0xffffffffu, l, 2);
-            inv[r] = (l > 0.f) ? 1.f / l : 0.f;   // all keys masked: zeros, not NaN
-        }
-        T * gO = static_cast<T *>(p.o) + b * p.os[0] + h * p.os[1];
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-            const int row = row_lo + 8 * r;
-            if (row < p.L) {
-                T * dst = gO + (long long)row * p.os[2] + 2 * (lane & 3);
-#pragma unroll
-                for (int j = 0; j < D / 8; ++j)
-                    *reinterpret_cast<uint32_t *>(dst + 8 * j) =
-                        elem<T>::pack(o.d[4 * j + 2 * r] * inv[r], o.d[4 * j + 2 * r + 1] * inv[r]);
-            }
-        }
+        for (int i = 0; i < D / 2; ++i) c.o.d[i] = 0.f;
+        c.m_run[0] = c.m_run[1] = -INFINITY;
+        c.l_run[0] = c.l_run[1] = 0.f;
+        mbar_wait(sm.bar_q(), 0);
+        if constexpr (!OVERLAP) consume_serial<T>(c, p, sm, kv, cc.q0);
+        else consume_overlapped<T>(c, p, sm, kv, cc.q0);
+        store_o<T>(c, p, cc.b, cc.h);
     }
 #else
     __trap();   // built for an arch without wgmma: the launcher never selects this kernel there
