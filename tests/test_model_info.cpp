@@ -1,0 +1,102 @@
+// model_info_read (the facts `attnlab-cli info` and the app show) against facts
+// known independently of the reader: the fixture's config.json read here, and
+// parameter counts worked out from the shapes by hand.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+#include "model/model_info.h"
+#include "test_util.h"
+
+using namespace attnlab;
+
+// Parameters of a Llama of these shapes: embedding (and an untied output),
+// per layer q/k/v/o, gate/up/down and two norms, and the final norm.
+static int64_t llama_parameters(int64_t vocab, int64_t embd, int64_t layers, int64_t heads, int64_t kv_heads,
+                                int64_t head_dim, int64_t ffn, bool tied) {
+    const int64_t attn = embd * heads * head_dim * 2 + embd * kv_heads * head_dim * 2;
+    const int64_t mlp = 3 * embd * ffn;
+    return vocab * embd * (tied ? 1 : 2) + layers * (attn + mlp + 2 * embd) + embd;
+}
+
+TEST_CASE("model_info_read: the tiny HF checkpoint as its config.json says", "[model]") {
+    const std::string dir = attnlab_test::data_dir() + "/tiny_llama";
+    nlohmann::json cfg = nlohmann::json::parse(std::ifstream(dir + "/config.json"));
+    const model_info f = model_info_read(dir);
+    CHECK(f.kind == file_kind::hf_checkpoint);
+    CHECK(f.arch == "llama");
+    CHECK(f.layers == cfg["num_hidden_layers"].get<int64_t>());
+    CHECK(f.heads == cfg["num_attention_heads"].get<int64_t>());
+    CHECK(f.kv_heads == cfg["num_key_value_heads"].get<int64_t>());
+    CHECK(f.head_dim == cfg["head_dim"].get<int64_t>());
+    CHECK(f.embedding == cfg["hidden_size"].get<int64_t>());
+    CHECK(f.ffn == cfg["intermediate_size"].get<int64_t>());
+    CHECK(f.context == cfg["max_position_embeddings"].get<int64_t>());
+    // transformers 5 keeps it in rope_parameters: what the loader uses.
+    CHECK(f.rope_theta == cfg["rope_parameters"]["rope_theta"].get<double>());
+    CHECK(f.shards == 1);
+    CHECK(f.file_bytes == int64_t(std::filesystem::file_size(dir + "/model.safetensors")));
+    // 2 layers x 4 heads of 16, 2 kv heads, 64 wide, ffn 128, vocab 300, untied.
+    CHECK(f.parameters == llama_parameters(300, 64, 2, 4, 2, 16, 128, false));
+    CHECK(f.parameters == 112448);
+    CHECK(f.n_tensors == 2 + 1 + 2 * 9);
+    CHECK(f.tensor_types.at("BF16") == f.n_tensors);
+    CHECK(f.valid());
+    CHECK(model_info_format_line(f) == "HF safetensors (1 shard(s))");
+}
+
+TEST_CASE("model_info_read: the tiny trace carries its model's shapes", "[model]") {
+    const std::string path = attnlab_test::data_dir() + "/trace_tiny_llama.safetensors";
+    const model_info f = model_info_read(path);
+    CHECK(f.kind == file_kind::trace);
+    // Exported from tests/data/tiny_llama (tools/export_trace.py), all layers.
+    CHECK(f.layers == 2);
+    CHECK(f.heads == 4);
+    CHECK(f.kv_heads == 2);
+    CHECK(f.head_dim == 16);
+    CHECK(f.context == 256);
+    CHECK(f.rope_theta == 5000.0);
+    CHECK(f.captured_layers == std::vector<int>{0, 1});
+    CHECK(f.n_tensors == 6);
+    CHECK(f.file_bytes == int64_t(std::filesystem::file_size(path)));
+    CHECK(f.producer == "tools/export_trace.py");
+    CHECK(f.parameters == 0);
+}
+
+TEST_CASE("model_info_read: the default model (SmolLM2-135M)", "[model]") {
+    const std::string path = attnlab_test::default_model_path();
+    if (!attnlab_test::need_asset(path)) return;
+    const model_info f = model_info_read(path);
+    CHECK(f.kind == file_kind::gguf);
+    CHECK(f.arch == "llama");
+    CHECK(f.layers == 30);
+    CHECK(f.heads == 9);
+    CHECK(f.kv_heads == 3);
+    CHECK(f.head_dim == 64);
+    CHECK(f.embedding == 576);
+    CHECK(f.ffn == 1536);
+    CHECK(f.context == 8192);
+    CHECK(f.rope_theta == 100000.0);
+    CHECK(f.gguf_version == 3);
+    CHECK(f.file_bytes == int64_t(std::filesystem::file_size(path)));
+    // Tied embeddings: token embedding, output norm, 9 tensors a layer.
+    CHECK(f.n_tensors == 2 + 30 * 9);
+    CHECK(f.parameters == llama_parameters(49152, 576, 30, 9, 3, 64, 1536, true));
+    int64_t counted = 0, bytes = 0;
+    for (const auto & t : f.tensor_types) counted += t.second;
+    for (const auto & t : f.type_bytes) bytes += t.second;
+    CHECK(counted == f.n_tensors);
+    CHECK(bytes > 0);
+    CHECK(bytes < f.file_bytes);
+    CHECK(model_info_format_line(f) == "GGUF v3");
+}
+
+TEST_CASE("model_info_read refuses what is not a model or a trace", "[model]") {
+    const std::string path = attnlab_test::data_dir() + "/tokenizer_small.json";
+    CHECK_THROWS_AS(model_info_read(path), input_error);
+    CHECK_THROWS_AS(model_info_read(attnlab_test::data_dir() + "/no_such_file.gguf"), input_error);
+}
