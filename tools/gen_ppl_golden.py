@@ -3,7 +3,7 @@
 
 Hugging Face transformers dequantises the GGUF itself and runs the model in
 float32 on the first 4096 tokens of the evaluation part of the KJV (the New
-Testament, from the line "Matthew 1"; see core/lab/corpus.h), cut into
+Testament, from the line "Matthew 1"; see core/data/corpus.h), cut into
 non-overlapping windows of 1024 tokens, each token after the first of a window
 predicted from the tokens before it in that window: the rule of
 core/metrics/perplexity.cpp. Writes tests/data/ppl_smollm2.json with the token
