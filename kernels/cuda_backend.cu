@@ -10,6 +10,7 @@
 
 #include "attention/gpu_backend.h"
 #include "attnlab_cuda.h"
+#include "cuda_status.h"
 #include "cuda_backend.h"
 
 namespace attnlab {
@@ -22,13 +23,9 @@ void ck_api(int r) {
     if (r != 0) throw std::runtime_error(std::string("cuda backend: ") + attnlab_cuda_last_error());
 }
 
-// device buffer, freed on scope exit
-struct dbuf {
-    void * p = nullptr;
-    explicit dbuf(size_t n) { ck(cudaMalloc(&p, n ? n : 1), "cudaMalloc"); }
-    ~dbuf() { cudaFree(p); }
-    dbuf(const dbuf &) = delete;
-    dbuf & operator=(const dbuf &) = delete;
+// A device buffer of this file's error prefix (cuda_status.h).
+struct dbuf : cuda::device_buffer {
+    explicit dbuf(size_t n) : cuda::device_buffer(n, "cuda backend") {}
 };
 
 attnlab_attn_args to_c(const gpu_attention_args & a) {

@@ -3,6 +3,7 @@
 // returns nonzero. Implemented in attention.cu.
 #pragma once
 
+#include <stdexcept>
 #include <string>
 
 #include <cuda_runtime.h>
@@ -13,5 +14,19 @@ namespace attnlab::cuda {
 int fail(const std::string & msg);
 // 0 on cudaSuccess, else fail("what: <CUDA's message>").
 int check_cuda(cudaError_t e, const char * what);
+
+// A device allocation freed on scope exit (host code that throws: the C++
+// backends, not the C API's launchers). Throws std::runtime_error "WHO:
+// cudaMalloc: ..." when the allocation fails.
+struct device_buffer {
+    void * p = nullptr;
+    device_buffer(size_t n, const char * who) {
+        const cudaError_t e = cudaMalloc(&p, n ? n : 1);
+        if (e != cudaSuccess) throw std::runtime_error(std::string(who) + ": cudaMalloc: " + cudaGetErrorString(e));
+    }
+    ~device_buffer() { cudaFree(p); }
+    device_buffer(const device_buffer &) = delete;
+    device_buffer & operator=(const device_buffer &) = delete;
+};
 
 } // namespace attnlab::cuda

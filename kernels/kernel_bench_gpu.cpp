@@ -12,6 +12,7 @@
 #include <cuda_runtime.h>
 
 #include "attnlab_cuda.h"
+#include "cuda_status.h"
 #include "base/half.h"
 
 namespace attnlab {
@@ -25,12 +26,9 @@ void ck_api(int r, const char * what) {
     if (r != 0) throw std::runtime_error(std::string("kernel bench (GPU): ") + what + ": " + attnlab_cuda_last_error());
 }
 
-struct dbuf {
-    void * p = nullptr;
-    explicit dbuf(size_t n) { ck(cudaMalloc(&p, n ? n : 1), "cudaMalloc"); }
-    ~dbuf() { cudaFree(p); }
-    dbuf(const dbuf &) = delete;
-    dbuf & operator=(const dbuf &) = delete;
+// A device buffer of this file's error prefix (cuda_status.h).
+struct dbuf : cuda::device_buffer {
+    explicit dbuf(size_t n) : cuda::device_buffer(n, "kernel bench (GPU)") {}
 };
 
 struct event_pair {

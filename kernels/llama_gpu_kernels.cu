@@ -37,25 +37,20 @@ __device__ __forceinline__ float warp_max(float v) {
 }
 
 // Block-wide sum / max (blockDim.x a multiple of 32, <= 1024); every thread
-// gets the result. `red` is 32 floats of shared memory.
-__device__ float block_sum(float v, float * red) {
+// gets the result. `red` is 32 floats of shared memory; `none` is the value
+// of the reduction over no elements.
+template <float (*WARP_OP)(float)>
+__device__ __forceinline__ float block_reduce(float v, float * red, float none) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    v = warp_sum(v);
+    v = WARP_OP(v);
     __syncthreads();
     if (lane == 0) red[warp] = v;
     __syncthreads();
-    v = lane < nw ? red[lane] : 0.f;
-    return warp_sum(v);
+    v = lane < nw ? red[lane] : none;
+    return WARP_OP(v);
 }
-__device__ float block_max(float v, float * red) {
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    v = warp_max(v);
-    __syncthreads();
-    if (lane == 0) red[warp] = v;
-    __syncthreads();
-    v = lane < nw ? red[lane] : -INFINITY;
-    return warp_max(v);
-}
+__device__ float block_sum(float v, float * red) { return block_reduce<warp_sum>(v, red, 0.f); }
+__device__ float block_max(float v, float * red) { return block_reduce<warp_max>(v, red, -INFINITY); }
 
 __global__ void embed_kernel(const float * emb, const int32_t * ids, float * x, int n, int E) {
     const int t = blockIdx.x;

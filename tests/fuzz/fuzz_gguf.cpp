@@ -1,16 +1,13 @@
-// libFuzzer target for the GGUF reader. The input goes into an in-memory file
-// (memfd) opened by path, so gguf_file::open runs exactly as on disk: mmap,
+// libFuzzer target for the GGUF reader (input: fuzz_input.h): mmap,
 // header, metadata, tensor infos, bounds, then dequantisation of each tensor.
 // Anything but success or input_error is a bug.
-//   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -Icore \
-//     core/io/mapped_file.cpp core/io/gguf.cpp core/io/ggml_quants.cpp \
+//   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -Icore -Itests/fuzz \
+//     core/base/mapped_file.cpp core/io/gguf.cpp core/io/ggml_quants.cpp \
 //     tests/fuzz/fuzz_gguf.cpp -o /tmp/fuzz_gguf
 //   /tmp/fuzz_gguf -max_total_time=60 tests/fuzz_corpus/gguf
 #include "base/error.h"
+#include "fuzz_input.h"
 #include "io/gguf.h"
-
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -19,16 +16,8 @@
 using namespace attnlab;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
-    static int fd = -1;
-    if (fd < 0) fd = memfd_create("fuzz_gguf", 0);
-    if (fd < 0 || ftruncate(fd, 0) != 0) return 0;
-    size_t off = 0;
-    while (off < size) {
-        const ssize_t w = pwrite(fd, data + off, size - off, (off_t)off);
-        if (w <= 0) return 0;
-        off += (size_t)w;
-    }
-    const std::string path = "/proc/self/fd/" + std::to_string(fd);
+    const std::string path = fuzz_input_path("fuzz_gguf", data, size);
+    if (path.empty()) return 0;
     try {
         gguf_file g = gguf_file::open(path);
         for (const auto & kv : g.metadata()) (void)gguf_value_type_name(kv.second.type);

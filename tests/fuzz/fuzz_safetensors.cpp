@@ -3,15 +3,13 @@
 // exactly as on disk: mmap, header length, JSON header, every tensor entry,
 // then float conversion of each float tensor. Anything but success or
 // input_error is a bug.
-//   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -Icore \
-//     core/io/mapped_file.cpp core/io/ggml_quants.cpp core/io/safetensors.cpp \
+//   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -Icore -Itests/fuzz \
+//     core/base/mapped_file.cpp core/base/atomic_write.cpp core/io/ggml_quants.cpp core/io/safetensors.cpp \
 //     tests/fuzz/fuzz_safetensors.cpp -o /tmp/fuzz_safetensors
 //   /tmp/fuzz_safetensors -max_total_time=60 tests/fuzz_corpus/safetensors
 #include "base/error.h"
+#include "fuzz_input.h"
 #include "io/safetensors.h"
-
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <cstdint>
 #include <string>
@@ -19,16 +17,8 @@
 using namespace attnlab;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
-    static int fd = -1;
-    if (fd < 0) fd = memfd_create("fuzz_safetensors", 0);
-    if (fd < 0 || ftruncate(fd, 0) != 0) return 0;
-    size_t off = 0;
-    while (off < size) {
-        const ssize_t w = pwrite(fd, data + off, size - off, (off_t)off);
-        if (w <= 0) return 0;
-        off += (size_t)w;
-    }
-    const std::string path = "/proc/self/fd/" + std::to_string(fd);
+    const std::string path = fuzz_input_path("fuzz_safetensors", data, size);
+    if (path.empty()) return 0;
     try {
         safetensors_file s = safetensors_file::open(path);
         for (const st_tensor & t : s.tensors()) {
