@@ -458,14 +458,17 @@ TEST_CASE("GGUF flipped bytes parse or fail cleanly", "[io]") {
     CHECK(errors > 100);
 }
 
+// Writes gb to p and expects gguf_file::open to refuse it naming p and field.
+static std::string gguf_refused(const std::string & p, const gguf_builder & gb, const std::string & field) {
+    write_bytes(p, gb.b);
+    INFO("field " << field);
+    return expect_input_error([&] { gguf_file::open(p); }, p, field);
+}
+
 TEST_CASE("GGUF absurd counts and bad fields give one input_error", "[io]") {
     temp_dir dir;
     const std::string p = dir / "bad.gguf";
-    auto check = [&](const gguf_builder & gb, const std::string & field) {
-        write_bytes(p, gb.b);
-        INFO("field " << field);
-        return expect_input_error([&] { gguf_file::open(p); }, p, field);
-    };
+    auto check = [&](const gguf_builder & gb, const std::string & field) { return gguf_refused(p, gb, field); };
 
     {   // empty file
         gguf_builder gb;
@@ -599,6 +602,12 @@ TEST_CASE("GGUF absurd counts and bad fields give one input_error", "[io]") {
         gb.str("32");
         check(gb, "metadata[general.alignment]");
     }
+}
+
+TEST_CASE("GGUF bad tensor infos give one input_error", "[io]") {
+    temp_dir dir;
+    const std::string p = dir / "bad.gguf";
+    auto check = [&](const gguf_builder & gb, const std::string & field) { return gguf_refused(p, gb, field); };
     auto one_tensor = [](const std::vector<uint64_t> & ne, uint32_t type, uint64_t offset, size_t data_bytes) {
         gguf_builder gb;
         gb.header(3, 1, 0);
