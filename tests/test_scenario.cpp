@@ -17,13 +17,23 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "../app/view_ids.h"
 #include "base/error.h"
 #include "base/sha256.h"
 #include "data/corpus.h"
 #include "base/job.h"
+#include "lab/claims_measure.h"
+#include "lab/passkey_grid.h"
+#include "lab/regime_map.h"
 #include "lab/scenario.h"
+#include "lab/scenario/kind.h"
+#include "lab/units.h"
 #include "lab/snapshot.h"
 #include "methods/learned_gate.h"
+#include "methods/method.h"
+#include "model/llama.h"
+#include "model/model_files.h"
+#include "model/tokenizer.h"
 #include "sim/presets.h"
 #include "test_util.h"
 
@@ -77,9 +87,10 @@ std::string doc(const std::string & kind, const json & extra = json::object()) {
     return j.dump();
 }
 
+// Parsed as the front ends parse it: with the app's view ids.
 void expect_field(const std::string & text, const std::string & field, bool small = false) {
     try {
-        scenario_parse(text, "x.json", small);
+        scenario_parse(text, "x.json", small, attnlab_app::view_ids());
         FAIL_CHECK("no input_error for " << text << " (want field " << field << ")");
     } catch (const input_error & e) {
         CHECK(e.file() == "x.json");
@@ -164,8 +175,8 @@ TEST_CASE("every scenario file validates at both sizes", "[scenario]") {
     std::set<std::string> kinds;
     for (const auto & f : files) {
         INFO(f);
-        const scenario full = scenario_load(f, false);
-        const scenario sm = scenario_load(f, true);
+        const scenario full = scenario_load(f, false, attnlab_app::view_ids());
+        const scenario sm = scenario_load(f, true, attnlab_app::view_ids());
         CHECK(full.title.size() > 5);
         CHECK(full.description.size() > 200);   // a paragraph a teacher can read
         CHECK_FALSE(sm.cfg["small"].empty());   // every scenario has a CI size
@@ -173,6 +184,68 @@ TEST_CASE("every scenario file validates at both sizes", "[scenario]") {
         kinds.insert(full.kind);
     }
     CHECK(kinds.size() == scenario_kinds().size());   // every kind has a scenario
+}
+
+TEST_CASE("scenario kinds are one table: keys, views and a runner each", "[scenario]") {
+    const std::vector<std::string> want = {"sweep", "passkey", "trained_compare", "layer_adaptive", "sim_quadratic", "sim_regimes", "claims"};
+    CHECK(scenario_kinds() == want);
+    REQUIRE(scenario_kind_table().size() == want.size());
+    const std::vector<std::string> & views = attnlab_app::view_ids();
+    for (const std::string & name : want) {
+        INFO(name);
+        const scenario_kind * k = scenario_kind_find(name);
+        REQUIRE(k);
+        CHECK(k->name == name);
+        CHECK(k->run != nullptr);
+        CHECK_FALSE(k->keys.empty());
+        // every kind's default views are views the app has
+        REQUIRE_FALSE(k->views.empty());
+        for (const auto & v : k->views) CHECK(std::find(views.begin(), views.end(), v) != views.end());
+        // no key twice, none that shadows a common key
+        std::set<std::string> names;
+        for (const auto & key : k->keys) {
+            CHECK(names.insert(key.name).second);
+            for (const char * common : {"schema", "kind", "small", "title", "description", "views", "outputs"}) CHECK(key.name != common);
+        }
+        // the minimal scenario of the kind parses, defaults from its own keys and views
+        json j = {{"schema", "attnlab.scenario/1"}, {"kind", name}, {"title", "t"}, {"description", "d"}};
+        if (name == "sweep") j["methods"] = {"dense"};
+        const scenario s = scenario_parse(j.dump(), "x.json", false, views);
+        CHECK(s.kind == name);
+        CHECK(s.cfg["views"] == json(k->views));
+        for (const auto & key : k->keys) CHECK(s.cfg.contains(key.name));
+    }
+    CHECK(scenario_kind_find("nope") == nullptr);
+}
+
+TEST_CASE("an unknown kind is refused with the list of kinds", "[scenario]") {
+    try {
+        scenario_parse(doc("nope"), "x.json");
+        FAIL_CHECK("no input_error for kind nope");
+    } catch (const input_error & e) {
+        CHECK(e.field() == "kind");
+        const std::string msg = e.what();
+        CHECK(msg.find("'nope' is not one of: sweep, passkey, trained_compare, layer_adaptive, sim_quadratic, sim_regimes, claims") !=
+              std::string::npos);
+    }
+}
+
+TEST_CASE("views are checked against the list the app passes", "[scenario]") {
+    const std::string text = doc("sim_quadratic", {{"views", {"quadratic", "3d"}}});
+    // the app's list: "3d" is not a view of the app
+    try {
+        scenario_parse(text, "x.json", false, attnlab_app::view_ids());
+        FAIL_CHECK("no input_error for view 3d");
+    } catch (const input_error & e) {
+        CHECK(e.field() == "views[1]");
+        CHECK(std::string(e.what()).find("'3d' is not one of: source, attention_map") != std::string::npos);
+    }
+    // another front end's list decides, not core
+    CHECK(scenario_parse(text, "x.json", false, {"quadratic", "3d"}).cfg["views"] == json({"quadratic", "3d"}));
+    CHECK_THROWS_AS(scenario_parse(doc("sim_quadratic"), "x.json", false, {"tradeoffs"}), input_error);   // default view not in the list
+    // without a list (a manifest re-run) views are names, still checked as strings
+    CHECK(scenario_parse(text, "x.json").cfg["views"] == json({"quadratic", "3d"}));
+    expect_field(doc("sim_quadratic", {{"views", {"quadratic", ""}}}), "views[1]");
 }
 
 namespace {
@@ -424,6 +497,11 @@ TEST_CASE("attnlab-cli run: errors name file and field; exit codes", "[scenario]
     std::string out;
     CHECK(run("run " + bad + " --out " + base + "/o", out) == 2);
     CHECK(out.find("error: " + bad + ": ctx[1]:") != std::string::npos);
+    // the CLI passes the app's view ids: a view the app does not have is refused
+    const std::string bad_view = base + "/bad_view.json";
+    std::ofstream(bad_view) << doc("sim_quadratic", {{"views", {"quadratic", "3d"}}});
+    CHECK(run("run " + bad_view + " --out " + base + "/o", out) == 2);
+    CHECK(out.find("error: " + bad_view + ": views[1]: '3d' is not one of: source,") != std::string::npos);
     CHECK_FALSE(exists(base + "/o"));
     CHECK(run("run " + scenarios_dir() + "/quadratic_wall.json --small --shard 0/2 --out " + base + "/o", out) == 2);
     CHECK(out.find("shard") != std::string::npos);
@@ -449,4 +527,105 @@ TEST_CASE("a sweep scenario runs one shard of its rows", "[scenario]") {
     REQUIRE(m["rows"].size() == n_methods / 2);   // plan rows 1, 3, ...
     CHECK(m["rows"][0]["method"] == "window:w=32,B=16");
     remove_tree(dir);
+}
+
+// ---- the drivers the CLI commands share with the kinds
+
+TEST_CASE("passkey grid: the trials passkey_run gives one by one, in grid order", "[scenario]") {
+    if (!attnlab_test::need_asset(attnlab_test::default_model_path()) || !attnlab_test::need_asset(attnlab_test::kjv_path())) return;
+    const llama_model m = llama_model_load(attnlab_test::default_model_path());
+    const bpe_tokenizer tok = tokenizer_load(attnlab_test::default_model_path());
+    const text_source src = text_load("kjv:eval");
+    passkey_grid_options o;
+    o.ctxs = {128, 160};
+    o.depths = {0.2, 0.8};
+    o.trials = 2;
+    o.seed = 7;
+    job_progress job;
+    sparse_attention_hook hook(std::shared_ptr<const sparse_method>(method_create("window:w=32")));
+    const std::vector<passkey_trial> got = passkey_grid_run(m, tok, src.text, o, &hook, &job);
+    REQUIRE(got.size() == 8);
+    size_t i = 0;
+    for (int ctx : o.ctxs) {
+        for (double d : o.depths) {
+            for (int k = 0; k < o.trials; ++k, ++i) {
+                passkey_options po;
+                po.ctx = ctx;
+                po.depth = d;
+                po.seed = 7 + uint64_t(k);
+                sparse_attention_hook h1(std::shared_ptr<const sparse_method>(method_create("window:w=32")));
+                const passkey_trial want = passkey_run(m, tok, src.text, po, &h1);
+                INFO("ctx " << ctx << " depth " << d << " trial " << k);
+                CHECK(got[i].ctx == ctx);
+                CHECK(got[i].depth == d);
+                CHECK(got[i].seed == po.seed);
+                CHECK(got[i].key == want.key);
+                CHECK(got[i].needle_position == want.needle_position);
+                CHECK(got[i].digits_correct == want.digits_correct);
+                CHECK(got[i].retrieved == want.retrieved);
+                const json j = passkey_trial_json(got[i]);
+                CHECK(j["key"] == want.key);
+                CHECK(j["retrieved"] == want.retrieved);
+                CHECK(j.size() == 8);
+            }
+        }
+    }
+    // accuracy by depth: the share retrieved, counted by hand
+    const std::vector<double> acc = passkey_accuracy_by_depth(got, o.depths);
+    REQUIRE(acc.size() == 2);
+    for (size_t di = 0; di < 2; ++di) {
+        int ok = 0, n = 0;
+        for (const auto & t : got) {
+            if (t.depth == o.depths[di]) {
+                n++;
+                ok += t.retrieved ? 1 : 0;
+            }
+        }
+        CHECK(n == 4);
+        CHECK(acc[di] == double(ok) / 4.0);
+    }
+    CHECK(job.fraction() < 1.0);   // the grid reports within its share, the caller finishes
+}
+
+TEST_CASE("regime map driver: regimes_compute's rows, agreement counted, JSON keys", "[scenario]") {
+    const model_preset m = model_preset_load("llama-3-8b");
+    const hw_preset h = hw_preset_load("h100-sxm");
+    regime_map_options o;
+    o.contexts = {1024, 16384, 65536, 262144};
+    const regime_map_result r = regime_map_run(m, h, o);
+    const regime_table t = regime_table_load("default");
+    const std::vector<regime_row> want = regimes_compute(m, h, t, sim_options(), o.contexts);
+    REQUIRE(r.rows.size() == want.size());
+    int agree = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+        CHECK(r.rows[i].ctx == want[i].ctx);
+        CHECK(r.rows[i].cheapest == want[i].cheapest);
+        CHECK(r.rows[i].speedup_vs_dense == want[i].speedup_vs_dense);
+        agree += want[i].cheapest_family == seed_rule_family(want[i].ctx);
+    }
+    CHECK(r.agreement == agree);
+    CHECK(r.budget.empty());
+    const json with = regime_rows_json(r.rows, true), without = regime_rows_json(r.rows, false);
+    REQUIRE(with.size() == want.size());
+    CHECK(with[0]["methods"][0].contains("cost_per_mtok"));
+    CHECK_FALSE(without[0]["methods"][0].contains("cost_per_mtok"));
+    CHECK(without[0]["methods"].size() == t.methods.size());
+    CHECK(with[3]["seed_rule"] == "learned");
+}
+
+TEST_CASE("exact claim rows and numbers as text", "[scenario]") {
+    const std::vector<claim_row> rows = seed_claims_check();
+    const json j = claims_exact_json(rows);
+    REQUIRE(j.size() == rows.size());
+    for (size_t i = 0; i < rows.size(); ++i) {
+        CHECK(j[i]["seed"] == rows[i].seed);
+        CHECK(j[i]["exact"].get<double>() == rows[i].exact);
+        CHECK(j[i].size() == 9);
+    }
+    CHECK(si_text(1.5e9, "B") == "1.5 GB");
+    CHECK(si_text(999, "B") == "999 B");
+    CHECK(si_text(2048, "") == "2.05 k");
+    CHECK(pow2_label(10) == "1k");
+    CHECK(pow2_label(20) == "1M");
+    CHECK(pow2_label(5) == "32");
 }

@@ -57,9 +57,18 @@ struct claims_report {
     nlohmann::json data;             // the numbers behind the rows (recall curve, profile, ppl rows)
 };
 
-// text must be evaluation text (sweep_require_evaluation).
+// The driver of `attnlab-cli claims` and of the claims scenario kind. text
+// must be evaluation text (sweep_require_evaluation).
 claims_report claims_measure(const llama_model & m, const bpe_tokenizer & tok, const claims_measure_options & opt);
 
+// {"rows": [measured_claim_json], "exact": claims_exact_json, "data"}
 nlohmann::json claims_report_json(const claims_report & r);
+// {"seed", "claim", "measured", "status", "how"}
+nlohmann::json measured_claim_json(const measured_claim & c);
+// {"seed", "claim", "quantity", "unit", "kind", "claimed", "exact", "ratio", "verdict"}:
+// the exact rows as `attnlab-cli claims` and the claims scenario report them
+// (`attnlab-cli sim --claims` adds "relation" and "note").
+nlohmann::json claim_row_json(const claim_row & e);
+nlohmann::json claims_exact_json(const std::vector<claim_row> & rows);
 
 } // namespace attnlab

@@ -2,19 +2,25 @@
 // Scenarios: one JSON file (schema "attnlab.scenario/1", docs/scenarios.md)
 // names an experiment (kind, source, text, ctx, methods, densities, views,
 // outputs); `attnlab-cli run` executes it headless and the GUI opens the same
-// file. Each kind is a thin driver over existing core code:
+// file. Each kind is an entry of the registry in lab/scenario/kind.h (keys,
+// default views, run function), one file per kind under lab/scenario/, each a
+// thin driver over existing core code:
 //   sweep            lab/sweep.h (plan, execute, model runner) + lab/figures.h
-//   passkey          metrics/passkey.h, each method patched into every layer
+//   passkey          lab/passkey_grid.h (as `attnlab-cli passkey`), each
+//                    method patched into every layer
 //   trained_compare  learned_gate trained on calibration captures vs
 //                    block_topk vs oracle_topk at equal rho, on evaluation text
 //   layer_adaptive   greedy vs uniform vs the seed schedule at a budget,
 //                    calibrated on calibration text, measured on evaluation text
 //   sim_quadratic    sim/cost.h over ctx (SIMULATED)
-//   sim_regimes      sim/regimes.h (SIMULATED)
-//   claims           lab/claims_measure.h
+//   sim_regimes      lab/regime_map.h (as `attnlab-cli sim --regimes`; SIMULATED)
+//   claims           lab/claims_measure.h (as `attnlab-cli claims`)
 // Parsing checks every key (unknown keys, types, ranges) and throws
 // input_error(file, "json.path", msg); defaults are filled in, and the
-// scenario's "small" object (CI size) is applied when asked.
+// scenario's "small" object (CI size) is applied when asked. The GUI's view
+// ids belong to the app (app/view_ids.h): the front ends pass them in, and
+// "views" is checked against that list (an empty list accepts any names:
+// a manifest re-run, where the views were checked when it was written).
 #include <string>
 #include <vector>
 
@@ -37,13 +43,14 @@ struct scenario {
     int shard_index = 0, shard_count = 1;
 };
 
-// Kinds and GUI view ids the schema accepts.
+// The kinds the schema accepts (the registry's names, in its order).
 const std::vector<std::string> & scenario_kinds();
-const std::vector<std::string> & scenario_view_ids();
 
-// Parses and validates; input_error(file, field path, message) on anything wrong.
-scenario scenario_parse(const std::string & text, const std::string & file, bool small = false);
-scenario scenario_load(const std::string & path, bool small = false);
+// Parses and validates; input_error(file, field path, message) on anything
+// wrong. view_ids: the views the front end has ({} = not checked).
+scenario scenario_parse(const std::string & text, const std::string & file, bool small = false,
+                        const std::vector<std::string> & view_ids = {});
+scenario scenario_load(const std::string & path, bool small = false, const std::vector<std::string> & view_ids = {});
 
 // Does the kind need a model file (source) and KJV text?
 bool scenario_needs_model(const scenario & s);
@@ -71,7 +78,7 @@ namespace attnlab {
 
 // The scenario a snapshot manifest recorded ("scenario": the JSON as run,
 // defaults filled and "small" already applied), parsed again.
-scenario scenario_from_json(const nlohmann::json & cfg, const std::string & file);
+scenario scenario_from_json(const nlohmann::json & cfg, const std::string & file, const std::vector<std::string> & view_ids = {});
 
 // scenario_run into a snapshot (lab/snapshot.h): staged in a hidden sibling
 // of out_dir and committed with a manifest ("scenario", "inputs", "methods",
