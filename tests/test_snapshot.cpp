@@ -11,6 +11,7 @@
 #include <omp.h>
 
 #include "base/error.h"
+#include "base/sha256.h"
 #include "lab/snapshot.h"
 #include "test_util.h"
 
@@ -494,4 +495,114 @@ TEST_CASE("snapshot: attnlab-cli run, snapshot info and verify end to end", "[sn
             CHECK(r.out.find("error: " + t.dir + "/" + fig + ": sha256: ") != std::string::npos);
         }
     }
+}
+
+TEST_CASE("snapshot: a manifest summarised for display and restore", "[snapshot]") {
+    // A scenario snapshot: what the app's Snapshots view shows, field by field.
+    const nlohmann::json m = nlohmann::json::parse(R"({
+        "schema": "attnlab.snapshot/1",
+        "program": {"name": "attnlab", "version": "0.9", "git_commit": "0123456789abcdef0123", "build_type": "Release"},
+        "created_utc": "2026-11-23T18:00:00Z",
+        "scenario": {"kind": "sweep", "title": "Trade-offs", "ctx": [1024, 2048]},
+        "small": true,
+        "inputs": {"model": {"path": "assets/models/m.gguf", "id": "m", "sha256": "aa11"},
+                   "text": {"spec": "kjv:eval", "sha256": "bb22"}},
+        "methods": ["dense", "window:w=256", "gate:params=g.bin", {"odd": 1}, "block_topk:rho=0.2,B=64"],
+        "threads": 4,
+        "metrics": {"ppl": 8.5, "note": "text", "rows": [1, 2]},
+        "files": [{"path": "results.csv"}, {"path": "figures/a.png"}, {"path": "figures/b.png"}]
+    })");
+    const snapshot_summary s = snapshot_summarize(m);
+    CHECK(s.program_name == "attnlab");
+    CHECK(s.program_version == "0.9");
+    CHECK(s.git_commit == "0123456789abcdef0123");
+    CHECK(s.build_type == "Release");
+    CHECK(s.created_utc == "2026-11-23T18:00:00Z");
+    CHECK(s.has_scenario);
+    CHECK(s.small);
+    CHECK_FALSE(s.gui_export);
+    CHECK(s.scenario_title == "Trade-offs");
+    CHECK(s.scenario_kind == "sweep");
+    CHECK(s.model == "assets/models/m.gguf");
+    CHECK(s.model_sha256 == "aa11");
+    CHECK(s.text_spec == "kjv:eval");
+    CHECK(s.text_sha256 == "bb22");
+    CHECK(s.methods == std::vector<std::string>{"dense", "window:w=256", "gate:params=g.bin", "{\"odd\":1}",
+                                                 "block_topk:rho=0.2,B=64"});
+    CHECK(s.threads == 4);
+    CHECK(s.n_files == 3);
+    CHECK(s.figures == std::vector<std::string>{"figures/a.png", "figures/b.png"});
+    REQUIRE(s.metrics.size() == 3);   // nlohmann orders keys
+    CHECK(s.metrics[0] == std::make_pair(std::string("note"), std::string("text")));
+    CHECK(s.metrics[1] == std::make_pair(std::string("ppl"), std::string("8.5")));
+    CHECK(s.metrics[2] == std::make_pair(std::string("rows"), std::string("[1,2]")));
+    CHECK(s.can_restore());
+    CHECK(s.restore_model == "assets/models/m.gguf");
+    CHECK(s.restore_text == "kjv:eval");
+    CHECK(s.restore_ctx == 1024);                    // the first of the scenario's ctx list
+    CHECK(s.restore_method == "window:w=256");       // not dense, has parameters, no file
+
+    // An app export: "gui" decides ctx, method and layers.
+    const nlohmann::json g = nlohmann::json::parse(R"({
+        "gui": {"ctx": 300, "method": "oracle_topk:rho=0.1", "layers_spec": "0-3"},
+        "inputs": {"model": {"path": "m.gguf"}, "text": {"spec": "typed"}},
+        "methods": ["window:w=8"], "files": []
+    })");
+    const snapshot_summary sg = snapshot_summarize(g);
+    CHECK(sg.gui_export);
+    CHECK_FALSE(sg.has_scenario);
+    CHECK(sg.restore_ctx == 300);
+    CHECK(sg.restore_method == "oracle_topk:rho=0.1");
+    CHECK(sg.restore_layers_spec == "0-3");
+
+    // Presets only (no model file), missing and mistyped fields: empty, no throw.
+    const nlohmann::json p = nlohmann::json::parse(R"({
+        "program": "x", "scenario": {"source": "llama3-8b", "ctx": 4096}, "inputs": {"model": 5},
+        "methods": ["dense", "gate:params=g.bin"], "threads": "many", "metrics": [1]
+    })");
+    const snapshot_summary sp = snapshot_summarize(p);
+    CHECK(sp.program_name.empty());
+    CHECK(sp.preset_source == "llama3-8b");
+    CHECK(sp.preset_hw == "-");
+    CHECK(sp.model.empty());
+    CHECK_FALSE(sp.can_restore());
+    CHECK(sp.restore_ctx == 4096);
+    CHECK(sp.restore_method.empty());
+    CHECK(sp.threads == 0);
+    CHECK(sp.metrics.empty());
+    CHECK(snapshot_summarize(nlohmann::json()).n_files == 0);
+}
+
+TEST_CASE("snapshot: the app's export manifest", "[snapshot]") {
+    snapshot_gui_state st;
+    st.model_path = "m.gguf";
+    st.capture.model_id = "m";
+    st.capture.model_sha256 = "aa";
+    st.capture.text_spec = "kjv:eval";
+    st.capture.text_sha256 = "bb";
+    st.capture.layers = {0, 1, 2};
+    st.capture.token_ids = {1, 2, 3};
+    st.layer = 2;
+    st.head = 1;
+    st.threads = 2;
+    st.method = "window:w=8";
+    st.layers_spec = "0-2";
+    st.capture_seconds = 0.5;
+    const nlohmann::json m = snapshot_gui_manifest(st);
+    CHECK(m["gui"] == nlohmann::json::parse(
+                          R"({"ctx":3,"method":"window:w=8","layer":2,"head":1,"layers_spec":"0-2","capture_seconds":0.5})"));
+    CHECK(m["inputs"]["model"] == nlohmann::json::parse(R"({"path":"m.gguf","id":"m","sha256":"aa"})"));
+    CHECK(m["inputs"]["text"] == nlohmann::json::parse(R"({"spec":"kjv:eval","sha256":"bb"})"));
+    CHECK(m["methods"] == nlohmann::json::array({"window:w=8"}));
+    CHECK(m["threads"] == 2);
+    CHECK(m["metrics"]["capture_tokens"] == 3);
+    CHECK(m["metrics"]["capture_layers"] == nlohmann::json::array({0, 1, 2}));
+    // sha256 of the ids' bytes (little-endian int32): 01 00 00 00 02 00 00 00 03 00 00 00
+    const std::string bytes("\x01\0\0\0\x02\0\0\0\x03\0\0\0", 12);
+    CHECK(m["metrics"]["token_ids_sha256"] == sha256_hex(bytes));
+    // What the view reads back from it.
+    const snapshot_summary s = snapshot_summarize(m);
+    CHECK(s.restore_ctx == 3);
+    CHECK(s.restore_method == "window:w=8");
+    CHECK(s.restore_layers_spec == "0-2");
 }

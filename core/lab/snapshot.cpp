@@ -546,4 +546,112 @@ snapshot_verify_result snapshot_verify(const std::string & dir, const snapshot_r
     return r;
 }
 
+namespace {
+
+std::string str_at(const nlohmann::json & j, const char * key, const std::string & def = "") {
+    if (j.is_object() && j.contains(key) && j[key].is_string()) return j[key].get<std::string>();
+    return def;
+}
+
+const nlohmann::json & object_at(const nlohmann::json & j, const char * key) {
+    static const nlohmann::json empty = nlohmann::json::object();
+    if (j.is_object() && j.contains(key) && j[key].is_object()) return j[key];
+    return empty;
+}
+
+bool ends_with(const std::string & s, const std::string & tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+int restore_ctx_of(const nlohmann::json & m) {
+    const nlohmann::json & gui = object_at(m, "gui");
+    if (gui.contains("ctx") && gui["ctx"].is_number_integer()) return gui["ctx"].get<int>();
+    const nlohmann::json & sc = object_at(m, "scenario");
+    if (sc.contains("ctx")) {
+        const nlohmann::json & c = sc["ctx"];
+        if (c.is_number_integer()) return c.get<int>();
+        if (c.is_array() && !c.empty() && c[0].is_number_integer()) return c[0].get<int>();
+    }
+    return 512;
+}
+
+// The first method a capture can show: not dense, with parameters, and no
+// file relative to the snapshot (params=, table=).
+std::string restore_method_of(const nlohmann::json & m, const std::vector<std::string> & methods) {
+    const nlohmann::json & gui = object_at(m, "gui");
+    if (gui.contains("method") && gui["method"].is_string()) return gui["method"].get<std::string>();
+    for (const std::string & x : methods) {
+        if (x.rfind("dense", 0) != 0 && x.find('=') != std::string::npos && x.find("params=") == std::string::npos &&
+            x.find("table=") == std::string::npos)
+            return x;
+    }
+    return "";
+}
+
+} // namespace
+
+snapshot_summary snapshot_summarize(const nlohmann::json & m) {
+    snapshot_summary s;
+    const nlohmann::json & prog = object_at(m, "program");
+    s.program_name = str_at(prog, "name");
+    s.program_version = str_at(prog, "version");
+    s.git_commit = str_at(prog, "git_commit");
+    s.build_type = str_at(prog, "build_type");
+    s.created_utc = str_at(m, "created_utc");
+    const nlohmann::json & sc = object_at(m, "scenario");
+    s.has_scenario = !sc.empty();
+    s.small = m.is_object() && m.contains("small") && m["small"].is_boolean() && m["small"].get<bool>();
+    s.gui_export = m.is_object() && m.contains("gui");
+    s.scenario_title = str_at(sc, "title");
+    s.scenario_kind = str_at(sc, "kind");
+    s.preset_source = str_at(sc, "source");
+    s.preset_hw = str_at(sc, "hw", "-");
+    const nlohmann::json & inputs = object_at(m, "inputs");
+    const nlohmann::json & model = object_at(inputs, "model");
+    const nlohmann::json & text = object_at(inputs, "text");
+    s.model = str_at(model, "path", str_at(model, "id"));
+    s.model_sha256 = str_at(model, "sha256");
+    s.text_spec = str_at(text, "spec");
+    s.text_sha256 = str_at(text, "sha256");
+    if (m.is_object() && m.contains("methods") && m["methods"].is_array()) {
+        for (const auto & x : m["methods"]) s.methods.push_back(x.is_string() ? x.get<std::string>() : x.dump());
+    }
+    if (m.is_object() && m.contains("threads") && m["threads"].is_number_integer()) s.threads = m["threads"].get<int>();
+    if (m.is_object() && m.contains("files") && m["files"].is_array()) {
+        s.n_files = m["files"].size();
+        for (const auto & f : m["files"]) {
+            const std::string rel = str_at(f, "path");
+            if (ends_with(rel, ".png")) s.figures.push_back(rel);
+        }
+    }
+    for (const auto & kv : object_at(m, "metrics").items()) {
+        s.metrics.emplace_back(kv.key(), kv.value().is_string() ? kv.value().get<std::string>() : kv.value().dump());
+    }
+    s.restore_model = str_at(model, "path");
+    s.restore_text = s.text_spec;
+    s.restore_ctx = restore_ctx_of(m);
+    std::vector<std::string> method_strings;
+    if (m.is_object() && m.contains("methods") && m["methods"].is_array()) {
+        for (const auto & x : m["methods"]) {
+            if (x.is_string()) method_strings.push_back(x.get<std::string>());
+        }
+    }
+    s.restore_method = restore_method_of(m, method_strings);
+    s.restore_layers_spec = str_at(object_at(m, "gui"), "layers_spec");
+    return s;
+}
+
+nlohmann::json snapshot_gui_manifest(const snapshot_gui_state & s) {
+    using nlohmann::json;
+    const trace_info & c = s.capture;
+    json gui = {{"ctx", c.n_tokens()}, {"method", s.method}, {"layer", s.layer}, {"head", s.head},
+                {"layers_spec", s.layers_spec}, {"capture_seconds", s.capture_seconds}};
+    json inputs = {{"model", {{"path", s.model_path}, {"id", c.model_id}, {"sha256", c.model_sha256}}},
+                   {"text", {{"spec", c.text_spec}, {"sha256", c.text_sha256}}}};
+    json metrics = {{"capture_tokens", c.n_tokens()}, {"capture_layers", c.layers},
+                    {"token_ids_sha256", sha256_hex(c.token_ids.data(), c.token_ids.size() * sizeof(int32_t))}};
+    return {{"gui", gui}, {"inputs", inputs}, {"methods", json::array({s.method})}, {"trained", json::array()},
+            {"seeds", json::object()}, {"threads", s.threads}, {"metrics", metrics}};
+}
+
 } // namespace attnlab

@@ -18,9 +18,12 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "io/trace.h"
 
 namespace attnlab {
 
@@ -70,6 +73,43 @@ nlohmann::json snapshot_read(const std::string & dir);
 std::vector<snapshot_file> snapshot_list_files(const std::string & dir);
 // {"name","version","git_commit","build_type"} baked in at build time.
 nlohmann::json snapshot_program_info();
+
+// What a manifest says, read leniently (absent or mistyped fields come back
+// empty): the app's Snapshots view shows this, and restores from it. A
+// snapshot exported by the app carries a "gui" object (ctx, method, layer,
+// head, layers_spec) and no scenario.
+struct snapshot_summary {
+    std::string program_name, program_version, git_commit, build_type, created_utc;
+    bool has_scenario = false, small = false, gui_export = false;
+    std::string scenario_title, scenario_kind;
+    std::string preset_source, preset_hw;     // scenario presets ("source", "hw"): a model with no file
+    std::string model, model_sha256;          // inputs.model: its path, else its id
+    std::string text_spec, text_sha256;       // inputs.text
+    std::vector<std::string> methods;         // specs (non-strings as JSON text)
+    int threads = 0;
+    size_t n_files = 0;
+    std::vector<std::pair<std::string, std::string>> metrics;  // top-level key, value text (strings bare, rest compact JSON)
+    std::vector<std::string> figures;         // listed .png files, relative paths, in manifest order
+    // Restoring the experiment: empty model or text when there is nothing to restore.
+    std::string restore_model, restore_text;  // inputs.model.path, inputs.text.spec
+    int restore_ctx = 512;                    // gui.ctx, else scenario.ctx (or its first), else 512
+    std::string restore_method;               // gui.method, else the first method a capture can show; "" if none
+    std::string restore_layers_spec;          // gui.layers_spec
+    bool can_restore() const { return !restore_model.empty() && !restore_text.empty(); }
+};
+snapshot_summary snapshot_summarize(const nlohmann::json & manifest);
+
+// The experiment as the app shows it, recorded as a snapshot manifest (before
+// snapshot_writer::commit adds program, files and hashes): the capture's
+// provenance and token ids (their sha256), the selected head and method.
+struct snapshot_gui_state {
+    std::string model_path;      // the file the app opened
+    trace_info capture;          // the capture's info (model id/sha, text, layers, token ids)
+    int layer = 0, head = 0, threads = 1;
+    std::string method, layers_spec;
+    double capture_seconds = 0.0;
+};
+nlohmann::json snapshot_gui_manifest(const snapshot_gui_state & s);
 
 // Exact comparison of recorded and re-measured metrics: numbers must be
 // bit-identical doubles (or equal integers), strings/bools/null equal, the

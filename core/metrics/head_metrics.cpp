@@ -24,6 +24,52 @@ struct sums {
     int64_t inter = 0, n_mask = 0, n_oracle = 0;
 };
 
+// Hyperbolic score: the points in the ball (unscaled q) and their factors 1 − c‖x‖².
+struct ball_points {
+    bool used = false;
+    mat_d qh, kh;
+    std::vector<double> lq, lk;
+};
+
+// Row i's weights under the score function on the selected keys, into w_row
+// (left zero elsewhere). For softmax-type scores lw[j] gets log W_ij and the
+// result is true.
+bool sparse_row_weights(const double * srow, const std::vector<int32_t> & keys, const score_fn & sf, int L,
+                        const ball_points & pts, int i, double * w_row, std::vector<double> & lw) {
+    if (keys.empty()) return false;
+    if (sf.kind == score_kind::relu) {
+        double sum = 0;
+        for (int32_t j : keys) {
+            const double x = std::max(0.0, srow[j] - (double) sf.relu_bias);
+            w_row[j] = x;
+            sum += x;
+        }
+        const double div = sf.relu_row_norm ? sum : (double) L;
+        if (div > 0) {
+            for (int32_t j : keys) w_row[j] /= div;
+        }
+        return false;
+    }
+    double smx = -HUGE_VAL;
+    for (int32_t j : keys) {
+        double x = srow[j];
+        if (pts.used) {
+            const double diff2 = (pts.qh.row(i) - pts.kh.row(j)).squaredNorm();
+            x = -(double) sf.beta * poincare_distance_from_parts(diff2, pts.lq[i], pts.lk[j], sf.c) - (double) sf.gamma;
+        }
+        lw[j] = x;
+        smx = std::max(smx, x);
+    }
+    double sz = 0;
+    for (int32_t j : keys) sz += std::exp(lw[j] - smx);
+    const double slse = smx + std::log(sz);
+    for (int32_t j : keys) {
+        lw[j] -= slse;
+        w_row[j] = std::exp(lw[j]);
+    }
+    return true;
+}
+
 } // namespace
 
 head_metrics head_metrics_compute(const head_inputs & in, const float * v, int64_t v_stride, const selection & sel,
@@ -47,22 +93,21 @@ head_metrics head_metrics_compute(const head_inputs & in, const float * v, int64
         }
     }
     // Hyperbolic: the points in the ball (unscaled q) and their factors 1 − c‖x‖².
-    const bool hyp = sf.kind == score_kind::hyperbolic;
-    mat_d qh, kh;
-    std::vector<double> lq, lk;
-    if (hyp) {
-        qh.resize(L, d);
-        kh.resize(L, d);
-        lq.resize(L);
-        lk.resize(L);
+    ball_points pts;
+    pts.used = sf.kind == score_kind::hyperbolic;
+    if (pts.used) {
+        pts.qh.resize(L, d);
+        pts.kh.resize(L, d);
+        pts.lq.resize(L);
+        pts.lk.resize(L);
         std::vector<double> x(d);
         for (int t = 0; t < L; ++t) {
             for (int i = 0; i < d; ++i) x[i] = in.q[t * in.q_stride + i];
-            poincare_expmap0(x.data(), d, (double) sf.c, &qh(t, 0));
+            poincare_expmap0(x.data(), d, (double) sf.c, &pts.qh(t, 0));
             for (int i = 0; i < d; ++i) x[i] = in.k[t * in.k_stride + i];
-            poincare_expmap0(x.data(), d, (double) sf.c, &kh(t, 0));
-            lq[t] = 1.0 - sf.c * qh.row(t).squaredNorm();
-            lk[t] = 1.0 - sf.c * kh.row(t).squaredNorm();
+            poincare_expmap0(x.data(), d, (double) sf.c, &pts.kh(t, 0));
+            pts.lq[t] = 1.0 - sf.c * pts.qh.row(t).squaredNorm();
+            pts.lk[t] = 1.0 - sf.c * pts.kh.row(t).squaredNorm();
         }
     }
 
@@ -107,41 +152,7 @@ head_metrics head_metrics_compute(const head_inputs & in, const float * v, int64
                 acc.recall += rec;
 
                 // Sparse weights on the selected keys.
-                bool log_valid = false;   // lw holds log W (softmax-type)
-                if (!keys.empty()) {
-                    if (sf.kind == score_kind::relu) {
-                        double sum = 0;
-                        for (int32_t j : keys) {
-                            const double x = std::max(0.0, srow[j] - (double) sf.relu_bias);
-                            w(rr, j) = x;
-                            sum += x;
-                        }
-                        const double div = sf.relu_row_norm ? sum : (double) L;
-                        if (div > 0) {
-                            for (int32_t j : keys) w(rr, j) /= div;
-                        }
-                    } else {
-                        double smx = -HUGE_VAL;
-                        for (int32_t j : keys) {
-                            double x = srow[j];
-                            if (hyp) {
-                                const double diff2 = (qh.row(i) - kh.row(j)).squaredNorm();
-                                x = -(double) sf.beta * poincare_distance_from_parts(diff2, lq[i], lk[j], sf.c) -
-                                    (double) sf.gamma;
-                            }
-                            lw[j] = x;
-                            smx = std::max(smx, x);
-                        }
-                        double sz = 0;
-                        for (int32_t j : keys) sz += std::exp(lw[j] - smx);
-                        const double slse = smx + std::log(sz);
-                        for (int32_t j : keys) {
-                            lw[j] -= slse;
-                            w(rr, j) = std::exp(lw[j]);
-                        }
-                        log_valid = true;
-                    }
-                }
+                const bool log_valid = sparse_row_weights(srow, keys, sf, L, pts, i, &w(rr, 0), lw);
 
                 // KLs between the dense row and the sparse row normalised to sum 1.
                 double wsum = 0;
@@ -200,6 +211,36 @@ head_metrics head_metrics_of_method(const attention_layer_io & io, int h, const 
     const int64_t kv_stride = (int64_t) io.n_head_kv * io.head_dim;
     const float * v = io.v + (int64_t) io.kv_head_of(h) * io.head_dim;
     return head_metrics_compute(in, v, kv_stride, sel, score, m.predictor_flops(io.n_tokens, io.head_dim, io.causal), secs);
+}
+
+double head_entropy(const head_inputs & in) {
+    using mat_f = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    const int L = in.n_tokens, d = in.head_dim;
+    if (L <= 0) return 0.0;
+    mat_f q(L, d), k(L, d);
+    for (int t = 0; t < L; ++t) {
+        for (int i = 0; i < d; ++i) {
+            q(t, i) = in.q[t * in.q_stride + i] * in.scale;
+            k(t, i) = in.k[t * in.k_stride + i];
+        }
+    }
+    constexpr int chunk = 64;
+    double total = 0.0;
+    mat_f s(chunk, L);
+    for (int i0 = 0; i0 < L; i0 += chunk) {
+        const int rows = std::min(chunk, L - i0), cols = in.causal ? i0 + rows : L;
+        auto sc = s.topLeftCorner(rows, cols);
+        sc.noalias() = q.middleRows(i0, rows) * k.topRows(cols).transpose();
+        for (int r = 0; r < rows; ++r) {
+            // entropy = log z - sum(e * x) / z, x = s - max, e = exp(x), z = sum e
+            auto x = sc.row(r).head(in.causal ? i0 + r + 1 : L).array();
+            x -= x.maxCoeff();
+            const auto e = x.exp().eval();
+            const float z = e.sum();
+            total += std::log(z) - (e * x).sum() / z;
+        }
+    }
+    return total / L;
 }
 
 } // namespace attnlab

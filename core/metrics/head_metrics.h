@@ -54,4 +54,11 @@ head_metrics head_metrics_compute(const head_inputs & in, const float * v, int64
 head_metrics head_metrics_of_method(const attention_layer_io & io, int h, const sparse_method & m,
                                     const score_fn & score = score_fn());
 
+// Mean over query rows of the entropy (nats) of the head's dense softmax row,
+// -sum_j A_ij log A_ij over the row's keys (j <= i when causal): how spread
+// a head's attention is, with no method involved (the app's Layers x heads
+// grid opens on it). Scores in float (Eigen GEMM, 64 rows at a time, as the
+// app's attention map computes them), the per-row entropies summed in double.
+double head_entropy(const head_inputs & in);
+
 } // namespace attnlab
