@@ -89,17 +89,15 @@ void load_model(model_ctx & mc, const std::string & source, scenario_out & out, 
 
 } // namespace
 
-text_source open_eval_and_model(const scenario & s, const char * what, model_ctx & mc, scenario_out & out, job_progress * progress) {
+text_source open_eval_and_model(const scenario & s, const char * what, const std::vector<int> & ctxs, model_ctx & mc,
+                                scenario_out & out, job_progress * progress) {
     const json & c = s.cfg;
     text_source src = text_load(c["text"].get<std::string>());
     sweep_require_evaluation(src, what);
     out.inputs["text"] = {{"spec", src.spec}, {"sha256", src.sha256}};
     load_model(mc, c["source"], out, progress);
+    for (int x : ctxs) llama_check_ctx(mc.m, x, 2, s.file);
     return src;
-}
-
-void check_ctx_for_model(const llama_model & m, const std::vector<int> & ctxs, const std::string & file) {
-    for (int c : ctxs) llama_check_ctx(m, c, 2, file);
 }
 
 std::vector<int32_t> first_tokens(const bpe_tokenizer & tok, const std::string & text, int64_t n) {

@@ -55,11 +55,10 @@ struct model_ctx {
 
 // Where every model-backed kind starts: the scenario's text, refused unless
 // it is evaluation text (`what` names the metrics in the message), and the
-// model, both recorded in out.inputs (load time in out.timings).
-text_source open_eval_and_model(const scenario & s, const char * what, model_ctx & mc, scenario_out & out, job_progress * progress);
-
-// llama_check_ctx for each ctx (error names the scenario file).
-void check_ctx_for_model(const llama_model & m, const std::vector<int> & ctxs, const std::string & file);
+// model, both recorded in out.inputs (load time in out.timings); each of
+// ctxs checked against the model's context (the error names the scenario).
+text_source open_eval_and_model(const scenario & s, const char * what, const std::vector<int> & ctxs, model_ctx & mc,
+                                scenario_out & out, job_progress * progress);
 
 // The first n tokens of a text (all for n <= 0; no BOS, as the sweep does).
 std::vector<int32_t> first_tokens(const bpe_tokenizer & tok, const std::string & text, int64_t n);

@@ -6,9 +6,9 @@
 // the one table listing them. Nothing outside that table looks at a kind's
 // name: scenario_parse, scenario_run and the report writer ask the entry.
 //
-// Adding a kind: kind_<name>.cpp (keys, views, run), one line in kinds.cpp,
-// a scenarios/<file>.json, its section in docs/scenarios.md and a check in
-// tests/test_scenario.cpp.
+// Adding a kind: kind_<name>.cpp (keys, views, run), its declaration and
+// table entry in kinds.cpp, a scenarios/<file>.json, its section in
+// docs/scenarios.md and a check in tests/test_scenario.cpp.
 #include <sstream>
 #include <string>
 #include <vector>
@@ -84,17 +84,17 @@ struct scenario_kind {
     std::string name;
     std::vector<scenario_key> keys;          // the kind's own keys, in the order errors list them
     std::vector<std::string> views;          // default GUI views (the app's ids, as plain strings)
-    bool needs_model = true;                 // a model file and KJV text
-    bool shards = false;                     // --shard i/n splits its rows
-    bool writes_own_csv = false;             // results.csv written while it runs (not by the report writer)
+    void (*run)(const scenario & s, scenario_out & out, job_progress * progress) = nullptr;
     // Checks that need the merged scenario (defaults and "small" applied):
     // throws input_error(file, prefix + key, ...). May be null.
     void (*check)(const std::string & file, const std::string & prefix, const nlohmann::json & cfg) = nullptr;
-    void (*run)(const scenario & s, scenario_out & out, job_progress * progress) = nullptr;
+    bool needs_model = true;                 // a model file and KJV text
+    bool shards = false;                     // --shard i/n splits its rows
+    bool writes_own_csv = false;             // results.csv written while it runs (not by the report writer)
 };
 
 // The table (kinds.cpp), in the order docs/scenarios.md lists them.
-const std::vector<const scenario_kind *> & scenario_kind_table();
+const std::vector<scenario_kind> & scenario_kind_table();
 // nullptr when no kind has that name.
 const scenario_kind * scenario_kind_find(const std::string & name);
 

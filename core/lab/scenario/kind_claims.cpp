@@ -93,7 +93,7 @@ void figures(scenario_out & R, const std::string & note, const json & data) {
 void run(const scenario & s, scenario_out & R, job_progress * progress) {
     const json & c = s.cfg;
     model_ctx mc;
-    const text_source src = open_eval_and_model(s, "the claims' measurements", mc, R, progress);
+    const text_source src = open_eval_and_model(s, "the claims' measurements", {}, mc, R, progress);
     claims_measure_options o;
     o.text = c["text"].get<std::string>();
     o.ctx = c["ctx"].get<int>();
@@ -127,21 +127,14 @@ void run(const scenario & s, scenario_out & R, job_progress * progress) {
 
 } // namespace
 
-const scenario_kind & scenario_kind_claims() {
-    static const scenario_kind k = [] {
-        scenario_kind e;
-        e.name = "claims";
-        e.keys = model_kind_keys({key_of("ctx", key_type::integer, 1024, 64, k_scenario_max_ctx),
-                  key_of("windows", key_type::integer, 2, 1, 64),
-                  key_block(),
-                  key_recall_grid(),
-                  key_densities({0.15, 0.2, 0.25}),
-                  key_of("methods", key_type::str_list, json::array())});
-        e.views = {"tradeoffs", "layers_heads"};
-        e.run = run;
-        return e;
-    }();
-    return k;
+scenario_kind scenario_kind_claims() {
+    const std::vector<scenario_key> own = {key_of("ctx", key_type::integer, 1024, 64, k_scenario_max_ctx),
+                                           key_of("windows", key_type::integer, 2, 1, 64),
+                                           key_block(),
+                                           key_recall_grid(),
+                                           key_densities({0.15, 0.2, 0.25}),
+                                           key_of("methods", key_type::str_list, json::array())};
+    return {"claims", model_kind_keys(own), {"tradeoffs", "layers_heads"}, run};
 }
 
 } // namespace attnlab

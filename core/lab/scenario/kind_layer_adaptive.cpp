@@ -124,10 +124,9 @@ void figures(scenario_out & R, const std::string & note, const json & per_budget
 
 void run(const scenario & s, scenario_out & R, job_progress * progress) {
     const json & c = s.cfg;
-    model_ctx mc;
-    const text_source src = open_eval_and_model(s, "the comparison", mc, R, progress);
     const int ctx = c["ctx"].get<int>(), B = c["block"].get<int>();
-    check_ctx_for_model(mc.m, {ctx}, s.file);
+    model_ctx mc;
+    const text_source src = open_eval_and_model(s, "the comparison", {ctx}, mc, R, progress);
     const recall_curves curves = calibrate(c, mc, R, progress);
     make_dirs(R.dir + "/trained");
     json per_budget = json::array();
@@ -160,17 +159,10 @@ void run(const scenario & s, scenario_out & R, job_progress * progress) {
 
 } // namespace
 
-const scenario_kind & scenario_kind_layer_adaptive() {
-    static const scenario_kind k = [] {
-        scenario_kind e;
-        e.name = "layer_adaptive";
-        e.keys = calibrated_kind_keys({key_recall_grid(), key_densities({0.2, 0.3}), key_of("eval_windows", key_type::integer, 1, 1, 64)});
-        e.views = {"layers_heads", "tradeoffs"};
-        e.check = check_calibrated;
-        e.run = run;
-        return e;
-    }();
-    return k;
+scenario_kind scenario_kind_layer_adaptive() {
+    const std::vector<scenario_key> own = {key_recall_grid(), key_densities({0.2, 0.3}),
+                                           key_of("eval_windows", key_type::integer, 1, 1, 64)};
+    return {"layer_adaptive", calibrated_kind_keys(own), {"layers_heads", "tradeoffs"}, run, check_calibrated};
 }
 
 } // namespace attnlab

@@ -61,10 +61,9 @@ void figures(scenario_out & R, const std::string & note, const std::vector<int> 
 
 void run(const scenario & s, scenario_out & R, job_progress * progress) {
     const json & c = s.cfg;
-    model_ctx mc;
-    const text_source src = open_eval_and_model(s, "the passkey test", mc, R, progress);
     const std::vector<int> ctxs = c["ctx"].get<std::vector<int>>();
-    check_ctx_for_model(mc.m, ctxs, s.file);
+    model_ctx mc;
+    const text_source src = open_eval_and_model(s, "the passkey test", ctxs, mc, R, progress);
     const std::vector<double> depths = c["depths"].get<std::vector<double>>();
     const int trials = c["trials"].get<int>();
     const uint64_t seed = c["seed"].get<uint64_t>();
@@ -126,21 +125,13 @@ void run(const scenario & s, scenario_out & R, job_progress * progress) {
 
 } // namespace
 
-const scenario_kind & scenario_kind_passkey() {
-    static const scenario_kind k = [] {
-        scenario_kind e;
-        e.name = "passkey";
-        e.keys = model_kind_keys({key_non_empty(key_of("ctx", key_type::int_list, {2048}, 16, k_scenario_max_ctx)),
-                  key_non_empty(key_of("methods", key_type::str_list, {"dense"})),
-                  key_densities({0.2}),
-                  key_non_empty(key_of("depths", key_type::real_list, {0.1, 0.3, 0.5, 0.7, 0.9}, 0, 1)),
-                  key_of("trials", key_type::integer, 1, 1, 100)});
-        e.views = {"source", "attention_map", "masks"};
-        e.check = check_method_specs;
-        e.run = run;
-        return e;
-    }();
-    return k;
+scenario_kind scenario_kind_passkey() {
+    const std::vector<scenario_key> own = {key_non_empty(key_of("ctx", key_type::int_list, {2048}, 16, k_scenario_max_ctx)),
+                                           key_non_empty(key_of("methods", key_type::str_list, {"dense"})),
+                                           key_densities({0.2}),
+                                           key_non_empty(key_of("depths", key_type::real_list, {0.1, 0.3, 0.5, 0.7, 0.9}, 0, 1)),
+                                           key_of("trials", key_type::integer, 1, 1, 100)};
+    return {"passkey", model_kind_keys(own), {"source", "attention_map", "masks"}, run, check_method_specs};
 }
 
 } // namespace attnlab

@@ -145,21 +145,13 @@ void run(const scenario & s, scenario_out & R, job_progress * progress) {
 
 } // namespace
 
-const scenario_kind & scenario_kind_sim_quadratic() {
-    static const scenario_kind k = [] {
-        std::vector<int> ctxs;
-        for (int x = 1024; x <= 131072; x *= 2) ctxs.push_back(x);
-        scenario_kind e;
-        e.name = "sim_quadratic";
-        e.keys = sim_kind_keys("smollm2-135m", {key_non_empty(key_of("ctx", key_type::int_list, ctxs, 1, k_scenario_max_sim_ctx)),
-                  key_of("densities", key_type::real_list, {0.1, 0.2}, 0, 1, true),
-                  key_of("batch", key_type::integer, 1, 1, 4096)});
-        e.views = {"quadratic"};
-        e.needs_model = false;
-        e.run = run;
-        return e;
-    }();
-    return k;
+scenario_kind scenario_kind_sim_quadratic() {
+    std::vector<int> ctxs;
+    for (int x = 1024; x <= 131072; x *= 2) ctxs.push_back(x);
+    const std::vector<scenario_key> own = {key_non_empty(key_of("ctx", key_type::int_list, ctxs, 1, k_scenario_max_sim_ctx)),
+                                           key_of("densities", key_type::real_list, {0.1, 0.2}, 0, 1, true),
+                                           key_of("batch", key_type::integer, 1, 1, 4096)};
+    return {"sim_quadratic", sim_kind_keys("smollm2-135m", own), {"quadratic"}, run, nullptr, /*needs_model*/ false};
 }
 
 } // namespace attnlab

@@ -100,21 +100,13 @@ void run(const scenario & s, scenario_out & R, job_progress * progress) {
 
 } // namespace
 
-const scenario_kind & scenario_kind_sim_regimes() {
-    static const scenario_kind k = [] {
-        std::vector<int> ctxs;
-        for (int64_t c : regime_default_contexts()) ctxs.push_back(int(c));
-        scenario_kind e;
-        e.name = "sim_regimes";
-        e.keys = sim_kind_keys("llama-3-8b", {key_of("table", key_type::str, "default"),
-                  key_non_empty(key_of("ctx", key_type::int_list, ctxs, 1, k_scenario_max_sim_ctx)),
-                  key_choice("phase", key_type::str, "prefill", {"prefill", "decode"})});
-        e.views = {"quadratic", "tradeoffs"};
-        e.needs_model = false;
-        e.run = run;
-        return e;
-    }();
-    return k;
+scenario_kind scenario_kind_sim_regimes() {
+    std::vector<int> ctxs;
+    for (int64_t c : regime_default_contexts()) ctxs.push_back(int(c));
+    const std::vector<scenario_key> own = {key_of("table", key_type::str, "default"),
+                                           key_non_empty(key_of("ctx", key_type::int_list, ctxs, 1, k_scenario_max_sim_ctx)),
+                                           key_choice("phase", key_type::str, "prefill", {"prefill", "decode"})};
+    return {"sim_regimes", sim_kind_keys("llama-3-8b", own), {"quadratic", "tradeoffs"}, run, nullptr, /*needs_model*/ false};
 }
 
 } // namespace attnlab

@@ -57,10 +57,9 @@ void report(scenario_out & R, const model_ctx & mc, const text_source & src, con
 
 void run(const scenario & s, scenario_out & R, job_progress * progress) {
     const json & c = s.cfg;
-    model_ctx mc;
-    const text_source src = open_eval_and_model(s, "the scenario's metrics", mc, R, progress);
     const std::vector<int> ctxs = c["ctx"].get<std::vector<int>>();
-    check_ctx_for_model(mc.m, ctxs, s.file);
+    model_ctx mc;
+    const text_source src = open_eval_and_model(s, "the scenario's metrics", ctxs, mc, R, progress);
     const int64_t max_tokens = c["max_tokens"].get<int64_t>();
     const std::string score = c["score"].get<std::string>();
     std::vector<sweep_task> tasks = sweep_plan(c["methods"].get<std::vector<std::string>>(), c["densities"].get<std::vector<double>>(),
@@ -89,26 +88,18 @@ void run(const scenario & s, scenario_out & R, job_progress * progress) {
 
 } // namespace
 
-const scenario_kind & scenario_kind_sweep() {
-    static const scenario_kind k = [] {
-        scenario_kind e;
-        e.name = "sweep";
-        e.keys = model_kind_keys({key_non_empty(key_of("ctx", key_type::int_list, {2048}, 2, k_scenario_max_ctx)),
-                  key_non_empty(key_of("methods", key_type::str_list, nullptr)),
-                  key_densities({0.1, 0.2, 0.4, 0.6}),
-                  key_of("max_tokens", key_type::integer, 4096, 0, 1e9),
-                  key_of("passkey_depths", key_type::real_list, json::array(), 0, 1),
-                  key_of("passkey_trials", key_type::integer, 1, 1, 100),
-                  key_of("mass_recall", key_type::boolean, true),
-                  key_of("score", key_type::str, "softmax")});
-        e.views = {"tradeoffs", "layers_heads"};
-        e.shards = true;
-        e.writes_own_csv = true;   // sweep_execute writes results.csv row by row
-        e.check = check;
-        e.run = run;
-        return e;
-    }();
-    return k;
+scenario_kind scenario_kind_sweep() {
+    const std::vector<scenario_key> own = {key_non_empty(key_of("ctx", key_type::int_list, {2048}, 2, k_scenario_max_ctx)),
+                                           key_non_empty(key_of("methods", key_type::str_list, nullptr)),
+                                           key_densities({0.1, 0.2, 0.4, 0.6}),
+                                           key_of("max_tokens", key_type::integer, 4096, 0, 1e9),
+                                           key_of("passkey_depths", key_type::real_list, json::array(), 0, 1),
+                                           key_of("passkey_trials", key_type::integer, 1, 1, 100),
+                                           key_of("mass_recall", key_type::boolean, true),
+                                           key_of("score", key_type::str, "softmax")};
+    // sweep_execute writes results.csv row by row, and a sweep splits into shards
+    return {"sweep", model_kind_keys(own), {"tradeoffs", "layers_heads"}, run, check,
+            /*needs_model*/ true, /*shards*/ true, /*writes_own_csv*/ true};
 }
 
 } // namespace attnlab

@@ -114,10 +114,9 @@ void report(scenario_out & R, const json & c, const model_ctx & mc, const text_s
 
 void run(const scenario & s, scenario_out & R, job_progress * progress) {
     const json & c = s.cfg;
-    model_ctx mc;
-    const text_source src = open_eval_and_model(s, "the comparison", mc, R, progress);
     const int ctx = c["ctx"].get<int>(), B = c["block"].get<int>();
-    check_ctx_for_model(mc.m, {ctx}, s.file);
+    model_ctx mc;
+    const text_source src = open_eval_and_model(s, "the comparison", {ctx}, mc, R, progress);
     const gate_params p = train_gate(c, mc, R, progress);
     R.seeds["gate_init"] = c["seed"];
     make_dirs(R.dir + "/trained");
@@ -148,22 +147,14 @@ void run(const scenario & s, scenario_out & R, job_progress * progress) {
 
 } // namespace
 
-const scenario_kind & scenario_kind_trained_compare() {
-    static const scenario_kind k = [] {
-        scenario_kind e;
-        e.name = "trained_compare";
-        e.keys = calibrated_kind_keys({key_of("d_g", key_type::integer, 32, 1, 512),
-                  key_of("steps", key_type::integer, 300, 1, 100000),
-                  key_of("lr", key_type::real, 0.01, 0, 10, true),
-                  key_densities({0.1, 0.2, 0.3}),
-                  key_non_empty(key_choice("methods", key_type::str_list, k_methods, k_methods)),
-                  key_of("eval_windows", key_type::integer, 1, 1, 64)});
-        e.views = {"masks", "tradeoffs"};
-        e.check = check_calibrated;
-        e.run = run;
-        return e;
-    }();
-    return k;
+scenario_kind scenario_kind_trained_compare() {
+    const std::vector<scenario_key> own = {key_of("d_g", key_type::integer, 32, 1, 512),
+                                           key_of("steps", key_type::integer, 300, 1, 100000),
+                                           key_of("lr", key_type::real, 0.01, 0, 10, true),
+                                           key_densities({0.1, 0.2, 0.3}),
+                                           key_non_empty(key_choice("methods", key_type::str_list, k_methods, k_methods)),
+                                           key_of("eval_windows", key_type::integer, 1, 1, 64)};
+    return {"trained_compare", calibrated_kind_keys(own), {"masks", "tradeoffs"}, run, check_calibrated};
 }
 
 } // namespace attnlab

@@ -4,26 +4,26 @@
 
 namespace attnlab {
 
-const scenario_kind & scenario_kind_sweep();
-const scenario_kind & scenario_kind_passkey();
-const scenario_kind & scenario_kind_trained_compare();
-const scenario_kind & scenario_kind_layer_adaptive();
-const scenario_kind & scenario_kind_sim_quadratic();
-const scenario_kind & scenario_kind_sim_regimes();
-const scenario_kind & scenario_kind_claims();
+scenario_kind scenario_kind_sweep();
+scenario_kind scenario_kind_passkey();
+scenario_kind scenario_kind_trained_compare();
+scenario_kind scenario_kind_layer_adaptive();
+scenario_kind scenario_kind_sim_quadratic();
+scenario_kind scenario_kind_sim_regimes();
+scenario_kind scenario_kind_claims();
 
-const std::vector<const scenario_kind *> & scenario_kind_table() {
-    static const std::vector<const scenario_kind *> t = {
-        &scenario_kind_sweep(),         &scenario_kind_passkey(),     &scenario_kind_trained_compare(),
-        &scenario_kind_layer_adaptive(), &scenario_kind_sim_quadratic(), &scenario_kind_sim_regimes(),
-        &scenario_kind_claims(),
+const std::vector<scenario_kind> & scenario_kind_table() {
+    static const std::vector<scenario_kind> t = {
+        scenario_kind_sweep(),          scenario_kind_passkey(),       scenario_kind_trained_compare(),
+        scenario_kind_layer_adaptive(), scenario_kind_sim_quadratic(), scenario_kind_sim_regimes(),
+        scenario_kind_claims(),
     };
     return t;
 }
 
 const scenario_kind * scenario_kind_find(const std::string & name) {
-    for (const scenario_kind * k : scenario_kind_table()) {
-        if (k->name == name) return k;
+    for (const scenario_kind & k : scenario_kind_table()) {
+        if (k.name == name) return &k;
     }
     return nullptr;
 }

@@ -239,7 +239,7 @@ json parse_small(const std::string & file, const json & j, const scenario_kind &
 const std::vector<std::string> & scenario_kinds() {
     static const std::vector<std::string> names = [] {
         std::vector<std::string> v;
-        for (const scenario_kind * k : scenario_kind_table()) v.push_back(k->name);
+        for (const scenario_kind & k : scenario_kind_table()) v.push_back(k.name);
         return v;
     }();
     return names;
