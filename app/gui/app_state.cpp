@@ -5,11 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include <nlohmann/json.hpp>
-
 #include "base/error.h"
-#include "io/gguf.h"
-#include "io/safetensors.h"
 #include "base/sha256.h"
 #include "data/capture.h"
 #include "data/corpus.h"
@@ -18,91 +14,6 @@
 namespace attnlab_gui {
 
 namespace fs = std::filesystem;
-
-model_facts model_facts_read(const std::string & path) {
-    using namespace attnlab;
-    model_facts f;
-    f.path = path;
-    switch (file_kind_detect(path)) {
-        case file_kind::gguf: {
-            gguf_file g = gguf_file::open(path);
-            f.format = "GGUF v" + std::to_string(g.version());
-            f.arch = g.get_str_or("general.architecture", "");
-            f.name = g.get_str_or("general.name", "");
-            const std::string & a = f.arch;
-            f.heads = int(g.get_u64_or(a + ".attention.head_count", 0));
-            f.embd = int(g.get_u64_or(a + ".embedding_length", 0));
-            f.layers = int(g.get_u64_or(a + ".block_count", 0));
-            f.kv_heads = int(g.get_u64_or(a + ".attention.head_count_kv", uint64_t(f.heads)));
-            f.head_dim = int(g.get_u64_or(a + ".attention.key_length", f.heads > 0 ? uint64_t(f.embd / f.heads) : 0));
-            f.ffn = int(g.get_u64_or(a + ".feed_forward_length", 0));
-            f.context = int(g.get_u64_or(a + ".context_length", 0));
-            f.rope_theta = g.get_f64_or(a + ".rope.freq_base", 0.0);
-            f.file_bytes = int64_t(g.file_size());
-            f.n_tensors = int64_t(g.tensors().size());
-            for (const auto & t : g.tensors()) {
-                const ggml_type_info * ti = ggml_type_info_get(uint32_t(t.type));
-                std::string n = ti ? ti->name : "?";
-                f.tensor_types[n]++;
-                f.type_bytes[n] += int64_t(t.nbytes);
-                f.params += t.n_elements();
-            }
-            break;
-        }
-        case file_kind::hf_checkpoint: {
-            hf_checkpoint ck = hf_checkpoint::open(path);
-            nlohmann::json cfg;
-            try {
-                cfg = nlohmann::json::parse(ck.config_json());
-            } catch (const std::exception & e) {
-                throw input_error(path + "/config.json", "json", e.what());
-            }
-            auto geti = [&](const char * k, int64_t def) -> int64_t {
-                auto it = cfg.find(k);
-                return it != cfg.end() && it->is_number_integer() ? it->get<int64_t>() : def;
-            };
-            f.format = "HF safetensors (" + std::to_string(ck.shard_paths().size()) + " shard(s))";
-            f.arch = cfg.value("model_type", "");
-            f.name = cfg.value("_name_or_path", "");
-            f.heads = int(geti("num_attention_heads", 0));
-            f.embd = int(geti("hidden_size", 0));
-            f.layers = int(geti("num_hidden_layers", 0));
-            f.kv_heads = int(geti("num_key_value_heads", f.heads));
-            f.head_dim = int(geti("head_dim", f.heads > 0 ? f.embd / f.heads : 0));
-            f.ffn = int(geti("intermediate_size", 0));
-            f.context = int(geti("max_position_embeddings", 0));
-            f.rope_theta = cfg.value("rope_theta", 10000.0);
-            for (const auto & n : ck.tensor_names()) {
-                const st_tensor * t = ck.find(n);
-                f.tensor_types[st_dtype_name(t->dtype)]++;
-                f.params += t->n_elements();
-                f.n_tensors++;
-            }
-            for (const auto & s : ck.shard_paths()) f.file_bytes += int64_t(fs::file_size(s));
-            break;
-        }
-        case file_kind::trace: {
-            trace_info t = trace_read_info(path);
-            f.format = "AttnLab trace (" + std::to_string(t.n_tokens()) + " tokens, " +
-                       std::to_string(t.layers.size()) + " layers captured)";
-            f.arch = t.arch;
-            f.name = t.model_id;
-            f.layers = t.n_layer;
-            f.heads = t.n_head;
-            f.kv_heads = t.n_head_kv;
-            f.head_dim = t.head_dim;
-            f.context = t.n_ctx_train;
-            f.rope_theta = t.rope_theta;
-            f.file_bytes = int64_t(fs::file_size(path));
-            f.tensor_types[st_dtype_name(t.dtype)] = int64_t(t.layers.size()) * 3;
-            f.n_tensors = int64_t(t.layers.size()) * 3;
-            break;
-        }
-        default:
-            throw input_error(path, "file", "not a GGUF file, a Hugging Face checkpoint directory or an AttnLab trace");
-    }
-    return f;
-}
 
 app_state::app_state() { load_recent(); }
 
@@ -137,9 +48,9 @@ void app_state::add_recent(const std::string & path) {
 void app_state::open_path(const std::string & path) {
     using namespace attnlab;
     load_error.clear();
-    model_facts f;
+    model_info f;
     try {
-        f = model_facts_read(path);
+        f = model_info_read(path);
     } catch (const std::exception & e) {
         load_error = e.what();
         return;

@@ -11,23 +11,11 @@
 #include "events.h"
 #include "io/trace.h"
 #include "model/llama.h"
+#include "model/model_info.h"
 #include "model/tokenizer.h"
 #include "task_manager.h"
 
 namespace attnlab_gui {
-
-struct model_facts {
-    std::string path, format, name, arch;
-    int layers = 0, heads = 0, kv_heads = 0, head_dim = 0, embd = 0, ffn = 0, context = 0;
-    double rope_theta = 0.0;
-    int64_t params = 0, file_bytes = 0, n_tensors = 0;
-    std::map<std::string, int64_t> tensor_types;   // type -> tensor count
-    std::map<std::string, int64_t> type_bytes;     // type -> bytes on disk (GGUF)
-    bool valid() const { return layers > 0 && heads > 0; }
-};
-
-// Reads the header only (fast, main thread safe for local files). Throws input_error.
-model_facts model_facts_read(const std::string & path);
 
 struct kernel_record {
     int L = 0, head_dim = 0, heads = 0;
@@ -47,7 +35,7 @@ public:
 
     // ---- source ----
     std::string source_path;
-    model_facts facts;
+    attnlab::model_info facts;             // header facts (core's model_info_read, as attnlab-cli info)
     std::shared_ptr<const attnlab::llama_model> model;
     std::shared_ptr<const attnlab::bpe_tokenizer> tok;
     std::string load_error;

@@ -337,27 +337,4 @@ float head_map_weight(const head_map & m, int i, int j) {
     return std::exp(s - m.row_max[i]) * m.row_inv_sum[i];
 }
 
-double head_entropy(const attnlab::qkv_capture & cap, size_t layer_index, int head) {
-    std::vector<float> q, k;
-    float scale = 0.0f;
-    extract_head(cap, layer_index, head, q, k, scale);
-    const int L = cap.info.n_tokens(), d = cap.info.head_dim;
-    cmap_rm Q(q.data(), L, d), K(k.data(), L, d);
-    double total = 0.0;
-    mat_rm S(64, L);
-    for (int i0 = 0; i0 < L; i0 += 64) {
-        const int rows = std::min(64, L - i0), cols = i0 + rows;
-        auto s = S.topLeftCorner(rows, cols);
-        s.noalias() = Q.middleRows(i0, rows) * K.topRows(cols).transpose();
-        for (int r = 0; r < rows; ++r) {
-            auto x = s.row(r).head(i0 + r + 1).array();
-            x -= x.maxCoeff();
-            auto e = x.exp().eval();
-            const float z = e.sum();
-            total += std::log(z) - (e * x).sum() / z;
-        }
-    }
-    return L > 0 ? total / L : 0.0;
-}
-
 } // namespace attnlab_gui

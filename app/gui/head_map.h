@@ -66,7 +66,4 @@ std::shared_ptr<map_window> head_map_window(const head_map & m, int r0, int r1, 
 // One weight, exact (0 above the diagonal).
 float head_map_weight(const head_map & m, int i, int j);
 
-// Mean row entropy of one head, without building any pyramid (layers x heads).
-double head_entropy(const attnlab::qkv_capture & cap, size_t layer_index, int head);
-
 } // namespace attnlab_gui

@@ -155,15 +155,40 @@ void draw_colorbar(ImDrawList * dl, ImVec2 p0, ImVec2 size, colormap cm, const v
     if (label) dl->AddText(ImVec2(p0.x, p0.y - fh - 4), col_text, label);
 }
 
+namespace {
+
+// The common start of an x/y plot: an ID scope, the widget rectangle (an
+// invisible button named `button`) and the plot area inside it, margins left
+// for the axes. The caller pops the ID.
+struct plot_frame {
+    ImVec2 p0, p1;
+    bool hovered = false;
+    ImDrawList * dl = nullptr;
+    float fh = 0;
+};
+
+plot_frame plot_frame_begin(const char * id, const char * button, ImVec2 size) {
+    plot_frame f;
+    ImGui::PushID(id);
+    const ImVec2 origin = ImGui::GetCursorScreenPos();
+    ImGui::InvisibleButton(button, size);
+    f.hovered = ImGui::IsItemHovered();
+    f.dl = ImGui::GetWindowDrawList();
+    f.fh = ImGui::GetFontSize();
+    f.p0 = ImVec2(origin.x + 70, origin.y + f.fh + 10);
+    f.p1 = ImVec2(origin.x + size.x - 10, origin.y + size.y - 2 * f.fh - 14);
+    return f;
+}
+
+} // namespace
+
 double line_plot(const char * id, ImVec2 size, const std::vector<series> & ss, axis_spec x, axis_spec y,
                  const std::vector<vline> & marks) {
-    ImGui::PushID(id);
-    ImVec2 origin = ImGui::GetCursorScreenPos();
-    ImGui::InvisibleButton("plot", size);
-    bool hovered = ImGui::IsItemHovered();
-    ImDrawList * dl = ImGui::GetWindowDrawList();
-    const float fh = ImGui::GetFontSize();
-    ImVec2 p0(origin.x + 70, origin.y + fh + 10), p1(origin.x + size.x - 10, origin.y + size.y - 2 * fh - 14);
+    const plot_frame pf = plot_frame_begin(id, "plot", size);
+    const ImVec2 p0 = pf.p0, p1 = pf.p1;
+    const bool hovered = pf.hovered;
+    ImDrawList * dl = pf.dl;
+    const float fh = pf.fh;
     dl->AddRectFilled(p0, p1, IM_COL32(20, 22, 28, 255));
     draw_axes(dl, p0, p1, x, y, false);
     dl->PushClipRect(p0, p1, true);
@@ -206,13 +231,10 @@ double line_plot(const char * id, ImVec2 size, const std::vector<series> & ss, a
 
 void histogram_plot(const char * id, ImVec2 size, const std::vector<double> & edges, const std::vector<double> & counts,
                     const axis_spec & x, const std::string & ylabel, const std::vector<vline> & marks, ImU32 color) {
-    ImGui::PushID(id);
-    ImVec2 origin = ImGui::GetCursorScreenPos();
-    ImGui::InvisibleButton("hist", size);
-    bool hovered = ImGui::IsItemHovered();
-    ImDrawList * dl = ImGui::GetWindowDrawList();
-    const float fh = ImGui::GetFontSize();
-    ImVec2 p0(origin.x + 70, origin.y + fh + 10), p1(origin.x + size.x - 10, origin.y + size.y - 2 * fh - 14);
+    const plot_frame pf = plot_frame_begin(id, "hist", size);
+    const ImVec2 p0 = pf.p0, p1 = pf.p1;
+    const bool hovered = pf.hovered;
+    ImDrawList * dl = pf.dl;
     double ymax = 1;
     for (double c : counts) ymax = std::max(ymax, c);
     axis_spec y{0, ymax * 1.1, false, ylabel};
@@ -306,13 +328,11 @@ grid_result cell_grid(const char * id, ImVec2 size, const float * values, int ro
 plot_hit scatter_plot(const char * id, ImVec2 size, const std::vector<series> & ss, axis_spec x, axis_spec y,
                       const std::vector<vline> & marks, bool legend) {
     plot_hit hit;
-    ImGui::PushID(id);
-    ImVec2 origin = ImGui::GetCursorScreenPos();
-    ImGui::InvisibleButton("scatter", size);
-    bool hovered = ImGui::IsItemHovered();
-    ImDrawList * dl = ImGui::GetWindowDrawList();
-    const float fh = ImGui::GetFontSize();
-    ImVec2 p0(origin.x + 70, origin.y + fh + 10), p1(origin.x + size.x - 10, origin.y + size.y - 2 * fh - 14);
+    const plot_frame pf = plot_frame_begin(id, "scatter", size);
+    const ImVec2 p0 = pf.p0, p1 = pf.p1;
+    const bool hovered = pf.hovered;
+    ImDrawList * dl = pf.dl;
+    const float fh = pf.fh;
     if (p1.x <= p0.x + 10 || p1.y <= p0.y + 10) {
         ImGui::PopID();
         return hit;

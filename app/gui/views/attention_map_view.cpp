@@ -33,8 +33,6 @@ public:
             if (compare_) request_map();
         });
     }
-    const char * id() const override { return "attention_map"; }
-    const char * title() const override { return "Attention map"; }
 
     void on_keys() override {
         if (!st_.cap) return;

@@ -41,8 +41,6 @@ std::string gpu_name() {
 class kernels_view : public view {
 public:
     explicit kernels_view(app_state & s) : view(s) {}
-    const char * id() const override { return "kernels"; }
-    const char * title() const override { return "Kernels"; }
 
     bool on_script(const std::string & cmd, const std::vector<std::string> & a) override {
         if (cmd == "kernel" && a.size() >= 1) {

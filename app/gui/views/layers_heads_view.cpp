@@ -1,6 +1,7 @@
 // Layers x heads: one cell per (captured layer, query head) for entropy and,
 // with a sparse method, density, mass recall, output error and oracle
-// precision/recall; click a cell to open that head's attention map. Beside
+// precision/recall (core's head_table, metrics/head_table.h); click a cell
+// to open that head's attention map. Beside
 // them, the layer_adaptive allocation (core/methods/layer_adaptive.h): greedy
 // vs uniform vs the seed's schedule per layer, from recall curves calibrated
 // on calibration text (a background task) or from a saved table.
@@ -9,29 +10,45 @@
 #include <imgui.h>
 #include <imgui_stdlib.h>
 
-#include "../head_map.h"
+#include "data/capture.h"
 #include "data/corpus.h"
-#include "metrics/head_metrics.h"
 #include "methods/layer_adaptive.h"
 #include "methods/method.h"
 #include "methods/train/calib.h"
+#include "metrics/head_table.h"
 #include "view.h"
-#include "data/capture.h"
 
 namespace attnlab_gui {
 
 namespace {
 
+// The grid's metrics: entropy (no method), then fields of head_metrics.
 struct metric_def {
     const char * name, * unit;
     bool lower_is_better;
+    double attnlab::head_metrics::*field;   // null for entropy
 };
 const metric_def k_metrics[] = {
-    {"entropy", "nats", false},      {"token density", "fraction", true}, {"block density", "fraction", true},
-    {"mass recall", "fraction", false}, {"output rel. error", "||dO||/||O||", true},
-    {"oracle precision", "fraction", false}, {"oracle recall", "fraction", false},
+    {"entropy", "nats", false, nullptr},
+    {"token density", "fraction", true, &attnlab::head_metrics::token_density},
+    {"block density", "fraction", true, &attnlab::head_metrics::block_density},
+    {"mass recall", "fraction", false, &attnlab::head_metrics::mass_recall},
+    {"output rel. error", "||dO||/||O||", true, &attnlab::head_metrics::output_rel_error},
+    {"oracle precision", "fraction", false, &attnlab::head_metrics::oracle_precision},
+    {"oracle recall", "fraction", false, &attnlab::head_metrics::oracle_recall},
 };
 constexpr int k_n_metrics = 7;
+
+// One metric of every cell, as the grid draws it.
+std::vector<float> metric_column(const attnlab::head_table & t, int metric) {
+    std::vector<float> out;
+    if (metric == 0) {
+        for (double v : t.entropy) out.push_back(float(v));
+    } else {
+        for (const auto & m : t.metrics) out.push_back(float(m.*k_metrics[metric].field));
+    }
+    return out;
+}
 
 class layers_heads_view : public view {
 public:
@@ -43,8 +60,6 @@ public:
         });
         st_.bus.subscribe(event_kind::method_changed, [this](const event &) { method_vals_.clear(); });
     }
-    const char * id() const override { return "layers_heads"; }
-    const char * title() const override { return "Layers x heads"; }
 
     bool on_script(const std::string & cmd, const std::vector<std::string> & a) override {
         if (cmd == "metrics") { request_method_metrics(); return true; }
@@ -82,14 +97,7 @@ public:
         ImGui::BeginDisabled(busy || !st_.methods_available);
         if (ImGui::Button("Compute method metrics for every head")) request_method_metrics();
         ImGui::EndDisabled();
-        for (const auto & t : st_.tasks.snapshot()) {
-            if (t.group != "head_metrics" && t.group != "entropy") continue;
-            char buf[128];
-            std::snprintf(buf, sizeof buf, "%s %.0f%%", t.stage.c_str(), t.fraction * 100);
-            ImGui::ProgressBar(float(t.fraction), ImVec2(400, 0), buf);
-            ImGui::SameLine();
-            if (ImGui::SmallButton("Cancel")) st_.tasks.cancel(t.id);
-        }
+        task_progress_bars(st_, {"head_metrics", "entropy"}, 400);
         caption("L = %d tokens of %s. Metrics against dense softmax of the same head (METHODS.md). "
                 "Click a cell to open that head in the attention map.",
                 st_.cap->info.n_tokens(), st_.cap->info.text_spec.c_str());
@@ -173,15 +181,9 @@ private:
         if (!st_.cap) return;
         auto cap = st_.cap;
         st_.tasks.submit("entropy of every head", "entropy", [this, cap](attnlab::job_progress & p) {
-            const int rows = int(cap->layers.size()), cols = cap->info.n_head;
-            auto out = std::make_shared<std::vector<float>>(size_t(rows) * cols);
-            for (int r = 0; r < rows; ++r) {
-                attnlab::job_step(&p, double(r) / rows, "entropy layer " + std::to_string(cap->layers[r].layer));
-#pragma omp parallel for schedule(dynamic, 1)
-                for (int c = 0; c < cols; ++c) (*out)[size_t(r) * cols + c] = float(head_entropy(*cap, r, c));
-            }
-            return apply_fn([this, cap, out]() {
-                if (cap == st_.cap) entropy_ = *out;
+            auto t = std::make_shared<const attnlab::head_table>(attnlab::head_table_compute(*cap, {}, &p));
+            return apply_fn([this, cap, t]() {
+                if (cap == st_.cap) entropy_ = metric_column(*t, 0);
             });
         });
     }
@@ -191,28 +193,15 @@ private:
         auto cap = st_.cap;
         std::string spec = st_.method_spec;
         st_.tasks.submit("metrics " + spec, "head_metrics", [this, cap, spec](attnlab::job_progress & p) {
-            std::shared_ptr<const attnlab::sparse_method> m = attnlab::method_create(spec);
-            const int rows = int(cap->layers.size()), cols = cap->info.n_head;
-            auto out = std::make_shared<std::vector<std::vector<float>>>(k_n_metrics - 1,
-                                                                         std::vector<float>(size_t(rows) * cols));
-            for (int r = 0; r < rows; ++r) {
-                attnlab::attention_layer_io io = capture_layer_io(*cap, r);
-                for (int c = 0; c < cols; ++c) {
-                    attnlab::job_step(&p, double(r * cols + c) / (rows * cols),
-                                      "layer " + std::to_string(io.layer) + " head " + std::to_string(c));
-                    attnlab::head_metrics hm = attnlab::head_metrics_of_method(io, c, *m);
-                    size_t k = size_t(r) * cols + c;
-                    (*out)[0][k] = float(hm.token_density);
-                    (*out)[1][k] = float(hm.block_density);
-                    (*out)[2][k] = float(hm.mass_recall);
-                    (*out)[3][k] = float(hm.output_rel_error);
-                    (*out)[4][k] = float(hm.oracle_precision);
-                    (*out)[5][k] = float(hm.oracle_recall);
-                }
-            }
-            return apply_fn([this, cap, out, spec]() {
+            std::unique_ptr<attnlab::sparse_method> m = attnlab::method_create(spec);
+            attnlab::head_table_options opt;
+            opt.entropy = false;
+            opt.method = m.get();
+            auto t = std::make_shared<const attnlab::head_table>(attnlab::head_table_compute(*cap, opt, &p));
+            return apply_fn([this, cap, t, spec]() {
                 if (cap != st_.cap || spec != st_.method_spec) return;
-                method_vals_ = *out;
+                method_vals_.clear();
+                for (int k = 1; k < k_n_metrics; ++k) method_vals_.push_back(metric_column(*t, k));
                 if (metric_ == 0) metric_ = 3;
             });
         });
@@ -242,14 +231,7 @@ private:
         ImGui::InputTextWithHint("##table", "table JSON path", &la_path_);
         ImGui::SameLine();
         if (ImGui::Button("Load table")) load_table(la_path_);
-        for (const auto & t : st_.tasks.snapshot()) {
-            if (t.group != "layer_adaptive") continue;
-            char buf[128];
-            std::snprintf(buf, sizeof buf, "%s %.0f%%", t.stage.c_str(), t.fraction * 100);
-            ImGui::ProgressBar(float(t.fraction), ImVec2(300, 0), buf);
-            ImGui::SameLine();
-            if (ImGui::SmallButton("Cancel##la")) st_.tasks.cancel(t.id);
-        }
+        task_progress_bars(st_, {"layer_adaptive"}, 300, "Cancel##la");
         if (!la_error_.empty()) ImGui::TextColored(ImVec4(1, 0.45f, 0.4f, 1), "%s", la_error_.c_str());
         if (!la_ || !la_->curves) {
             caption("no allocation yet: Calibrate (capture of calibration text, a background task) or load a table "

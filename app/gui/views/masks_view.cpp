@@ -118,8 +118,6 @@ public:
             method_edit_ = e.text;
         });
     }
-    const char * id() const override { return "masks"; }
-    const char * title() const override { return "Masks"; }
 
     bool on_script(const std::string & cmd, const std::vector<std::string> & a) override {
         if (cmd == "max_keys" && a.size() == 1) { max_keys_ = std::stoi(a[0]); return true; }
@@ -142,11 +140,7 @@ public:
             if (t.group != "masks") continue;
             ImGui::ProgressBar(float(t.fraction), ImVec2(300, 0), t.stage.c_str());
         }
-        for (const auto & h : st_.tasks.history()) {
-            if (h.group != "masks") continue;
-            if (h.state == task_state::failed) ImGui::TextColored(ImVec4(1, 0.45f, 0.4f, 1), "%s", h.error.c_str());
-            break;
-        }
+        task_failure_line(st_, {"masks"});
         if (!res_) return;
         const mask_result & r = *res_;
         ImGui::Text("layer %d head %d, L = %d, B = %d (%d x %d blocks): %s", r.layer, r.head, r.L, r.B, r.nb, r.nb,

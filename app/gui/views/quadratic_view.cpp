@@ -32,6 +32,15 @@ costs head_costs(double L, double d, double eb, double rho) {
     return c;
 }
 
+// "12.3 us", "4.56 ms", "7.8 s": `digits` decimals of ms and s (microseconds always 1).
+std::string format_seconds(double s, int digits) {
+    char b[32];
+    if (s < 1e-3) std::snprintf(b, sizeof b, "%.1f us", s * 1e6);
+    else if (s < 1) std::snprintf(b, sizeof b, "%.*f ms", digits, s * 1e3);
+    else std::snprintf(b, sizeof b, "%.*f s", digits, s);
+    return b;
+}
+
 class quadratic_view : public view {
 public:
     explicit quadratic_view(app_state & s) : view(s) {
@@ -45,8 +54,6 @@ public:
             if (hws_[i] == "h100-sxm") hw_sel_ = int(i);
         }
     }
-    const char * id() const override { return "quadratic"; }
-    const char * title() const override { return "Quadratic lesson"; }
 
     bool on_script(const std::string & cmd, const std::vector<std::string> & a) override {
         if (cmd == "lesson_ctx" && a.size() == 1) { ctx_ = std::stoi(a[0]); return true; }
@@ -67,7 +74,7 @@ public:
     }
 
     void drawContent() override {
-        const model_facts & f = st_.facts;
+        const attnlab::model_info & f = st_.facts;
         draw_preset_pickers();
         const attnlab::model_preset * mp = current_model();
         int layers = mp ? mp->n_layer : 30, heads = mp ? mp->n_head : 9, d = mp ? mp->head_dim : 64;
@@ -119,13 +126,7 @@ public:
                 ImGui::TableNextRow();
                 ImGui::TableNextColumn();
                 ImGui::Text("time at %.1f GFLOP/s (projection)", gflops);
-                auto t = [](double s) {
-                    char b[32];
-                    if (s < 1e-3) std::snprintf(b, sizeof b, "%.1f us", s * 1e6);
-                    else if (s < 1) std::snprintf(b, sizeof b, "%.1f ms", s * 1e3);
-                    else std::snprintf(b, sizeof b, "%.1f s", s);
-                    return std::string(b);
-                };
+                auto t = [](double s) { return format_seconds(s, 1); };
                 for (double v : {dn.flops, dn.flops * hm, sp.flops, sp.flops * hm}) {
                     ImGui::TableNextColumn();
                     ImGui::TextUnformatted(t(v / (gflops * 1e9)).c_str());
@@ -262,10 +263,10 @@ private:
                 model_ = attnlab::model_preset_load(models_[model_sel_ - 1]);
                 model_ok_ = true;
             } else if (st_.facts.valid()) {
-                const model_facts & f = st_.facts;
+                const attnlab::model_info & f = st_.facts;
                 for (const auto & name : models_) {
                     attnlab::model_preset p = attnlab::model_preset_load(name);
-                    if (p.n_layer == f.layers && p.n_head == f.heads && p.head_dim == f.head_dim && p.hidden == f.embd &&
+                    if (p.n_layer == f.layers && p.n_head == f.heads && p.head_dim == f.head_dim && p.hidden == f.embedding &&
                         p.n_head_kv == f.kv_heads) {
                         model_ = p;
                         model_.name = f.name + " (preset " + name + ")";
@@ -275,13 +276,13 @@ private:
                 if (!model_ok_) {
                     model_ = attnlab::model_preset();
                     model_.name = f.name + " (from its config)";
-                    model_.n_layer = f.layers;
-                    model_.hidden = f.embd;
-                    model_.n_head = f.heads;
-                    model_.n_head_kv = f.kv_heads;
-                    model_.head_dim = f.head_dim;
-                    model_.ffn = f.ffn;
-                    model_.context = f.context;
+                    model_.n_layer = int(f.layers);
+                    model_.hidden = int(f.embedding);
+                    model_.n_head = int(f.heads);
+                    model_.n_head_kv = int(f.kv_heads);
+                    model_.head_dim = int(f.head_dim);
+                    model_.ffn = int(f.ffn);
+                    model_.context = int(f.context);
                     model_ok_ = true;
                 }
             }
@@ -306,13 +307,7 @@ private:
             char spec[64];
             std::snprintf(spec, sizeof spec, "density:rho=%.4g", double(rho_));
             attnlab::sim_result sp = attnlab::sim_run(*mp, hw_, attnlab::sim_method_parse(spec), o);
-            auto t = [](double sec) {
-                char b[32];
-                if (sec < 1e-3) std::snprintf(b, sizeof b, "%.1f us", sec * 1e6);
-                else if (sec < 1) std::snprintf(b, sizeof b, "%.2f ms", sec * 1e3);
-                else std::snprintf(b, sizeof b, "%.2f s", sec);
-                return std::string(b);
-            };
+            auto t = [](double sec) { return format_seconds(sec, 2); };
             auto attn_time = [](const attnlab::sim_result & r) {
                 for (const auto & c : r.layer) {
                     if (c.name == "attention") return c.time_s;

@@ -1,6 +1,6 @@
 // Snapshots (core/lab/snapshot.h, docs/snapshots.md): list the snapshots
 // under a directory, open one (checked by snapshot_read: every file's size
-// and sha256) with its manifest summary and figures, restore its experiment
+// and sha256) with its manifest summary (snapshot_summarize) and figures, restore its experiment
 // (model, text, ctx, method -> the normal capture path), export the current
 // experiment as a snapshot with every view as PNG, and run a scenario file
 // (core/lab/scenario.h) into a new snapshot as a background task.
@@ -30,9 +30,9 @@
 #pragma GCC diagnostic pop
 #endif
 
+#include "../../view_ids.h"
 #include "../file_browser.h"
 #include "base/data_path.h"
-#include "base/sha256.h"
 #include "lab/scenario.h"
 #include "lab/snapshot.h"
 #include "view.h"
@@ -53,14 +53,9 @@ struct figure {
 
 struct opened_snapshot {
     std::string dir;
-    json manifest;
+    attnlab::snapshot_summary sum;
     std::vector<figure> figures;
 };
-
-std::string jstr(const json & j, const char * key, const std::string & def = "") {
-    if (j.is_object() && j.contains(key) && j[key].is_string()) return j[key].get<std::string>();
-    return def;
-}
 
 std::string utc_stamp() {
     std::time_t t = std::time(nullptr);
@@ -84,8 +79,6 @@ public:
             }
         });
     }
-    const char * id() const override { return "snapshots"; }
-    const char * title() const override { return "Snapshots"; }
 
     bool on_script(const std::string & cmd, const std::vector<std::string> & a) override {
         if (cmd == "snapshot_root" && a.size() == 1) { root_ = a[0]; scan(); return true; }
@@ -129,21 +122,10 @@ public:
                 show_browser_ = false;
             }
         }
-        for (const auto & t : st_.tasks.snapshot()) {
-            if (t.group != "snapshot") continue;
-            char buf[160];
-            std::snprintf(buf, sizeof buf, "%s %.0f%%", t.stage.c_str(), t.fraction * 100);
-            ImGui::ProgressBar(float(t.fraction), ImVec2(420, 0), buf);
-            ImGui::SameLine();
-            if (ImGui::SmallButton("Cancel")) st_.tasks.cancel(t.id);
-        }
+        task_progress_bars(st_, {"snapshot"}, 420);
         if (view_shots_running()) ImGui::TextColored(ImVec4(1, 0.85f, 0.4f, 1), "taking a PNG of every view...");
         if (!error_.empty()) ImGui::TextColored(ImVec4(1, 0.45f, 0.4f, 1), "%s", error_.c_str());
-        for (const auto & h : st_.tasks.history()) {   // the newest snapshot task, if it failed
-            if (h.group != "snapshot" && h.group != "snapshot_open") continue;
-            if (h.state == task_state::failed) ImGui::TextColored(ImVec4(1, 0.45f, 0.4f, 1), "%s: %s", h.name.c_str(), h.error.c_str());
-            break;
-        }
+        task_failure_line(st_, {"snapshot", "snapshot_open"}, true);   // the newest snapshot task, if it failed
         if (!status_.empty()) caption("%s", status_.c_str());
 
         ImVec2 avail = ImGui::GetContentRegionAvail();
@@ -200,11 +182,10 @@ private:
                              p.report(0.1, "checking every file (sha256)");
                              auto o = std::make_shared<opened_snapshot>();
                              o->dir = dir;
-                             o->manifest = attnlab::snapshot_read(dir);
+                             o->sum = attnlab::snapshot_summarize(attnlab::snapshot_read(dir));
                              p.report(0.6, "decoding figures");
-                             for (const auto & f : o->manifest["files"]) {
-                                 std::string rel = jstr(f, "path");
-                                 if (rel.size() < 4 || rel.substr(rel.size() - 4) != ".png" || o->figures.size() >= 16) continue;
+                             for (const std::string & rel : o->sum.figures) {
+                                 if (o->figures.size() >= 16) break;
                                  figure fig;
                                  fig.path = rel;
                                  int n = 0;
@@ -228,47 +209,45 @@ private:
     }
 
     void draw_detail(const opened_snapshot & o) {
-        const json & m = o.manifest;
-        const json prog = m.value("program", json::object());
-        const json inputs = m.value("inputs", json::object());
-        const json sc = m.value("scenario", json::object());
+        const attnlab::snapshot_summary & m = o.sum;
         ImGui::TextColored(ImVec4(0.55f, 0.8f, 1.0f, 1), "%s", fs::path(o.dir).filename().string().c_str());
         ImGui::SameLine();
         ImGui::TextDisabled("verified: every listed file's size and sha256 match the manifest");
-        ImGui::Text("program %s %s, commit %.12s, %s build; created %s", jstr(prog, "name").c_str(), jstr(prog, "version").c_str(),
-                    jstr(prog, "git_commit").c_str(), jstr(prog, "build_type").c_str(), jstr(m, "created_utc").c_str());
-        if (sc.is_object() && !sc.empty()) ImGui::Text("scenario: %s (%s)%s", jstr(sc, "title").c_str(), jstr(sc, "kind").c_str(),
-                                                       m.value("small", false) ? ", small" : "");
-        else if (m.contains("gui")) ImGui::Text("GUI export (no scenario: restore re-captures, verify cannot re-run it)");
-        json model = inputs.value("model", json::object()), text = inputs.value("text", json::object());
-        if (!model.empty()) ImGui::Text("model %s  sha256 %.16s", jstr(model, "path", jstr(model, "id")).c_str(), jstr(model, "sha256").c_str());
-        if (!text.empty()) ImGui::Text("text %s  sha256 %.16s", jstr(text, "spec").c_str(), jstr(text, "sha256").c_str());
-        if (model.empty() && sc.is_object() && sc.contains("source")) {
-            ImGui::Text("presets: model %s, hardware %s (no model file: nothing to restore)", jstr(sc, "source").c_str(),
-                        jstr(sc, "hw", "-").c_str());
+        ImGui::Text("program %s %s, commit %.12s, %s build; created %s", m.program_name.c_str(), m.program_version.c_str(),
+                    m.git_commit.c_str(), m.build_type.c_str(), m.created_utc.c_str());
+        if (m.has_scenario) ImGui::Text("scenario: %s (%s)%s", m.scenario_title.c_str(), m.scenario_kind.c_str(), m.small ? ", small" : "");
+        else if (m.gui_export) ImGui::Text("GUI export (no scenario: restore re-captures, verify cannot re-run it)");
+        if (!m.model.empty()) ImGui::Text("model %s  sha256 %.16s", m.model.c_str(), m.model_sha256.c_str());
+        if (!m.text_spec.empty()) ImGui::Text("text %s  sha256 %.16s", m.text_spec.c_str(), m.text_sha256.c_str());
+        if (m.model.empty() && !m.preset_source.empty()) {
+            ImGui::Text("presets: model %s, hardware %s (no model file: nothing to restore)", m.preset_source.c_str(),
+                        m.preset_hw.c_str());
         }
         std::string methods;
-        for (const auto & x : m.value("methods", json::array())) methods += (methods.empty() ? "" : ", ") + (x.is_string() ? x.get<std::string>() : x.dump());
+        for (const auto & x : m.methods) methods += (methods.empty() ? "" : ", ") + x;
         ImGui::TextWrapped("methods: %s", methods.empty() ? "(none)" : methods.c_str());
-        ImGui::Text("threads %d, %zu files", m.value("threads", 0), m.value("files", json::array()).size());
-        ImGui::BeginDisabled(restore_target(m).empty());
+        ImGui::Text("threads %d, %zu files", m.threads, m.n_files);
+        ImGui::BeginDisabled(!m.can_restore());
         if (ImGui::Button("Restore this experiment")) restore();
         ImGui::EndDisabled();
         if (ImGui::IsItemHovered()) ImGui::SetTooltip("opens its model (if another), sets text, ctx and method, captures");
         ImGui::SameLine();
-        caption("%s", restore_target(m).c_str());
+        caption("%s", m.can_restore() ? ("restore: " + restore_target(m)).c_str() : "");
         // Metrics: the deterministic numbers verify compares, flattened.
         if (ImGui::CollapsingHeader("metrics", ImGuiTreeNodeFlags_DefaultOpen)) {
             // One line per top-level key, nested values compact and cut at 300 characters.
             ImGui::BeginChild("metrics", ImVec2(0, 110), true);
-            const json metrics = m.value("metrics", json::object());   // items() must not outlive it
-            for (const auto & kv : metrics.items()) {
-                std::string v = kv.value().is_string() ? kv.value().get<std::string>() : kv.value().dump();
+            for (const auto & kv : m.metrics) {
+                std::string v = kv.second;
                 if (v.size() > 300) v = v.substr(0, 300) + " ... (" + std::to_string(v.size()) + " characters)";
-                ImGui::TextWrapped("%s: %s", kv.key().c_str(), v.c_str());
+                ImGui::TextWrapped("%s: %s", kv.first.c_str(), v.c_str());
             }
             ImGui::EndChild();
         }
+        draw_figures(o);
+    }
+
+    void draw_figures(const opened_snapshot & o) {
         if (o.figures.empty()) {
             caption("no figures in this snapshot");
             return;
@@ -286,56 +265,31 @@ private:
         if (f.tex && s > 0) ImGui::Image(f.tex->id(), ImVec2(f.w * s, f.h * s));
     }
 
-    // What restore will set, or "" when the manifest has no model/text to restore.
-    std::string restore_target(const json & m) const {
-        json inputs = m.value("inputs", json::object());
-        std::string model = jstr(inputs.value("model", json::object()), "path");
-        std::string text = jstr(inputs.value("text", json::object()), "spec");
-        if (model.empty() || text.empty()) return "";
-        int ctx = restore_ctx(m);
-        std::string method = restore_method(m);
-        return "restore: " + model + ", text " + text + ", ctx " + std::to_string(ctx) + ", method " + method;
+    // The method a restore sets: the manifest's, else the current one.
+    std::string restore_method(const attnlab::snapshot_summary & m) const {
+        return m.restore_method.empty() ? st_.method_spec : m.restore_method;
     }
-    static int restore_ctx(const json & m) {
-        if (m.contains("gui") && m["gui"].contains("ctx")) return m["gui"]["ctx"].get<int>();
-        json sc = m.value("scenario", json::object());
-        if (sc.contains("ctx")) {
-            const json & c = sc["ctx"];
-            if (c.is_number_integer()) return c.get<int>();
-            if (c.is_array() && !c.empty() && c[0].is_number_integer()) return c[0].get<int>();
-        }
-        return 512;
-    }
-    std::string restore_method(const json & m) const {
-        if (m.contains("gui") && m["gui"].contains("method")) return m["gui"]["method"].get<std::string>();
-        for (const auto & x : m.value("methods", json::array())) {
-            // The first method a capture can show (not dense; not a file relative to the snapshot).
-            if (x.is_string() && x.get<std::string>().rfind("dense", 0) != 0 && x.get<std::string>().find('=') != std::string::npos &&
-                x.get<std::string>().find("params=") == std::string::npos && x.get<std::string>().find("table=") == std::string::npos)
-                return x.get<std::string>();
-        }
-        return st_.method_spec;
+    // What restore will set.
+    std::string restore_target(const attnlab::snapshot_summary & m) const {
+        return m.restore_model + ", text " + m.restore_text + ", ctx " + std::to_string(m.restore_ctx) + ", method " +
+               restore_method(m);
     }
 
     void restore() {
         if (!open_) return;
-        const json & m = open_->manifest;
-        json inputs = m.value("inputs", json::object());
-        std::string model = attnlab::scenario_resolve_path(jstr(inputs.value("model", json::object()), "path"));
-        std::string text = jstr(inputs.value("text", json::object()), "spec");
-        if (model.empty() || text.empty()) {
+        const attnlab::snapshot_summary & m = open_->sum;
+        if (!m.can_restore()) {
             error_ = "this snapshot names no model and text to restore";
             return;
         }
-        st_.text_spec = text;
-        st_.ctx = std::min(restore_ctx(m), st_.facts.valid() && st_.facts.context > 0 ? st_.facts.context : 8192);
+        std::string model = attnlab::scenario_resolve_path(m.restore_model);
+        st_.text_spec = m.restore_text;
+        st_.ctx = std::min(m.restore_ctx, st_.facts.valid() && st_.facts.context > 0 ? int(st_.facts.context) : 8192);
         st_.set_method(restore_method(m));
-        if (m.contains("gui")) {
-            st_.layers_spec = m["gui"].value("layers_spec", std::string());
-        }
+        if (m.gui_export) st_.layers_spec = m.restore_layers_spec;
         std::error_code ec;
         bool same = !st_.source_path.empty() && fs::equivalent(st_.source_path, model, ec);
-        status_ = "restored " + fs::path(open_->dir).filename().string() + ": " + restore_target(m).substr(9);
+        status_ = "restored " + fs::path(open_->dir).filename().string() + ": " + restore_target(m);
         if (same && st_.model) {
             st_.start_capture();
         } else {
@@ -353,26 +307,24 @@ private:
         error_.clear();
         std::string shots = (fs::temp_directory_path() / ("attnlab-shots-" + utc_stamp() + "-" + std::to_string(::getpid()))).string();
         // The experiment as it stands now (main thread), for the manifest.
-        json gui = {{"ctx", st_.cap->info.n_tokens()}, {"method", st_.method_spec}, {"layer", st_.layer_id()},
-                    {"head", st_.head}, {"layers_spec", st_.layers_spec}, {"capture_seconds", st_.capture_seconds}};
-        json inputs = {{"model", {{"path", st_.source_path}, {"id", st_.cap->info.model_id}, {"sha256", st_.cap->info.model_sha256}}},
-                       {"text", {{"spec", st_.cap->info.text_spec}, {"sha256", st_.cap->info.text_sha256}}}};
-        json metrics = {{"capture_tokens", st_.cap->info.n_tokens()}, {"capture_layers", st_.cap->info.layers},
-                        {"token_ids_sha256", attnlab::sha256_hex(std::string(
-                                                 reinterpret_cast<const char *>(st_.cap->info.token_ids.data()),
-                                                 st_.cap->info.token_ids.size() * sizeof(int32_t)))}};
+        attnlab::snapshot_gui_state gs;
+        gs.model_path = st_.source_path;
+        gs.capture = st_.cap->info;
+        gs.layer = st_.layer_id();
+        gs.head = st_.head;
+        gs.method = st_.method_spec;
+        gs.layers_spec = st_.layers_spec;
+        gs.capture_seconds = st_.capture_seconds;
         status_ = "exporting to " + out_dir;
         view_shot_request r;
         r.dir = shots;
-        r.done = [this, out_dir, shots, gui, inputs, metrics](const std::vector<std::string> & paths, const std::string & err) {
+        r.done = [this, out_dir, shots, gs](const std::vector<std::string> & paths, const std::string & err) {
             if (!err.empty()) error_ = "view PNGs: " + err;
-            std::string method = gui["method"];
             st_.tasks.submit("export snapshot " + fs::path(out_dir).filename().string(), "snapshot",
-                             [this, out_dir, shots, gui, inputs, metrics, paths, method](attnlab::job_progress & p) {
+                             [this, out_dir, shots, gs, paths](attnlab::job_progress & p) mutable {
                                  p.report(0.1, "staging");
-                                 json manifest = {{"gui", gui}, {"inputs", inputs}, {"methods", json::array({method})},
-                                                  {"trained", json::array()}, {"seeds", json::object()},
-                                                  {"threads", omp_get_max_threads()}, {"metrics", metrics}};
+                                 gs.threads = omp_get_max_threads();
+                                 json manifest = attnlab::snapshot_gui_manifest(gs);
                                  std::error_code ec;
                                  fs::create_directories(fs::path(out_dir).parent_path(), ec);
                                  {
@@ -398,7 +350,8 @@ private:
         error_.clear();
         status_ = "running scenario " + stem + " into " + out;
         st_.tasks.submit("scenario " + stem + (small ? " (small)" : ""), "snapshot", [this, path, small, out](attnlab::job_progress & p) {
-            attnlab::scenario s = attnlab::scenario_load(path, small);
+            // The app's views: a scenario naming a view the app lacks is refused.
+            attnlab::scenario s = attnlab::scenario_load(path, small, attnlab_app::view_ids());
             std::error_code ec;
             fs::create_directories(fs::path(out).parent_path(), ec);
             attnlab::scenario_run_snapshot(s, out, true, &p);

@@ -17,8 +17,6 @@ namespace {
 class source_view : public view {
 public:
     explicit source_view(app_state & s) : view(s), browser_(attnlab::data_path("assets/models")) {}
-    const char * id() const override { return "source"; }
-    const char * title() const override { return "Source"; }
 
     void drawContent() override {
         const float w = ImGui::GetContentRegionAvail().x;
@@ -71,7 +69,7 @@ private:
     }
 
     void draw_facts() {
-        const model_facts & f = st_.facts;
+        const attnlab::model_info & f = st_.facts;
         ImGui::Text("Model facts");
         if (!f.valid()) {
             caption(st_.tasks.busy("load") ? "loading..." : "nothing loaded");
@@ -91,19 +89,19 @@ private:
             };
             ImGui::TableNextRow();
             cell("name", f.name);
-            cell("format", f.format);
+            cell("format", attnlab::model_info_format_line(f));
             ImGui::TableNextRow();
             cell("architecture", f.arch);
-            cell("parameters", format_si(double(f.params), "") + " (" + std::to_string(f.params) + ")");
+            cell("parameters", format_si(double(f.parameters), "") + " (" + std::to_string(f.parameters) + ")");
             ImGui::TableNextRow();
             cell("layers", std::to_string(f.layers));
             cell("query heads", std::to_string(f.heads));
             ImGui::TableNextRow();
-            int group = f.kv_heads > 0 ? f.heads / f.kv_heads : 0;
+            int64_t group = f.kv_heads > 0 ? f.heads / f.kv_heads : 0;
             cell("KV heads (GQA)", std::to_string(f.kv_heads) + "  (" + std::to_string(group) + " query heads per KV head)");
             cell("head dim", std::to_string(f.head_dim));
             ImGui::TableNextRow();
-            cell("embedding / FFN", std::to_string(f.embd) + " / " + std::to_string(f.ffn));
+            cell("embedding / FFN", std::to_string(f.embedding) + " / " + std::to_string(f.ffn));
             cell("trained context", std::to_string(f.context) + " tokens");
             ImGui::TableNextRow();
             char rt[32];
@@ -119,7 +117,7 @@ private:
                 types += "  ";
             }
             cell("tensor types", types);
-            cell("weights in RAM (f32)", f.params ? format_si(double(f.params) * 4, "B") + "  (dequantised at load)" : "-");
+            cell("weights in RAM (f32)", f.parameters ? format_si(double(f.parameters) * 4, "B") + "  (dequantised at load)" : "-");
             ImGui::TableNextRow();
             double kv_per_tok = double(f.layers) * 2 * f.kv_heads * f.head_dim * 2;
             cell("KV cache / token", format_si(kv_per_tok, "B") + " (fp16)");
@@ -154,7 +152,7 @@ private:
         caption("kjv:eval = New Testament (metrics), kjv:calib = Old Testament (fitting), per the corpus split.");
         ImGui::SetNextItemWidth(160);
         ImGui::InputInt("ctx (tokens)", &st_.ctx, 256, 1024);
-        int lim = st_.facts.context > 0 ? st_.facts.context : 1 << 20;
+        int lim = st_.facts.context > 0 ? int(st_.facts.context) : 1 << 20;
         st_.ctx = std::max(2, std::min(st_.ctx, lim));
         for (int c : {256, 512, 1024, 2048, 4096, 8192}) {
             ImGui::SameLine();
@@ -163,7 +161,7 @@ private:
         ImGui::SetNextItemWidth(160);
         ImGui::InputText("layers (e.g. 0,3,10-12; empty = all)", &st_.layers_spec);
         if (st_.facts.valid()) {
-            int nl = st_.facts.layers;
+            int nl = int(st_.facts.layers);
             double per = double(st_.ctx) * (st_.facts.heads + 2 * st_.facts.kv_heads) * st_.facts.head_dim * 4;
             caption("capture memory: %s per layer, %s for all %d layers (f32)", format_si(per, "B").c_str(),
                     format_si(per * nl, "B").c_str(), nl);

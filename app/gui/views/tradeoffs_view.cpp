@@ -57,8 +57,6 @@ public:
         std::string def = attnlab::data_path("bench/results/sweep_smollm2_ctx2048");
         if (fs::exists(def + "/results.jsonl")) dir_ = def;
     }
-    const char * id() const override { return "tradeoffs"; }
-    const char * title() const override { return "Trade-offs"; }
 
     bool on_script(const std::string & cmd, const std::vector<std::string> & a) override {
         if (cmd == "sweep_dir" && a.size() == 1) { load(a[0]); return true; }
@@ -178,14 +176,7 @@ private:
         if (ImGui::Button("Reload") && !dir_.empty()) load(dir_);
         ImGui::SameLine();
         if (ImGui::Button(show_run_ ? "Hide sweep runner" : "Run a small sweep...")) show_run_ = !show_run_;
-        for (const auto & t : st_.tasks.snapshot()) {
-            if (t.group != "sweep") continue;
-            char buf[160];
-            std::snprintf(buf, sizeof buf, "%s %.0f%%", t.stage.c_str(), t.fraction * 100);
-            ImGui::ProgressBar(float(t.fraction), ImVec2(420, 0), buf);
-            ImGui::SameLine();
-            if (ImGui::SmallButton("Cancel sweep")) st_.tasks.cancel(t.id);
-        }
+        task_progress_bars(st_, {"sweep"}, 420, "Cancel sweep");
     }
 
     void draw_run_panel() {

@@ -1,7 +1,9 @@
 #pragma once
 // One class per view (ImHex style): a view draws itself in drawContent() from
-// app_state and talks to other views only through the event bus.
+// app_state and talks to other views only through the event bus. Its id and
+// title live in the app's view table (view_registry.h), not in the class.
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,8 +17,6 @@ class view {
 public:
     explicit view(app_state & s) : st_(s) {}
     virtual ~view() = default;
-    virtual const char * id() const = 0;      // script name, e.g. "attention_map"
-    virtual const char * title() const = 0;   // sidebar label
     virtual void drawContent() = 0;
     // Keyboard shortcuts while this view is shown (not while typing).
     virtual void on_keys() {}
@@ -28,6 +28,15 @@ protected:
     app_state & st_;
 };
 
+// Task rows every view draws alike (view_widgets.cpp): a progress bar
+// ("stage NN%") per running task of these groups, with a cancel button
+// labelled `cancel` (none when null); and the newest finished task of these
+// groups, if it failed, as a red line (prefixed with the task's name when asked).
+void task_progress_bars(app_state & st, std::initializer_list<const char *> groups, float width,
+                        const char * cancel = "Cancel");
+void task_failure_line(const app_state & st, std::initializer_list<const char *> groups, bool with_name = false);
+
+// The factories of the view table (view_registry.cpp).
 std::unique_ptr<view> make_source_view(app_state & s);
 std::unique_ptr<view> make_attention_map_view(app_state & s);
 std::unique_ptr<view> make_masks_view(app_state & s);
@@ -38,7 +47,7 @@ std::unique_ptr<view> make_hyperbolic_view(app_state & s);
 std::unique_ptr<view> make_tradeoffs_view(app_state & s);
 std::unique_ptr<view> make_snapshots_view(app_state & s);
 
-// Every view as a PNG, taken by the frame loop (main.cpp) with the same code
+// Every view as a PNG, taken by the frame loop (screenshot.cpp) with the same code
 // as scripted screenshots: each view is shown until its tasks finish (at most
 // ~10 s), saved as DIR/<id>.png, and `done` gets the paths written, on the
 // main thread, after the view that asked is shown again. ids empty: all views.
