@@ -87,6 +87,10 @@ CLI::Option * common_opts::add_model(CLI::App * sub, const char * help) {
     return sub->add_option("--model,-m", model, help)->required();
 }
 
+CLI::Option * common_opts::add_source(CLI::App * sub) {
+    return sub->add_option("--source,-s", source, "model (GGUF / HF directory) or trace file")->required();
+}
+
 CLI::Option * common_opts::add_text(CLI::App * sub, const char * help) {
     return sub->add_option("--text,-t", text, help)->capture_default_str();
 }
@@ -110,6 +114,11 @@ CLI::Option * common_opts::add_device(CLI::App * sub, const char * help) {
 CLI::Option * common_opts::add_json(CLI::App * sub, const char * help) { return sub->add_flag("--json", json, help); }
 
 CLI::Option * common_opts::add_quiet(CLI::App * sub) { return sub->add_flag("--quiet,-q", quiet, "no progress bar"); }
+
+void common_opts::add_output_flags(CLI::App * sub) {
+    add_json(sub);
+    add_quiet(sub);
+}
 
 void command_add(std::vector<command> & cmds, CLI::App * sub, const common_opts & o, std::function<int()> run) {
     command c;

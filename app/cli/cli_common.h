@@ -53,11 +53,12 @@ auto run_job(bool quiet, F && f) -> decltype(f(static_cast<attnlab::job_progress
 // register the ones they take; defaults other than these are set before the
 // add_* call (it captures the default for --help).
 struct common_opts {
-    std::string model, text = "kjv:eval", method, score = "softmax", device = "cpu";
+    std::string model, source, text = "kjv:eval", method, score = "softmax", device = "cpu";
     int ctx = 1024;
     bool json = false, quiet = false;
 
     CLI::Option * add_model(CLI::App * sub, const char * help = "GGUF file or HF checkpoint directory");
+    CLI::Option * add_source(CLI::App * sub);   // --source,-s: a model or a trace
     CLI::Option * add_text(CLI::App * sub, const char * help);
     CLI::Option * add_ctx(CLI::App * sub, const char * help);
     CLI::Option * add_method(CLI::App * sub, const char * help);
@@ -65,6 +66,7 @@ struct common_opts {
     CLI::Option * add_device(CLI::App * sub, const char * help);
     CLI::Option * add_json(CLI::App * sub, const char * help = "JSON output");
     CLI::Option * add_quiet(CLI::App * sub);
+    void add_output_flags(CLI::App * sub);      // --json, then --quiet (last in --help)
 };
 
 // Adds the command: run() is called when sub was parsed; with --json, errors

@@ -14,10 +14,8 @@
 namespace attnlab_cli {
 
 namespace {
-struct head_args {
-    std::string source, text = "kjv:eval", method, score = "softmax";
-    int layer = 0, head = 0, ctx = 1024;
-    bool json = false, quiet = false;
+struct head_args : common_opts {
+    int layer = 0, head = 0;
 };
 } // namespace
 
@@ -25,30 +23,22 @@ void add_cmd_head(CLI::App & app, std::vector<command> & cmds) {
     auto a = std::make_shared<head_args>();
     CLI::App * sub = app.add_subcommand("head", "Per-head metrics of a method: densities, FLOP fraction, mass recall, "
                                                 "output error, KL, precision/recall vs oracle_topk");
-    sub->add_option("--source,-s", a->source, "model (GGUF / HF directory) or trace file")->required();
+    a->add_source(sub);
     sub->add_option("--layer,-l", a->layer, "layer")->required();
     sub->add_option("--head", a->head, "query head")->required();
-    sub->add_option("--method", a->method, "method SPEC, e.g. block_topk:rho=0.2,B=64")->required();
-    sub->add_option("--score", a->score, "score function SPEC")->capture_default_str();
-    sub->add_option("--text,-t", a->text, "evaluation text to capture when the source is a model")->capture_default_str();
-    sub->add_option("--ctx,-c", a->ctx, "tokens to capture when the source is a model")->capture_default_str();
-    sub->add_flag("--json", a->json, "JSON output");
-    sub->add_flag("--quiet,-q", a->quiet, "no progress bar");
-    command c;
-    c.sub = sub;
-    c.json = &a->json;
-    c.run = [a]() {
+    a->add_method(sub, "method SPEC, e.g. block_topk:rho=0.2,B=64")->required();
+    a->add_score(sub, "score function SPEC");
+    a->add_text(sub, "evaluation text to capture when the source is a model");
+    a->add_ctx(sub, "tokens to capture when the source is a model");
+    a->add_output_flags(sub);
+    command_add(cmds, sub, *a, [a]() {
         using namespace attnlab;
         std::unique_ptr<sparse_method> method = method_create(a->method);
         const score_fn score = score_create(a->score);
         if (a->layer < 0) throw input_error("--layer", "layer", "must be >= 0");
-        job_progress job;
-        qkv_capture cap;
-        {
-            progress_bar bar(job, a->quiet);
-            cap = capture_from_source(a->source, a->text, a->ctx, {a->layer}, false, &job);
-            bar.finish();
-        }
+        const qkv_capture cap = run_job(a->quiet, [&](job_progress * job) {
+            return capture_from_source(a->source, a->text, a->ctx, {a->layer}, false, job);
+        });
         if (cap.layers.empty() || cap.layers[0].layer != a->layer) {
             throw input_error(a->source, "layer", "layer " + std::to_string(a->layer) + " is not in the source");
         }
@@ -99,8 +89,7 @@ void add_cmd_head(CLI::App & app, std::vector<command> & cmds) {
                     100 * (attn_flops > 0 ? r.predictor_flops / attn_flops : 0.0), r.predictor_seconds, r.mass_recall,
                     r.output_rel_error, r.kl_dense_sparse, r.kl_sparse_dense, r.oracle_precision, r.oracle_recall);
         return 0;
-    };
-    cmds.push_back(c);
+    });
 }
 
 } // namespace attnlab_cli

@@ -16,35 +16,18 @@ namespace {
 // parameter count; only GGUF reports its file size).
 json info_json(const attnlab::model_info & f) {
     using attnlab::file_kind;
-    json j;
-    j["format"] = attnlab::file_kind_name(f.kind);
-    j["name"] = f.name;
-    j["architecture"] = f.arch;
-    j["layers"] = f.layers;
-    j["heads"] = f.heads;
-    j["kv_heads"] = f.kv_heads;
-    j["head_dim"] = f.head_dim;
-    j["context"] = f.context;
-    j["rope_theta"] = f.rope_theta;
-    j["tensor_types"] = f.tensor_types;
+    json j = {{"format", attnlab::file_kind_name(f.kind)}, {"name", f.name}, {"architecture", f.arch},
+              {"layers", f.layers}, {"heads", f.heads}, {"kv_heads", f.kv_heads}, {"head_dim", f.head_dim},
+              {"context", f.context}, {"rope_theta", f.rope_theta}, {"tensor_types", f.tensor_types}};
     if (f.kind == file_kind::trace) {
-        j["producer"] = f.producer;
-        j["model_sha256"] = f.model_sha256;
-        j["text_sha256"] = f.text_sha256;
-        j["text"] = f.text_spec;
-        j["captured_layers"] = f.captured_layers;
-        j["tokens"] = f.n_tokens;
+        j.update({{"producer", f.producer}, {"model_sha256", f.model_sha256}, {"text_sha256", f.text_sha256},
+                  {"text", f.text_spec}, {"captured_layers", f.captured_layers}, {"tokens", f.n_tokens}});
         return j;
     }
-    j["embedding"] = f.embedding;
-    j["ffn"] = f.ffn;
-    j["tensors"] = f.n_tensors;
-    j["parameters"] = f.parameters;
+    j.update({{"embedding", f.embedding}, {"ffn", f.ffn}, {"tensors", f.n_tensors}, {"parameters", f.parameters}});
     if (f.kind == file_kind::gguf) {
-        j["gguf_version"] = f.gguf_version;
-        j["alignment"] = f.gguf_alignment;
-        j["file_bytes"] = f.file_bytes;
-        j["metadata_keys"] = f.metadata_keys;
+        j.update({{"gguf_version", f.gguf_version}, {"alignment", f.gguf_alignment}, {"file_bytes", f.file_bytes},
+                  {"metadata_keys", f.metadata_keys}});
     } else {
         j["shards"] = f.shards;
     }

@@ -15,10 +15,10 @@
 namespace attnlab_cli {
 
 namespace {
-struct merge_args {
+struct merge_args : common_opts {
     std::string out;
     std::vector<std::string> shards;
-    bool no_figures = false, json = false;
+    bool no_figures = false;
 };
 } // namespace
 
@@ -29,11 +29,8 @@ void add_cmd_merge(CLI::App & app, std::vector<command> & cmds) {
     sub->add_option("--out,-o", a->out, "output sweep directory (rows it already has are kept)")->required();
     sub->add_option("shards", a->shards, "shard directories, each with a results.jsonl")->required();
     sub->add_flag("--no-figures", a->no_figures, "do not draw the PNG figures");
-    sub->add_flag("--json", a->json, "JSON output");
-    command c;
-    c.sub = sub;
-    c.json = &a->json;
-    c.run = [a]() {
+    a->add_json(sub);
+    command_add(cmds, sub, *a, [a]() {
         using namespace attnlab;
         const auto t0 = std::chrono::steady_clock::now();
         const sweep_merge_result res = sweep_merge(a->shards, a->out);
@@ -61,8 +58,7 @@ void add_cmd_merge(CLI::App & app, std::vector<command> & cmds) {
                     int(res.rows.size()), a->out.c_str(), res.duplicates, wall);
         for (const auto & f : figs) std::printf("figure %s\n", f.c_str());
         return 0;
-    };
-    cmds.push_back(c);
+    });
 }
 
 } // namespace attnlab_cli

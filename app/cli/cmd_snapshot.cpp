@@ -17,9 +17,8 @@ namespace attnlab_cli {
 
 namespace {
 
-struct snapshot_args {
+struct snapshot_args : common_opts {
     std::string dir, keep;
-    bool json = false, quiet = false;
 };
 
 // Leaf values (numbers, strings, bools, null) under j: what verify compares.
@@ -95,6 +94,54 @@ attnlab::snapshot_runner scenario_snapshot_runner(const std::string & dir, const
     };
 }
 
+void print_verify(const attnlab::snapshot_verify_result & r, size_t compared) {
+    std::printf("recorded by  %s\nre-run by    %s\n", program_line(r.recorded["program"]).c_str(),
+                program_line(r.rerun["program"]).c_str());
+    const std::string cpu_rec = str_or(r.recorded.value("host", nlohmann::json()), "cpu"),
+                      cpu_now = str_or(r.rerun.value("host", nlohmann::json()), "cpu");
+    if (cpu_rec != cpu_now) std::printf("note: recorded on CPU %s, re-run on %s\n", cpu_rec.c_str(), cpu_now.c_str());
+    for (const auto & d : r.diffs) {
+        std::printf("MISMATCH %s: recorded %s, measured %s\n", d.path.c_str(), d.recorded.c_str(), d.measured.c_str());
+    }
+    for (const auto & f : r.files_differ) std::printf("note: file %s has other bytes in the re-run\n", f.c_str());
+    if (!r.rerun_dir.empty()) std::printf("re-run kept in %s\n", r.rerun_dir.c_str());
+    if (r.ok()) std::printf("ok: all %zu metric values reproduce exactly\n", compared);
+    else std::printf("FAILED: %zu mismatches (%zu metric values compared)\n", r.diffs.size(), compared);
+}
+
+int run_verify(const snapshot_args & a) {
+    using namespace attnlab;
+    // Refuse a corrupt snapshot before any work.
+    const nlohmann::json m = snapshot_read(a.dir);
+    if (!a.json) {
+        std::fprintf(stderr, "re-running %s (%s, %s threads)\n", a.dir.c_str(),
+                     m.contains("scenario") ? str_or(m["scenario"], "kind").c_str() : "no scenario",
+                     m.contains("threads") ? m["threads"].dump().c_str() : "?");
+    }
+    const snapshot_verify_result r = run_job(a.quiet || a.json, [&](job_progress * job) {
+        return snapshot_verify(a.dir, scenario_snapshot_runner(a.dir, m), a.keep, job);
+    });
+    const size_t compared = count_leaves(r.recorded["metrics"]);
+    if (!a.json) {
+        print_verify(r, compared);
+        return r.ok() ? 0 : 1;
+    }
+    nlohmann::json diffs = nlohmann::json::array();
+    for (const auto & d : r.diffs) diffs.push_back({{"path", d.path}, {"recorded", d.recorded}, {"measured", d.measured}});
+    print_json({{"ok", r.ok()},
+                {"dir", a.dir},
+                {"threads", r.recorded["threads"]},
+                {"metrics_compared", compared},
+                {"diffs", diffs},
+                {"files_differ", r.files_differ},
+                {"kept", r.rerun_dir.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.rerun_dir)},
+                {"recorded_program", r.recorded["program"]},
+                {"rerun_program", r.rerun["program"]},
+                {"recorded_host", r.recorded.value("host", nlohmann::json())},
+                {"rerun_host", r.rerun.value("host", nlohmann::json())}});
+    return r.ok() ? 0 : 1;
+}
+
 } // namespace
 
 void add_cmd_snapshot(CLI::App & app, std::vector<command> & cmds) {
@@ -104,76 +151,21 @@ void add_cmd_snapshot(CLI::App & app, std::vector<command> & cmds) {
     auto ai = std::make_shared<snapshot_args>();
     CLI::App * info = sub->add_subcommand("info", "Check a snapshot's files against its manifest and summarise it");
     info->add_option("dir", ai->dir, "snapshot directory")->required();
-    info->add_flag("--json", ai->json, "JSON output: {\"dir\", \"manifest\"}");
-    command ci;
-    ci.sub = info;
-    ci.json = &ai->json;
-    ci.run = [ai]() {
+    ai->add_json(info, "JSON output: {\"dir\", \"manifest\"}");
+    command_add(cmds, info, *ai, [ai]() {
         const nlohmann::json m = attnlab::snapshot_read(ai->dir);
         if (ai->json) print_json({{"dir", ai->dir}, {"manifest", m}});
         else print_info(ai->dir, m);
         return 0;
-    };
-    cmds.push_back(ci);
+    });
 
     auto av = std::make_shared<snapshot_args>();
     CLI::App * verify = sub->add_subcommand("verify", "Re-run a snapshot's scenario on the CPU with its recorded thread count "
                                                       "and check that every metric reproduces exactly (exit 1 if not)");
     verify->add_option("dir", av->dir, "snapshot directory")->required();
     verify->add_option("--keep", av->keep, "write the re-run here (a new directory) and keep it");
-    verify->add_flag("--json", av->json, "JSON output");
-    verify->add_flag("--quiet,-q", av->quiet, "no progress bar");
-    command cv;
-    cv.sub = verify;
-    cv.json = &av->json;
-    cv.run = [av]() {
-        using namespace attnlab;
-        // Refuse a corrupt snapshot before any work.
-        const nlohmann::json m = snapshot_read(av->dir);
-        if (!av->json) {
-            std::fprintf(stderr, "re-running %s (%s, %s threads)\n", av->dir.c_str(),
-                         m.contains("scenario") ? str_or(m["scenario"], "kind").c_str() : "no scenario",
-                         m.contains("threads") ? m["threads"].dump().c_str() : "?");
-        }
-        job_progress job;
-        snapshot_verify_result r;
-        {
-            progress_bar bar(job, av->quiet || av->json);
-            r = snapshot_verify(av->dir, scenario_snapshot_runner(av->dir, m), av->keep, &job);
-            bar.finish();
-        }
-        const size_t compared = count_leaves(r.recorded["metrics"]);
-        if (av->json) {
-            nlohmann::json diffs = nlohmann::json::array();
-            for (const auto & d : r.diffs) diffs.push_back({{"path", d.path}, {"recorded", d.recorded}, {"measured", d.measured}});
-            print_json({{"ok", r.ok()},
-                        {"dir", av->dir},
-                        {"threads", r.recorded["threads"]},
-                        {"metrics_compared", compared},
-                        {"diffs", diffs},
-                        {"files_differ", r.files_differ},
-                        {"kept", r.rerun_dir.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.rerun_dir)},
-                        {"recorded_program", r.recorded["program"]},
-                        {"rerun_program", r.rerun["program"]},
-                        {"recorded_host", r.recorded.value("host", nlohmann::json())},
-                        {"rerun_host", r.rerun.value("host", nlohmann::json())}});
-        } else {
-            std::printf("recorded by  %s\nre-run by    %s\n", program_line(r.recorded["program"]).c_str(),
-                        program_line(r.rerun["program"]).c_str());
-            const std::string cpu_rec = str_or(r.recorded.value("host", nlohmann::json()), "cpu"),
-                              cpu_now = str_or(r.rerun.value("host", nlohmann::json()), "cpu");
-            if (cpu_rec != cpu_now) std::printf("note: recorded on CPU %s, re-run on %s\n", cpu_rec.c_str(), cpu_now.c_str());
-            for (const auto & d : r.diffs) {
-                std::printf("MISMATCH %s: recorded %s, measured %s\n", d.path.c_str(), d.recorded.c_str(), d.measured.c_str());
-            }
-            for (const auto & f : r.files_differ) std::printf("note: file %s has other bytes in the re-run\n", f.c_str());
-            if (!r.rerun_dir.empty()) std::printf("re-run kept in %s\n", r.rerun_dir.c_str());
-            if (r.ok()) std::printf("ok: all %zu metric values reproduce exactly\n", compared);
-            else std::printf("FAILED: %zu mismatches (%zu metric values compared)\n", r.diffs.size(), compared);
-        }
-        return r.ok() ? 0 : 1;
-    };
-    cmds.push_back(cv);
+    av->add_output_flags(verify);
+    command_add(cmds, verify, *av, [av]() { return run_verify(*av); });
 }
 
 } // namespace attnlab_cli

@@ -13,30 +13,25 @@
 namespace attnlab_cli {
 
 namespace {
-struct tokenize_args {
-    std::string model, text, str;
+struct tokenize_args : common_opts {
+    std::string str;
     int64_t limit = -1;
-    bool json = false;
 };
 } // namespace
 
 void add_cmd_tokenize(CLI::App & app, std::vector<command> & cmds) {
     auto a = std::make_shared<tokenize_args>();
+    a->text = "";
     CLI::App * sub = app.add_subcommand("tokenize", "Token ids and pieces of a text");
-    sub->add_option("--model,-m", a->model, "GGUF file, HF checkpoint directory or tokenizer.json")->required();
-    auto * t = sub->add_option("--text,-t", a->text, "text file, or kjv / kjv:calib / kjv:eval");
+    a->add_model(sub, "GGUF file, HF checkpoint directory or tokenizer.json");
+    auto * t = a->add_text(sub, "text file, or kjv / kjv:calib / kjv:eval");
     auto * s = sub->add_option("--string,-s", a->str, "literal text to tokenize");
     t->excludes(s);
     sub->add_option("--limit", a->limit, "print at most this many tokens (all are counted)");
-    sub->add_flag("--json", a->json, "JSON output");
-    command c;
-    c.sub = sub;
-    c.json = &a->json;
-    c.run = [a]() {
+    a->add_json(sub);
+    command_add(cmds, sub, *a, [a]() {
         using namespace attnlab;
-        if (a->text.empty() && a->str.empty() && !a->model.empty()) {
-            // no text given: an empty string is a valid thing to tokenize
-        }
+        // No text given: an empty string is a valid thing to tokenize.
         attnlab::bpe_tokenizer tok = tokenizer_load(a->model);
         std::string text = a->str;
         std::string text_sha;
@@ -70,8 +65,7 @@ void add_cmd_tokenize(CLI::App & app, std::vector<command> & cmds) {
             std::cout << ids.size() << " tokens, " << text.size() << " bytes, " << secs << " s\n";
         }
         return 0;
-    };
-    cmds.push_back(c);
+    });
 }
 
 } // namespace attnlab_cli

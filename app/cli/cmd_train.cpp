@@ -6,6 +6,7 @@
 //   train layer_adaptive  layer_adaptive_calibrate + _build -> _save
 // Evaluation text is refused (text_require_part) before the model is loaded.
 #include <algorithm>
+#include <cstdarg>
 #include <chrono>
 #include <cmath>
 #include <iostream>
@@ -24,8 +25,6 @@
 #include "methods/method.h"
 #include "methods/train/calib.h"
 #include "model/llama.h"
-#include "model/model_files.h"
-#include "model/tokenizer.h"
 
 namespace attnlab_cli {
 
@@ -33,17 +32,40 @@ namespace {
 
 enum class train_kind { gate, router, layer_adaptive };
 
-struct train_args {
+struct train_args : common_opts {
     train_kind kind = train_kind::gate;
-    std::string model, text = "kjv:calib", layers, out, grid = "0.05,0.1,0.15,0.2,0.25,0.3,0.4,0.5,0.6,0.8,1.0";
-    int ctx = 1024, windows = 6, block = 64, d_g = 32, steps = 300, rank = 16, rows = 128;
+    std::string layers, out, grid = "0.05,0.1,0.15,0.2,0.25,0.3,0.4,0.5,0.6,0.8,1.0";
+    int windows = 6, block = 64, d_g = 32, steps = 300, rank = 16, rows = 128;
     double lr = 1e-2, budget = 0.3;
     uint64_t seed = 0;
-    bool json = false, quiet = false;
 };
 
-const char * kind_name(train_kind k) {
-    return k == train_kind::gate ? "learned_gate" : k == train_kind::router ? "asa_router" : "layer_adaptive";
+// What a kind's training wrote: its method spec and one line on its quality.
+struct trained_file {
+    std::string spec, quality;
+};
+
+using train_fn = trained_file (*)(const train_args & a, const std::vector<const attnlab::qkv_capture *> & calib,
+                                  nlohmann::json & j);
+
+// One train subcommand: its name, help, own options and training.
+struct train_entry {
+    train_kind kind;
+    const char * name;      // subcommand, and the method it trains
+    const char * method;
+    const char * help;
+    void (*add_options)(CLI::App * sub, train_args & a);
+    train_fn train;
+};
+
+std::string format(const char * fmt, ...) __attribute__((format(printf, 1, 2)));
+std::string format(const char * fmt, ...) {
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    std::vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    return buf;
 }
 
 // Option checks that need no model: a typo should not cost a load and a capture.
@@ -64,10 +86,7 @@ void check_args(const train_args & a) {
         throw input_error("--budget", "budget", "the mean block density must lie in (0, 1]");
     }
     // The output folder must exist before minutes of capture and training.
-    const size_t slash = a.out.rfind('/');
-    const std::string dir = slash == std::string::npos ? "." : a.out.substr(0, std::max<size_t>(slash, 1));
-    struct stat st;
-    if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) throw input_error(a.out, "out", "folder " + dir + " does not exist");
+    require_output_folder(a.out);
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -79,189 +98,191 @@ int64_t file_bytes(const std::string & path) {
     return ::stat(path.c_str(), &st) == 0 ? int64_t(st.st_size) : -1;
 }
 
-int run_train(const train_args & a) {
+// Gate and router both fit by Adam under a progress bar: the same three
+// options in, the same record of the fit out.
+template <class Options, class Train>
+auto fit_adam(const train_args & a, Options o, Train train) {
+    o.steps = a.steps;
+    o.lr = a.lr;
+    o.seed = a.seed;
+    return run_job(a.quiet, [&](attnlab::job_progress * job) {
+        o.progress = job;
+        return train(o);
+    });
+}
+
+template <class Params>
+void put_adam(nlohmann::json & j, const Params & p) {
+    j.update({{"steps", p.steps}, {"lr", p.lr}, {"seed", p.seed}, {"initial_loss", p.mean_initial_loss()},
+              {"final_loss", p.mean_final_loss()}});
+}
+
+trained_file train_gate(const train_args & a, const std::vector<const attnlab::qkv_capture *> & calib, nlohmann::json & j) {
+    using namespace attnlab;
+    gate_train_options o;
+    o.block = a.block;
+    o.d_g = a.d_g;
+    const gate_params p = fit_adam(a, o, [&](const gate_train_options & x) { return gate_train(calib, x); });
+    gate_save(a.out, p);
+    put_adam(j, p);
+    j.update({{"block", p.block}, {"d_g", p.d_g}, {"val_windows", p.val_windows},
+              {"val_loss", p.val_windows > 0 ? nlohmann::json(p.mean_val_loss()) : nlohmann::json(nullptr)}});
+    trained_file t;
+    t.quality = format("KL(true block mass || gate), mean over heads: %.4f -> %.4f on the training windows",
+                       p.mean_initial_loss(), p.mean_final_loss());
+    if (p.val_windows > 0) {
+        t.quality += format(", %.4f on %d held-out window%s", p.mean_val_loss(), p.val_windows, p.val_windows > 1 ? "s" : "");
+    }
+    t.spec = "learned_gate:rho=0.2,B=" + std::to_string(p.block) + ",params=" + a.out;
+    return t;
+}
+
+trained_file train_router(const train_args & a, const std::vector<const attnlab::qkv_capture *> & calib, nlohmann::json & j) {
+    using namespace attnlab;
+    router_train_options o;
+    o.rank = a.rank;
+    o.rows = a.rows;
+    const router_params p = fit_adam(a, o, [&](const router_train_options & x) { return router_train(calib, x); });
+    router_save(a.out, p);
+    put_adam(j, p);
+    j.update({{"rank", p.rank}, {"rows", p.rows}});
+    trained_file t;
+    t.quality = format("KL(attention row || router), mean over heads: %.4f -> %.4f on the sampled rows",
+                       p.mean_initial_loss(), p.mean_final_loss());
+    t.spec = "asa_router:rho=0.2,params=" + a.out;
+    return t;
+}
+
+std::vector<double> parse_grid(const std::string & s) {
+    const std::vector<double> grid = parse_number_list<double>(s, "grid");
+    for (double g : grid) {
+        if (!(g > 0.0 && g <= 1.0)) throw attnlab::input_error("--grid", "grid", "densities must lie in (0, 1]");
+    }
+    return grid;
+}
+
+trained_file train_layer_adaptive(const train_args & a, const std::vector<const attnlab::qkv_capture *> & calib,
+                                  nlohmann::json & j) {
+    using namespace attnlab;
+    const std::vector<double> grid = parse_grid(a.grid);
+    const recall_curves c = run_job(a.quiet, [&](job_progress * job) { return layer_adaptive_calibrate(calib, grid, a.block, job); });
+    const layer_adaptive_table t = layer_adaptive_build(c, a.budget);
+    layer_adaptive_save(a.out, t);
+    j.update({{"block", t.block}, {"budget", t.rho}, {"grid", c.grid}});
+    const auto alloc = [](const head_allocation & h) {
+        return nlohmann::json{{"mean_recall", h.mean_recall}, {"mean_density", h.mean_density}};
+    };
+    j["greedy"] = alloc(t.greedy);
+    j["uniform"] = alloc(t.uniform);
+    j["uniform"]["rho"] = t.uniform.rho.empty() ? 0.0 : t.uniform.rho[0];
+    j["seed_schedule_scaled"] = alloc(t.seed_scaled);
+    trained_file f;
+    f.quality = format("mass recall on the calibration windows at budget %.3g: greedy %.4f (block density %.4f), "
+                       "uniform %.4f (%.4f), seed schedule scaled %.4f (%.4f)",
+                       t.rho, t.greedy.mean_recall, t.greedy.mean_density, t.uniform.mean_recall, t.uniform.mean_density,
+                       t.seed_scaled.mean_recall, t.seed_scaled.mean_density);
+    // The diagonal and block 0 are always kept: at short ctx the lowest grid
+    // point can already be above the budget.
+    j["budget_met"] = t.greedy.mean_density <= t.rho + 1e-9;
+    if (t.greedy.mean_density > t.rho + 1e-9) {
+        f.quality += format("; budget NOT met: %.4f is the lowest mean density reachable on this grid at ctx %d, B=%d",
+                            t.greedy.mean_density, a.ctx, t.block);
+    }
+    f.spec = format("layer_adaptive:rho=%.17g,table=", t.rho) + a.out + ",B=" + std::to_string(t.block);
+    return f;
+}
+
+void add_gate_options(CLI::App * sub, train_args & a) {
+    a.steps = attnlab::gate_train_options().steps;
+    sub->add_option("--block,-B", a.block, "block size (16, 32, 64, 128); the method's B must match")->capture_default_str();
+    sub->add_option("--dg", a.d_g, "gate projection width d_g")->capture_default_str();
+    sub->add_option("--steps", a.steps, "Adam steps per head")->capture_default_str();
+    sub->add_option("--lr", a.lr, "Adam learning rate")->capture_default_str();
+    sub->add_option("--seed", a.seed, "initialisation seed")->capture_default_str();
+}
+
+void add_router_options(CLI::App * sub, train_args & a) {
+    a.steps = attnlab::router_train_options().steps;
+    a.rows = attnlab::router_train_options().rows;
+    a.rank = attnlab::router_train_options().rank;
+    sub->add_option("--rank", a.rank, "rank r of the query/key maps")->capture_default_str();
+    sub->add_option("--rows", a.rows, "sampled query rows per window")->capture_default_str();
+    sub->add_option("--steps", a.steps, "Adam steps per head")->capture_default_str();
+    sub->add_option("--lr", a.lr, "Adam learning rate")->capture_default_str();
+    sub->add_option("--seed", a.seed, "initialisation and row-sampling seed")->capture_default_str();
+}
+
+void add_layer_adaptive_options(CLI::App * sub, train_args & a) {
+    sub->add_option("--budget", a.budget, "global budget: mean block density over heads (the method's rho)")->capture_default_str();
+    sub->add_option("--block,-B", a.block, "block size (16, 32, 64, 128)")->capture_default_str();
+    sub->add_option("--grid", a.grid, "block_topk densities of the recall curves")->capture_default_str();
+}
+
+const train_entry k_train_entries[] = {
+    {train_kind::gate, "gate", "learned_gate",
+     "learned_gate: per-head gate on pooled blocks, distilled from the true block mass (safetensors; use as "
+     "learned_gate:params=FILE)",
+     add_gate_options, train_gate},
+    {train_kind::router, "router", "asa_router",
+     "asa_router: token-level router (rank-r maps, positional prior, sink), distilled on calibration rows "
+     "(safetensors; use as asa_router:params=FILE)",
+     add_router_options, train_router},
+    {train_kind::layer_adaptive, "layer_adaptive", "layer_adaptive",
+     "layer_adaptive: per-head block_topk budgets from calibrated recall curves (JSON table; use as "
+     "layer_adaptive:rho=BUDGET,table=FILE)",
+     add_layer_adaptive_options, train_layer_adaptive},
+};
+
+void print_train(const train_args & a, const train_entry & e, const attnlab::llama_model & m, const attnlab::text_source & src,
+                 int n_layers, const trained_file & t, const nlohmann::json & j) {
+    std::printf("trained    %s: %d layers x %d heads on %d window%s of %d tokens\n", e.method, n_layers, m.cfg.n_head,
+                a.windows, a.windows == 1 ? "" : "s", a.ctx);
+    std::printf("model      %s (sha256 %s)\n", m.model_id.c_str(), m.source_sha256.c_str());
+    std::printf("text       %s (%s part, sha256 %s)\n", src.spec.c_str(), attnlab::text_part_name(src.part), src.sha256.c_str());
+    std::printf("quality    %s\n", t.quality.c_str());
+    std::printf("time       capture %.1f s, training %.1f s, total %.1f s\n", j["capture_seconds"].get<double>(),
+                j["train_seconds"].get<double>(), j["wall_seconds"].get<double>());
+    std::printf("wrote      %s (%lld bytes)\nuse as     %s\n", a.out.c_str(), (long long) j["bytes"].get<int64_t>(),
+                j["method_spec"].get<std::string>().c_str());
+}
+
+int run_train(const train_args & a, const train_entry & e) {
     using namespace attnlab;
     const auto t_start = std::chrono::steady_clock::now();
     check_args(a);
-    std::vector<double> grid;
-    if (a.kind == train_kind::layer_adaptive) {
-        grid = parse_number_list<double>(a.grid, "grid");
-        for (double g : grid) {
-            if (!(g > 0.0 && g <= 1.0)) throw input_error("--grid", "grid", "densities must lie in (0, 1]");
-        }
-    }
-    const std::string what = std::string("training ") + kind_name(a.kind);
+    if (a.kind == train_kind::layer_adaptive) parse_grid(a.grid);
     text_source src = text_load(a.text);
-    text_require_part(src, text_part::calibration, what);
-
-    job_progress load;
-    llama_model m;
-    {
-        progress_bar bar(load, a.quiet);
-        m = llama_model_load(a.model, &load);
-        bar.finish();
-    }
-    llama_check_ctx(m, a.ctx, 2, a.model);
-    bpe_tokenizer tok = tokenizer_load(a.model);
-    tokenizer_check_model(tok, m, a.model);
+    text_require_part(src, text_part::calibration, std::string("training ") + e.method);
+    const cli_model cm = cli_model_load(a.model, a.quiet, {a.ctx});
+    const llama_model & m = cm.m;
     std::vector<int> layers;
     if (!a.layers.empty()) layers = parse_layer_list(a.layers, m.cfg.n_layer, "--layers");
 
     // Calibration windows: ctx tokens each, consecutive, from the start of the part.
     const auto t_cap = std::chrono::steady_clock::now();
-    std::vector<qkv_capture> caps;
-    {
-        job_progress job;
-        progress_bar bar(job, a.quiet);
-        caps = calib_capture_windows(m, tok, src, a.ctx, a.windows, layers, &job);
-        bar.finish();
-    }
+    const std::vector<qkv_capture> caps = run_job(a.quiet, [&](job_progress * job) {
+        return calib_capture_windows(m, cm.tok, src, a.ctx, a.windows, layers, job);
+    });
     const double capture_s = seconds_since(t_cap);
     std::vector<const qkv_capture *> ptrs;
     for (const auto & c : caps) ptrs.push_back(&c);
     const std::vector<int> & captured = caps.front().info.layers;
 
-    nlohmann::json j;
-    j["kind"] = kind_name(a.kind);
-    j["model"] = a.model;
-    j["model_id"] = m.model_id;
-    j["model_sha256"] = m.source_sha256;
-    j["text"] = src.spec;
-    j["text_part"] = text_part_name(src.part);
-    j["text_sha256"] = src.sha256;
-    j["ctx"] = a.ctx;
-    j["windows"] = a.windows;
-    j["layers"] = captured;
-    j["heads"] = int(captured.size()) * m.cfg.n_head;
-    j["out"] = a.out;
+    nlohmann::json j = {{"kind", e.method}, {"model", a.model}, {"model_id", m.model_id}, {"model_sha256", m.source_sha256},
+                        {"text", src.spec}, {"text_part", text_part_name(src.part)}, {"text_sha256", src.sha256},
+                        {"ctx", a.ctx}, {"windows", a.windows}, {"layers", captured},
+                        {"heads", int(captured.size()) * m.cfg.n_head}, {"out", a.out}};
 
     const auto t_train = std::chrono::steady_clock::now();
-    std::string spec;       // how the result is used as a method
-    std::string quality;    // one line for the text output
-    job_progress job;
-    {
-        progress_bar bar(job, a.quiet);
-        if (a.kind == train_kind::gate) {
-            gate_train_options o;
-            o.block = a.block;
-            o.d_g = a.d_g;
-            o.steps = a.steps;
-            o.lr = a.lr;
-            o.seed = a.seed;
-            o.progress = &job;
-            const gate_params p = gate_train(ptrs, o);
-            bar.finish();
-            gate_save(a.out, p);
-            j["block"] = p.block;
-            j["d_g"] = p.d_g;
-            j["steps"] = p.steps;
-            j["lr"] = p.lr;
-            j["seed"] = p.seed;
-            j["val_windows"] = p.val_windows;
-            j["initial_loss"] = p.mean_initial_loss();
-            j["final_loss"] = p.mean_final_loss();
-            j["val_loss"] = p.val_windows > 0 ? nlohmann::json(p.mean_val_loss()) : nlohmann::json(nullptr);
-            char buf[256];
-            std::snprintf(buf, sizeof buf, "KL(true block mass || gate), mean over heads: %.4f -> %.4f on the training windows",
-                          p.mean_initial_loss(), p.mean_final_loss());
-            quality = buf;
-            if (p.val_windows > 0) {
-                std::snprintf(buf, sizeof buf, ", %.4f on %d held-out window%s", p.mean_val_loss(), p.val_windows,
-                              p.val_windows > 1 ? "s" : "");
-                quality += buf;
-            }
-            spec = "learned_gate:rho=0.2,B=" + std::to_string(p.block) + ",params=" + a.out;
-        } else if (a.kind == train_kind::router) {
-            router_train_options o;
-            o.rank = a.rank;
-            o.steps = a.steps;
-            o.rows = a.rows;
-            o.lr = a.lr;
-            o.seed = a.seed;
-            o.progress = &job;
-            const router_params p = router_train(ptrs, o);
-            bar.finish();
-            router_save(a.out, p);
-            j["rank"] = p.rank;
-            j["steps"] = p.steps;
-            j["rows"] = p.rows;
-            j["lr"] = p.lr;
-            j["seed"] = p.seed;
-            j["initial_loss"] = p.mean_initial_loss();
-            j["final_loss"] = p.mean_final_loss();
-            char buf[256];
-            std::snprintf(buf, sizeof buf, "KL(attention row || router), mean over heads: %.4f -> %.4f on the sampled rows",
-                          p.mean_initial_loss(), p.mean_final_loss());
-            quality = buf;
-            spec = "asa_router:rho=0.2,params=" + a.out;
-        } else {
-            const recall_curves c = layer_adaptive_calibrate(ptrs, grid, a.block, &job);
-            bar.finish();
-            const layer_adaptive_table t = layer_adaptive_build(c, a.budget);
-            layer_adaptive_save(a.out, t);
-            j["block"] = t.block;
-            j["budget"] = t.rho;
-            j["grid"] = c.grid;
-            const auto alloc = [](const head_allocation & h) {
-                return nlohmann::json{{"mean_recall", h.mean_recall}, {"mean_density", h.mean_density}};
-            };
-            j["greedy"] = alloc(t.greedy);
-            j["uniform"] = alloc(t.uniform);
-            j["uniform"]["rho"] = t.uniform.rho.empty() ? 0.0 : t.uniform.rho[0];
-            j["seed_schedule_scaled"] = alloc(t.seed_scaled);
-            char buf[320];
-            std::snprintf(buf, sizeof buf,
-                          "mass recall on the calibration windows at budget %.3g: greedy %.4f (block density %.4f), "
-                          "uniform %.4f (%.4f), seed schedule scaled %.4f (%.4f)",
-                          t.rho, t.greedy.mean_recall, t.greedy.mean_density, t.uniform.mean_recall, t.uniform.mean_density,
-                          t.seed_scaled.mean_recall, t.seed_scaled.mean_density);
-            quality = buf;
-            // The diagonal and block 0 are always kept: at short ctx the
-            // lowest grid point can already be above the budget.
-            j["budget_met"] = t.greedy.mean_density <= t.rho + 1e-9;
-            if (t.greedy.mean_density > t.rho + 1e-9) {
-                std::snprintf(buf, sizeof buf, "; budget NOT met: %.4f is the lowest mean density reachable on this grid at ctx %d, B=%d",
-                              t.greedy.mean_density, a.ctx, t.block);
-                quality += buf;
-            }
-            char rho[32];
-            std::snprintf(rho, sizeof rho, "%.17g", t.rho);
-            spec = std::string("layer_adaptive:rho=") + rho + ",table=" + a.out + ",B=" + std::to_string(t.block);
-        }
-    }
+    const trained_file t = e.train(a, ptrs, j);
     const double train_s = seconds_since(t_train);
     // Read the file back through the registry: what was written is usable as a method.
-    const std::unique_ptr<sparse_method> check = method_create(spec);
-    j["method_spec"] = check->spec();
-    j["bytes"] = file_bytes(a.out);
-    j["capture_seconds"] = capture_s;
-    j["train_seconds"] = train_s;
-    j["wall_seconds"] = seconds_since(t_start);
-    if (a.json) {
-        print_json(j);
-        return 0;
-    }
-    std::printf("trained    %s: %d layers x %d heads on %d window%s of %d tokens\n", kind_name(a.kind), int(captured.size()),
-                m.cfg.n_head, a.windows, a.windows == 1 ? "" : "s", a.ctx);
-    std::printf("model      %s (sha256 %s)\n", m.model_id.c_str(), m.source_sha256.c_str());
-    std::printf("text       %s (%s part, sha256 %s)\n", src.spec.c_str(), text_part_name(src.part), src.sha256.c_str());
-    std::printf("quality    %s\n", quality.c_str());
-    std::printf("time       capture %.1f s, training %.1f s, total %.1f s\n", capture_s, train_s, j["wall_seconds"].get<double>());
-    std::printf("wrote      %s (%lld bytes)\nuse as     %s\n", a.out.c_str(), (long long) j["bytes"].get<int64_t>(),
-                check->spec().c_str());
+    const std::unique_ptr<sparse_method> check = method_create(t.spec);
+    j.update({{"method_spec", check->spec()}, {"bytes", file_bytes(a.out)}, {"capture_seconds", capture_s},
+              {"train_seconds", train_s}, {"wall_seconds", seconds_since(t_start)}});
+    if (a.json) print_json(j);
+    else print_train(a, e, m, src, int(captured.size()), t, j);
     return 0;
-}
-
-// Options every kind takes.
-void add_common(CLI::App * sub, train_args & a) {
-    sub->add_option("--model,-m", a.model, "GGUF file or HF checkpoint directory")->required();
-    sub->add_option("--text,-t", a.text, "calibration text (kjv:calib; evaluation text is refused)")->capture_default_str();
-    sub->add_option("--ctx,-c", a.ctx, "tokens per calibration window")->capture_default_str();
-    sub->add_option("--windows", a.windows, "calibration windows (consecutive, from the start of the text)")->capture_default_str();
-    sub->add_option("--layers", a.layers, "layers to fit, e.g. 0,10-12 (default: all)");
-    sub->add_option("--out,-o", a.out, "output file")->required();
-    sub->add_flag("--json", a.json, "JSON output");
-    sub->add_flag("--quiet,-q", a.quiet, "no progress bar");
 }
 
 } // namespace
@@ -270,46 +291,21 @@ void add_cmd_train(CLI::App & app, std::vector<command> & cmds) {
     CLI::App * train = app.add_subcommand("train", "Fit the trained methods on calibration text: gate (learned_gate), "
                                                    "router (asa_router), layer_adaptive (per-head budgets)");
     train->require_subcommand(1);
-    for (train_kind k : {train_kind::gate, train_kind::router, train_kind::layer_adaptive}) {
+    for (const train_entry & e : k_train_entries) {
         auto a = std::make_shared<train_args>();
-        a->kind = k;
-        CLI::App * sub = nullptr;
-        if (k == train_kind::gate) {
-            sub = train->add_subcommand("gate", "learned_gate: per-head gate on pooled blocks, distilled from the true block "
-                                                "mass (safetensors; use as learned_gate:params=FILE)");
-            add_common(sub, *a);
-            a->steps = attnlab::gate_train_options().steps;
-            sub->add_option("--block,-B", a->block, "block size (16, 32, 64, 128); the method's B must match")->capture_default_str();
-            sub->add_option("--dg", a->d_g, "gate projection width d_g")->capture_default_str();
-            sub->add_option("--steps", a->steps, "Adam steps per head")->capture_default_str();
-            sub->add_option("--lr", a->lr, "Adam learning rate")->capture_default_str();
-            sub->add_option("--seed", a->seed, "initialisation seed")->capture_default_str();
-        } else if (k == train_kind::router) {
-            sub = train->add_subcommand("router", "asa_router: token-level router (rank-r maps, positional prior, sink), "
-                                                  "distilled on calibration rows (safetensors; use as asa_router:params=FILE)");
-            add_common(sub, *a);
-            a->steps = attnlab::router_train_options().steps;
-            a->rows = attnlab::router_train_options().rows;
-            a->rank = attnlab::router_train_options().rank;
-            sub->add_option("--rank", a->rank, "rank r of the query/key maps")->capture_default_str();
-            sub->add_option("--rows", a->rows, "sampled query rows per window")->capture_default_str();
-            sub->add_option("--steps", a->steps, "Adam steps per head")->capture_default_str();
-            sub->add_option("--lr", a->lr, "Adam learning rate")->capture_default_str();
-            sub->add_option("--seed", a->seed, "initialisation and row-sampling seed")->capture_default_str();
-        } else {
-            sub = train->add_subcommand("layer_adaptive", "layer_adaptive: per-head block_topk budgets from calibrated recall "
-                                                          "curves (JSON table; use as layer_adaptive:rho=BUDGET,table=FILE)");
-            add_common(sub, *a);
-            sub->add_option("--budget", a->budget, "global budget: mean block density over heads (the method's rho)")
-                ->capture_default_str();
-            sub->add_option("--block,-B", a->block, "block size (16, 32, 64, 128)")->capture_default_str();
-            sub->add_option("--grid", a->grid, "block_topk densities of the recall curves")->capture_default_str();
-        }
-        command c;
-        c.sub = sub;
-        c.json = &a->json;
-        c.run = [a]() { return run_train(*a); };
-        cmds.push_back(c);
+        a->kind = e.kind;
+        a->text = "kjv:calib";
+        CLI::App * sub = train->add_subcommand(e.name, e.help);
+        // Options every kind takes, then the kind's own.
+        a->add_model(sub);
+        a->add_text(sub, "calibration text (kjv:calib; evaluation text is refused)");
+        a->add_ctx(sub, "tokens per calibration window");
+        sub->add_option("--windows", a->windows, "calibration windows (consecutive, from the start of the text)")->capture_default_str();
+        sub->add_option("--layers", a->layers, "layers to fit, e.g. 0,10-12 (default: all)");
+        sub->add_option("--out,-o", a->out, "output file")->required();
+        a->add_output_flags(sub);
+        e.add_options(sub, *a);
+        command_add(cmds, sub, *a, [a, &e]() { return run_train(*a, e); });
     }
 }
 
