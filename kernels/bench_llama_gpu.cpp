@@ -31,6 +31,8 @@ int main(int argc, char ** argv) {
     const int ctx = argc > 1 ? std::atoi(argv[1]) : 8192;
     const int reps = argc > 2 ? std::max(1, std::atoi(argv[2])) : 5;
     attnlab_cuda_register();
+    // The method table is filled by static registrars (whole-archive link).
+    std::printf("methods registered: %zu\n", method_registry().size());
     if (!llama_gpu::available()) {
         std::printf("skipped: %s\n", llama_gpu::unavailable_reason().c_str());
         return 0;

@@ -33,7 +33,6 @@
 #include "llama_gpu_kernels.h"
 #include "methods/learned_gate.h"
 #include "methods/method.h"
-#include "methods/method_spec.h"
 
 namespace attnlab {
 namespace {
@@ -221,6 +220,72 @@ private:
         stats_.forward_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
 
+    // What the attention does, decided before any work from the method's GPU
+    // selector (never its name): dense, a selection on the GPU (block_topk's
+    // pooled rule or the learned gate), or select() on the host.
+    struct sel_plan {
+        sel_mode mode = sel_mode::dense;
+        double rho = 1.0;
+        int B = 0;
+        const gate_params * gate = nullptr;   // set: mode gate runs the learned gate
+    };
+    // One layer's block lists for the attention (none: dense).
+    struct layer_sel {
+        const int32_t * kv_num = nullptr;
+        const int32_t * kv_idx = nullptr;
+        int blk = 0, max_kv = 0;
+    };
+    // Host selection: time and densities summed over layers, the qkv download.
+    struct host_acc {
+        double gate_s = 0.0, bd = 0.0, td = 0.0;
+        std::vector<float> qkv;
+    };
+
+    sel_plan plan_selection(const sparse_method * method) const {
+        sel_plan p;
+        if (!method) return p;
+        const gpu_selector g = method->gpu_selection();
+        const bool block_ok = !flash_ || g.block == 64 || g.block == 128;
+        if (g.kind == gpu_selector::dense) return p;
+        if (g.kind == gpu_selector::pooled_block_topk) {
+            if (!block_ok)
+                throw std::invalid_argument("llama_gpu: " + method->spec() +
+                                            ": the GPU block-sparse kernel needs block size B = 64 or 128");
+            p.mode = sel_mode::gate;
+            p.rho = g.rho;
+            p.B = g.block;
+        } else if (g.kind == gpu_selector::learned_gate && g.gate && g.gate->n_head == H_ && g.gate->head_dim == D_ &&
+                   block_ok) {
+            // The gate's projections and selection on the GPU.
+            p.mode = sel_mode::gate;
+            p.rho = g.rho;
+            p.B = g.block;
+            p.gate = g.gate;
+        } else {
+            p.mode = sel_mode::host;
+        }
+        return p;
+    }
+
+    // Buffers and the gate's weights for a GPU selection.
+    void prepare_gate(const sel_plan & p, int n) {
+        const int nb = (n + p.B - 1) / p.B;
+        kvnum_.ensure((size_t)H_ * nb * 4);
+        kvidx_.ensure((size_t)H_ * nb * nb * 4);
+        gatews_.ensure(p.gate ? cuda::lg_learned_gate_workspace(n, H_, Hk_, D_, p.gate->d_g, p.B)
+                              : cuda::lg_block_topk_workspace(n, H_, Hk_, D_, p.B));
+        if (p.gate) {   // [layers][n_head][D][d_g] for W_q, then W_k
+            const gate_params & gp = *p.gate;
+            gatew_.ensure((gp.wq.size() + gp.wk.size()) * sizeof(float));
+            ck(cudaMemcpyAsync(gatew_.p, gp.wq.data(), gp.wq.size() * sizeof(float), cudaMemcpyHostToDevice, st_),
+               "copy gate W_q");
+            ck(cudaMemcpyAsync(gatew_.as<float>() + gp.wq.size(), gp.wk.data(), gp.wk.size() * sizeof(float),
+                               cudaMemcpyHostToDevice, st_),
+               "copy gate W_k");
+        }
+        ck(cudaMemsetAsync(counters_.p, 0, 2 * sizeof(unsigned long long), st_), "memset counters");
+    }
+
     // The forward pass up to the logits in logits_ (rows n, or 1 = the last).
     void run(const std::vector<int32_t> & tokens, const sparse_method * method, bool all_rows) {
         const int n = (int)tokens.size();
@@ -228,69 +293,23 @@ private:
             if (id < 0 || id >= V_)
                 throw std::invalid_argument("llama_gpu: token id " + std::to_string(id) + " outside [0, " +
                                             std::to_string(V_) + ")");
-        // What the attention does: decided before any work.
-        sel_mode mode = sel_mode::dense;
-        double rho = 1.0;
-        int B = 0;
-        const learned_gate_method * gate = nullptr;   // set: mode gate runs the learned gate
-        if (method && method->name() != "dense") {
-            if (method->name() == "block_topk") {
-                const method_spec sp = method_spec_parse(method->spec());
-                const std::string * r = sp.find("rho");
-                const std::string * b = sp.find("B");
-                if (!r || !b) throw std::invalid_argument("llama_gpu: cannot read rho/B of " + method->spec());
-                rho = std::stod(*r);
-                B = std::stoi(*b);
-                mode = sel_mode::gate;
-                if (flash_ && B != 64 && B != 128)
-                    throw std::invalid_argument("llama_gpu: " + method->spec() +
-                                                ": the GPU block-sparse kernel needs block size B = 64 or 128");
-            } else if (const auto * lg = dynamic_cast<const learned_gate_method *>(method);
-                       lg && lg->tau() <= 0.0 && lg->params().n_head == H_ && lg->params().head_dim == D_ &&
-                       (!flash_ || lg->params().block == 64 || lg->params().block == 128)) {
-                // The gate's projections and selection on the GPU (tau > 0 needs
-                // the softmax threshold: host path).
-                gate = lg;
-                rho = lg->rho();
-                B = lg->params().block;
-                mode = sel_mode::gate;
-            } else {
-                mode = sel_mode::host;
-            }
-        }
+        const sel_plan plan = plan_selection(method);
         stats_ = llama_gpu_stats{};
         stats_.attention_path = flash_ ? "flash" : "reference";
-        stats_.selection_path = mode == sel_mode::dense ? "dense" : mode == sel_mode::gate ? (gate ? "gpu_learned_gate" : "gpu_gate")
-                                                                                        : "host";
+        stats_.selection_path = plan.mode == sel_mode::dense ? "dense"
+                                : plan.mode == sel_mode::gate ? (plan.gate ? "gpu_learned_gate" : "gpu_gate")
+                                                              : "host";
         if (record_) rec_.assign(c_.n_layer, {});
         else rec_.clear();
 
         ensure_buffers(n);
         ensure_rope(n);
-        int nb = 0;
-        if (mode == sel_mode::gate) {
-            nb = (n + B - 1) / B;
-            kvnum_.ensure((size_t)H_ * nb * 4);
-            kvidx_.ensure((size_t)H_ * nb * nb * 4);
-            gatews_.ensure(gate ? cuda::lg_learned_gate_workspace(n, H_, Hk_, D_, gate->params().d_g, B)
-                                : cuda::lg_block_topk_workspace(n, H_, Hk_, D_, B));
-            if (gate) {   // [layers][n_head][D][d_g] for W_q, then W_k
-                const gate_params & gp = gate->params();
-                gatew_.ensure((gp.wq.size() + gp.wk.size()) * sizeof(float));
-                ck(cudaMemcpyAsync(gatew_.p, gp.wq.data(), gp.wq.size() * sizeof(float), cudaMemcpyHostToDevice, st_),
-                   "copy gate W_q");
-                ck(cudaMemcpyAsync(gatew_.as<float>() + gp.wq.size(), gp.wk.data(), gp.wk.size() * sizeof(float),
-                                   cudaMemcpyHostToDevice, st_),
-                   "copy gate W_k");
-            }
-            ck(cudaMemsetAsync(counters_.p, 0, 2 * sizeof(unsigned long long), st_), "memset counters");
-        }
+        if (plan.mode == sel_mode::gate) prepare_gate(plan, n);
         ck(cudaMemcpyAsync(ids_.p, tokens.data(), (size_t)n * 4, cudaMemcpyHostToDevice, st_), "copy ids");
         ckk(cuda::lg_embed(tok_embd_.as<float>(), ids_.as<int32_t>(), x_.as<float>(), n, E_, st_), "embed");
 
         const float scale = 1.0f / std::sqrt((float)D_);
-        double host_gate_s = 0.0, host_bd = 0.0, host_td = 0.0;
-        std::vector<float> host_qkv;
+        host_acc host;
         for (int il = 0; il < c_.n_layer; ++il) {
             const layer_w & w = layers_[il];
             cudaEvent_t * ev = &ev_[(size_t)il * 4];
@@ -300,84 +319,96 @@ private:
             ckk(cuda::lg_rope(qkv_.as<float>(), rope_cos_.as<float>(), rope_sin_.as<float>(), q_.as<uint16_t>(),
                               k_.as<uint16_t>(), v_.as<uint16_t>(), n, H_, Hk_, D_, st_),
                 "rope");
-
-            // Selection.
-            const int32_t * kv_num = nullptr;
-            const int32_t * kv_idx = nullptr;
-            int blk = 0, max_kv = 0;
             ck(cudaEventRecord(ev[0], st_), "event");
-            if (mode == sel_mode::gate) {
-                // learned_gate heads of layers the gate file lacks fall back to
-                // block_topk at the same rho, as on the CPU
-                const int li = gate ? gate->params().layer_index(il) : -1;
-                if (li >= 0) {
-                    const gate_params & gp = gate->params();
-                    const float * wq = gatew_.as<float>() + (size_t)li * H_ * D_ * gp.d_g;
-                    ckk(cuda::lg_learned_gate(qkv_.as<float>(), n, H_, Hk_, D_, wq, wq + gp.wq.size(), gp.d_g, B, rho,
-                                              kvnum_.as<int32_t>(), kvidx_.as<int32_t>(),
-                                              counters_.as<unsigned long long>(), gatews_.p, st_),
-                        "learned gate");
-                } else {
-                    ckk(cuda::lg_block_topk(qkv_.as<float>(), n, H_, Hk_, D_, scale, B, rho, kvnum_.as<int32_t>(),
-                                            kvidx_.as<int32_t>(), counters_.as<unsigned long long>(), gatews_.p, st_),
-                        "block_topk gate");
-                }
-                kv_num = kvnum_.as<int32_t>();
-                kv_idx = kvidx_.as<int32_t>();
-                blk = B;
-                max_kv = nb;
-                if (record_) record_gate(il, n, B, nb);
-            } else if (mode == sel_mode::host) {
-                const auto h0 = std::chrono::steady_clock::now();
-                host_select(*method, il, n, scale, host_qkv, blk, max_kv, host_bd, host_td);
-                host_gate_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - h0).count();
-                kv_num = kvnum_.as<int32_t>();
-                kv_idx = kvidx_.as<int32_t>();
-            }
+            const layer_sel sel = select_layer(plan, method, il, n, scale, host);
             ck(cudaEventRecord(ev[1], st_), "event");
-
-            // Attention.
-            if (flash_) {
-                attnlab_attn_args a;
-                std::memset(&a, 0, sizeof a);
-                a.dtype = ATTNLAB_BF16;
-                a.q = q_.p; a.k = k_.p; a.v = v_.p; a.o = att_.p;
-                a.B = 1; a.H = H_; a.Hkv = Hk_; a.L = n; a.D = D_;
-                a.causal = 1;
-                a.scale = scale;
-                const long long qs[3] = {(long long)n * H_ * D_, D_, (long long)H_ * D_};
-                const long long ks[3] = {(long long)n * Hk_ * D_, D_, (long long)Hk_ * D_};
-                for (int i = 0; i < 3; ++i) {
-                    a.q_strides[i] = a.o_strides[i] = qs[i];
-                    a.k_strides[i] = a.v_strides[i] = ks[i];
-                }
-                if (kv_num) {
-                    a.kv_num_blocks = kv_num; a.kv_indices = kv_idx; a.block_size = blk;
-                    a.mask_B = 1; a.mask_H = H_; a.max_kv_blocks = max_kv;
-                }
-                a.stream = st_;
-                ck_attn(attnlab_attention_fwd(&a));
-            } else {
-                ckk(cuda::lg_attention_ref(qkv_.as<float>(), att_.as<uint16_t>(), n, H_, Hk_, D_, scale, kv_num, kv_idx,
-                                           blk, max_kv, st_),
-                    "reference attention");
-            }
+            attend_layer(sel, n, scale);
             ck(cudaEventRecord(ev[2], st_), "event");
-
             linear(att_.p, n, H_ * D_, w.wo, E_, x_.as<float>(), 1.0f);
-            // SwiGLU feed-forward block.
-            ckk(cuda::lg_rmsnorm(x_.as<float>(), w.ffn_norm.as<float>(), xn_.as<uint16_t>(), n, E_, c_.rms_eps, st_),
-                "rmsnorm");
-            linear(xn_.p, n, E_, w.wgu, 2 * F_, gu_.as<float>(), 0.0f);
-            ckk(cuda::lg_swiglu(gu_.as<float>(), h_.as<uint16_t>(), n, F_, st_), "swiglu");
-            linear(h_.p, n, F_, w.wdown, E_, x_.as<float>(), 1.0f);
+            feed_forward(w, n);
         }
         const int rows = all_rows ? n : 1;
         const float * xlast = x_.as<float>() + (size_t)(n - rows) * E_;
         ckk(cuda::lg_rmsnorm(xlast, out_norm_.as<float>(), xn_.as<uint16_t>(), rows, E_, c_.rms_eps, st_), "rmsnorm");
         linear(xn_.p, rows, E_, out_w_, V_, logits_.as<float>(), 0.0f);
+        finish_layer_stats(plan, n, host);
+    }
 
-        // Per-layer device times and densities (waits for the layers, not the logits copy).
+    // Selection of one layer (after the events that time it).
+    layer_sel select_layer(const sel_plan & plan, const sparse_method * method, int il, int n, float scale, host_acc & host) {
+        layer_sel r;
+        if (plan.mode == sel_mode::gate) {
+            // learned_gate heads of layers the gate file lacks fall back to
+            // block_topk at the same rho, as on the CPU
+            const int B = plan.B, nb = (n + B - 1) / B;
+            const int li = plan.gate ? plan.gate->layer_index(il) : -1;
+            if (li >= 0) {
+                const gate_params & gp = *plan.gate;
+                const float * wq = gatew_.as<float>() + (size_t)li * H_ * D_ * gp.d_g;
+                ckk(cuda::lg_learned_gate(qkv_.as<float>(), n, H_, Hk_, D_, wq, wq + gp.wq.size(), gp.d_g, B, plan.rho,
+                                          kvnum_.as<int32_t>(), kvidx_.as<int32_t>(), counters_.as<unsigned long long>(),
+                                          gatews_.p, st_),
+                    "learned gate");
+            } else {
+                ckk(cuda::lg_block_topk(qkv_.as<float>(), n, H_, Hk_, D_, scale, B, plan.rho, kvnum_.as<int32_t>(),
+                                        kvidx_.as<int32_t>(), counters_.as<unsigned long long>(), gatews_.p, st_),
+                    "block_topk gate");
+            }
+            r.kv_num = kvnum_.as<int32_t>();
+            r.kv_idx = kvidx_.as<int32_t>();
+            r.blk = B;
+            r.max_kv = nb;
+            if (record_) record_gate(il, n, B, nb);
+        } else if (plan.mode == sel_mode::host) {
+            const auto h0 = std::chrono::steady_clock::now();
+            host_select(*method, il, n, scale, host.qkv, r.blk, r.max_kv, host.bd, host.td);
+            host.gate_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - h0).count();
+            r.kv_num = kvnum_.as<int32_t>();
+            r.kv_idx = kvidx_.as<int32_t>();
+        }
+        return r;
+    }
+
+    // Attention of one layer into att_: the flash kernels (block-sparse when
+    // the layer has block lists), else the fp32 reference kernel.
+    void attend_layer(const layer_sel & sel, int n, float scale) {
+        if (!flash_) {
+            ckk(cuda::lg_attention_ref(qkv_.as<float>(), att_.as<uint16_t>(), n, H_, Hk_, D_, scale, sel.kv_num, sel.kv_idx,
+                                       sel.blk, sel.max_kv, st_),
+                "reference attention");
+            return;
+        }
+        attnlab_attn_args a;
+        std::memset(&a, 0, sizeof a);
+        a.dtype = ATTNLAB_BF16;
+        a.q = q_.p; a.k = k_.p; a.v = v_.p; a.o = att_.p;
+        a.B = 1; a.H = H_; a.Hkv = Hk_; a.L = n; a.D = D_;
+        a.causal = 1;
+        a.scale = scale;
+        const long long qs[3] = {(long long)n * H_ * D_, D_, (long long)H_ * D_};
+        const long long ks[3] = {(long long)n * Hk_ * D_, D_, (long long)Hk_ * D_};
+        for (int i = 0; i < 3; ++i) {
+            a.q_strides[i] = a.o_strides[i] = qs[i];
+            a.k_strides[i] = a.v_strides[i] = ks[i];
+        }
+        if (sel.kv_num) {
+            a.kv_num_blocks = sel.kv_num; a.kv_indices = sel.kv_idx; a.block_size = sel.blk;
+            a.mask_B = 1; a.mask_H = H_; a.max_kv_blocks = sel.max_kv;
+        }
+        a.stream = st_;
+        ck_attn(attnlab_attention_fwd(&a));
+    }
+
+    // SwiGLU feed-forward block, added into x_.
+    void feed_forward(const layer_w & w, int n) {
+        ckk(cuda::lg_rmsnorm(x_.as<float>(), w.ffn_norm.as<float>(), xn_.as<uint16_t>(), n, E_, c_.rms_eps, st_), "rmsnorm");
+        linear(xn_.p, n, E_, w.wgu, 2 * F_, gu_.as<float>(), 0.0f);
+        ckk(cuda::lg_swiglu(gu_.as<float>(), h_.as<uint16_t>(), n, F_, st_), "swiglu");
+        linear(h_.p, n, F_, w.wdown, E_, x_.as<float>(), 1.0f);
+    }
+
+    // Per-layer device times and densities (waits for the layers, not the logits copy).
+    void finish_layer_stats(const sel_plan & plan, int n, const host_acc & host) {
         ck(cudaEventSynchronize(ev_[(size_t)(c_.n_layer - 1) * 4 + 2]), "layers");
         for (int il = 0; il < c_.n_layer; ++il) {
             float g = 0.f, a = 0.f;
@@ -386,16 +417,16 @@ private:
             stats_.gate_s += g * 1e-3;
             stats_.attention_s += a * 1e-3;
         }
-        if (mode == sel_mode::gate) {
+        if (plan.mode == sel_mode::gate) {
             unsigned long long cnt[2];
             ck(cudaMemcpy(cnt, counters_.p, sizeof cnt, cudaMemcpyDeviceToHost), "copy counters");
             const double lh = (double)c_.n_layer * H_;
-            stats_.block_density = (double)cnt[0] / (lh * (double)causal_blocks(n, B, true));
+            stats_.block_density = (double)cnt[0] / (lh * (double)causal_blocks(n, plan.B, true));
             stats_.token_density = (double)cnt[1] / (lh * (double)causal_pairs(n, true));
-        } else if (mode == sel_mode::host) {
-            stats_.gate_s = host_gate_s;
-            stats_.block_density = host_bd / c_.n_layer;
-            stats_.token_density = host_td / c_.n_layer;
+        } else if (plan.mode == sel_mode::host) {
+            stats_.gate_s = host.gate_s;
+            stats_.block_density = host.bd / c_.n_layer;
+            stats_.token_density = host.td / c_.n_layer;
         }
     }
 

@@ -244,6 +244,8 @@ TEST_CASE("method specs: round trip and clear errors", "[methods]") {
     // Every registered method builds from its name alone, and its canonical
     // spec (every key) parses back to the same spec.
     for (const auto & info : method_registry()) {
+        // Methods that need a parameter file: test_method_registry.cpp.
+        if (!info.file_keys.empty()) continue;
         auto m = method_create(info.name);
         CHECK(m->name() == info.name);
         const std::string sp = m->spec();

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "base/error.h"
+#include "methods/method.h"
 #include "lab/regime_budget.h"
 #include "sim/calibration.h"
 #include "sim/claims.h"
@@ -185,6 +186,39 @@ TEST_CASE("sim: block plans", "[sim]") {
     CHECK(error_field([] { sim_method_parse("window:w=3,B=48"); }) == "method.B");
     CHECK(error_field([] { sim_method_parse("magic"); }) == "method");
     CHECK(sim_method_spec(sim_method_parse("block_topk:rho=0.2,overhead=0.03")) == "block_topk:rho=0.2,B=64,overhead=0.03");
+}
+
+TEST_CASE("sim: every registry method's default spec is priced or clearly refused", "[sim]") {
+    for (const method_info & e : method_registry()) {
+        INFO(e.name);
+        std::string msg;
+        sim_method m;
+        const std::string field = error_field([&] { m = sim_method_parse(e.name); }, &msg);
+        if (e.cost == method_cost::none) {
+            CHECK(field == "method");
+            CHECK(msg.find("the simulator does not model " + e.name) != std::string::npos);
+            continue;
+        }
+        CHECK(field == "");
+        CHECK(m.name == e.name);
+        CHECK(m.family == e.family);
+        // the registry's defaults, read by the one resolver
+        const method_args a = method_args_resolve(method_spec_parse(e.name), e);
+        CHECK(m.block == a.integer("B"));
+        if (e.cost == method_cost::block_density) CHECK(m.density == a.real("rho"));
+        if (e.cost == method_cost::window) CHECK(m.window == a.integer("w"));
+        // the sim spec reads back to the same priced method
+        const sim_method back = sim_method_parse(sim_method_spec(m));
+        CHECK(sim_method_spec(back) == sim_method_spec(m));
+    }
+    // the same grammar: spaces, the density alias, the sim-only keys
+    const sim_method b = sim_method_parse(" block_topk : density = 0.3 , B=128, eff=0.5 ");
+    CHECK(b.density == 0.3);
+    CHECK(b.block == 128);
+    CHECK(b.kernel_eff == 0.5);
+    CHECK(error_field([] { sim_method_parse("window:w=4,w=5"); }) == "method.w");
+    CHECK(error_field([] { sim_method_parse("block_topk:eff=0"); }) == "method.eff");
+    CHECK(error_field([] { sim_method_parse("dense:rho=0.5"); }) == "method.rho");
 }
 
 TEST_CASE("sim: sparse prefill saves attention, not the linear layers", "[sim]") {

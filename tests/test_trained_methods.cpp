@@ -23,8 +23,10 @@
 #include "data/corpus.h"
 #include "base/job.h"
 #include "methods/asa_router.h"
+#include "methods/hybrid.h"
 #include "methods/layer_adaptive.h"
 #include "methods/learned_gate.h"
+#include "methods/max_keys.h"
 #include "methods/registry_trained.h"
 #include "methods/spa.h"
 #include "methods/train/calib.h"
@@ -329,9 +331,9 @@ TEST_CASE("learned_gate file: round trip, provenance, bad fields", "[trained]") 
     CHECK(q.layers == p.layers);
 
     // Through the spec, and wrapped in the guard: identical selections, hash exposed.
-    auto m = method_create_any("learned_gate:rho=0.3,B=16,params=" + path);
+    auto m = method_create("learned_gate:rho=0.3,B=16,params=" + path);
     CHECK(m->spec() == "learned_gate:rho=0.3,tau=0,B=16,params=" + path);
-    CHECK(method_create_any(m->spec())->spec() == m->spec());
+    CHECK(method_create(m->spec())->spec() == m->spec());
     auto * lg = dynamic_cast<learned_gate_method *>(m.get());
     REQUIRE(lg);
     CHECK(lg->calib_text_sha256() == k_sha_text);
@@ -343,7 +345,7 @@ TEST_CASE("learned_gate file: round trip, provenance, bad fields", "[trained]") 
         CHECK(a.blk_ptr == b.blk_ptr);
         CHECK(a.blk_cols == b.blk_cols);
     }
-    auto guarded = method_create_any("max_keys:k=40,inner=learned_gate:rho=0.3|B=16|params=" + path);
+    auto guarded = method_create("max_keys:k=40,inner=learned_gate:rho=0.3|B=16|params=" + path);
     REQUIRE(method_provenance(*guarded));
     CHECK(method_provenance(*guarded)->calib_text_sha256 == k_sha_text);
     CHECK(method_provenance(*method_create("block_topk")) == nullptr);
@@ -357,10 +359,10 @@ TEST_CASE("learned_gate file: round trip, provenance, bad fields", "[trained]") 
         CHECK(lg->fallbacks() == 1);
     }
 
-    expect_input_error([&] { method_create_any("learned_gate:rho=0.3,B=32,params=" + path); },
+    expect_input_error([&] { method_create("learned_gate:rho=0.3,B=32,params=" + path); },
                        "learned_gate:rho=0.3,B=32,params=" + path, "B");
-    expect_input_error([&] { method_create_any("learned_gate:rho=0.3"); }, "learned_gate:rho=0.3", "params");
-    expect_input_error([&] { method_create_any("learned_gate:rho=2,params=x"); }, "learned_gate:rho=2,params=x", "rho");
+    expect_input_error([&] { method_create("learned_gate:rho=0.3"); }, "learned_gate:rho=0.3", "params");
+    expect_input_error([&] { method_create("learned_gate:rho=2,params=x"); }, "learned_gate:rho=2,params=x", "rho");
     expect_input_error([&] { gate_load("/nonexistent/gate.safetensors"); }, "/nonexistent/gate.safetensors", "file");
 
     const std::string bad = tmp_path("gate_bad.safetensors");
@@ -497,7 +499,7 @@ TEST_CASE("spa: rho=1 is dense; the formula matches a float64 brute force", "[tr
         CHECK(hook.records().size() == 1);
 
         for (double rho : {0.2, 0.5}) {
-            auto m = method_create_any("spa:rho=" + std::to_string(rho) + ",m=32,seed=5,B=16");
+            auto m = method_create("spa:rho=" + std::to_string(rho) + ",m=32,seed=5,B=16");
             const auto * sm = dynamic_cast<const spa_method *>(m.get());
             REQUIRE(sm);
             for (int h = 0; h < 4; ++h) {
@@ -636,16 +638,16 @@ TEST_CASE("layer_adaptive: calibrated curves, table file and method", "[trained]
     CHECK(u.head_rho == t.head_rho);
     CHECK(u.greedy.mean_recall == Approx(t.greedy.mean_recall));
     CHECK(u.prov.calib_text_sha256 == k_sha_text);
-    auto m = method_create_any("layer_adaptive:rho=0.5,table=" + path + ",B=16");
+    auto m = method_create("layer_adaptive:rho=0.5,table=" + path + ",B=16");
     REQUIRE(method_provenance(*m));
     CHECK(method_provenance(*m)->file == path);
     for (size_t li = 0; li < 2; ++li)
         for (int h = 0; h < 3; ++h) {
             const head_inputs in = capture_head_of(caps[0], li, h).in;
             const double r = t.head_rho[li * 3 + h];
-            CHECK(m->select(in).blk_cols == method_create_any("block_topk:rho=" + std::to_string(r) + ",B=16")->select(in).blk_cols);
+            CHECK(m->select(in).blk_cols == method_create("block_topk:rho=" + std::to_string(r) + ",B=16")->select(in).blk_cols);
         }
-    expect_input_error([&] { method_create_any("layer_adaptive:rho=0.3,table=" + path + ",B=16"); },
+    expect_input_error([&] { method_create("layer_adaptive:rho=0.3,table=" + path + ",B=16"); },
                        "layer_adaptive:rho=0.3,table=" + path + ",B=16", "rho");
     // a table with a field removed or broken names it
     {
@@ -715,9 +717,9 @@ TEST_CASE("hybrid: pooled 95%-mass estimate, dense above delta", "[trained]") {
                     CHECK(std::set<int>(row.begin(), row.end()) == keep);
                 }
                 CHECK(e.density == Approx((double) kept / causal_blocks(L, B, true)));
-                auto all_dense = method_create_any("hybrid:delta=1e-9,B=" + std::to_string(B));
+                auto all_dense = method_create("hybrid:delta=1e-9,B=" + std::to_string(B));
                 CHECK(selection_block_density(all_dense->select(in)) == 1.0);
-                auto never = method_create_any("hybrid:delta=1,B=" + std::to_string(B));
+                auto never = method_create("hybrid:delta=1,B=" + std::to_string(B));
                 CHECK(never->select(in).blk_cols == e.sparse.blk_cols);
             }
         }
@@ -729,9 +731,9 @@ TEST_CASE("max_keys caps each row at its best selected keys and reports the spre
         const attention_layer_io io = capture_layer_io(cap, 0);
         for (int k : {1, 7, 64}) {
             const std::string inner = "block_topk:rho=0.5|B=16";
-            auto m = method_create_any("max_keys:k=" + std::to_string(k) + ",inner=" + inner);
+            auto m = method_create("max_keys:k=" + std::to_string(k) + ",inner=" + inner);
             CHECK(m->spec() == "max_keys:k=" + std::to_string(k) + ",inner=block_topk:rho=0.5|B=16");
-            CHECK(method_create_any(m->spec())->spec() == m->spec());
+            CHECK(method_create(m->spec())->spec() == m->spec());
             auto bt = method_create("block_topk:rho=0.5,B=16");
             for (int h = 0; h < 2; ++h) {
                 const head_inputs in = head_inputs_of(io, h);
@@ -759,8 +761,8 @@ TEST_CASE("max_keys caps each row at its best selected keys and reports the spre
             }
         }
     }
-    expect_input_error([] { method_create_any("max_keys:k=0"); }, "max_keys:k=0", "k");
-    expect_input_error([] { method_create_any("max_keys:inner=nosuch"); }, "max_keys:inner=nosuch", "inner");
+    expect_input_error([] { method_create("max_keys:k=0"); }, "max_keys:k=0", "k");
+    expect_input_error([] { method_create("max_keys:inner=nosuch"); }, "max_keys:inner=nosuch", "inner");
 }
 
 // ---------------------------------------------------------------- asa_router
@@ -812,7 +814,7 @@ TEST_CASE("asa_router: logits, mask rule, training and file", "[trained]") {
             }
         for (double theta : {0.0, 0.01, 0.2})
             for (double rho : {0.1, 0.5}) {
-                auto m = method_create_any("asa_router:theta=" + std::to_string(theta) + ",rho=" + std::to_string(rho) +
+                auto m = method_create("asa_router:theta=" + std::to_string(theta) + ",rho=" + std::to_string(rho) +
                                            ",B=32,params=" + path);
                 const selection s = m->select(in);
                 REQUIRE(selection_check(s) == "");
@@ -851,19 +853,20 @@ TEST_CASE("asa_router: logits, mask rule, training and file", "[trained]") {
 
 TEST_CASE("trained registry: names, canonical specs, errors", "[trained]") {
     for (const char * n : {"spa", "hybrid", "max_keys"}) {
-        auto m = method_create_any(n);
+        auto m = method_create(n);
         CHECK(m->name() == n);
-        CHECK(method_create_any(m->spec())->spec() == m->spec());
-        for (const auto & p : trained_method_find(n)->params) CHECK(m->spec().find(p.key + "=") != std::string::npos);
+        CHECK(method_create(m->spec())->spec() == m->spec());
+        for (const auto & p : method_find(n)->params) CHECK(m->spec().find(p.key + "=") != std::string::npos);
     }
-    CHECK(method_create_any("spa:m=8")->spec() == "spa:rho=0.2,m=8,seed=0,B=64");
-    CHECK(method_create_any("block_topk:rho=0.3")->spec() == "block_topk:rho=0.3,B=64");
-    expect_input_error([] { method_create_any("spa:m=0"); }, "spa:m=0", "m");
-    expect_input_error([] { method_create_any("spa:q=1"); }, "spa:q=1", "q");
-    expect_input_error([] { method_create_any("hybrid:delta=0"); }, "hybrid:delta=0", "delta");
-    expect_input_error([] { method_create_any("asa_router"); }, "asa_router", "params");
-    expect_input_error([] { method_create_any("layer_adaptive"); }, "layer_adaptive", "table");
-    expect_input_error([] { trained_method_create(method_spec_parse("window")); }, "window", "name");
+    CHECK(method_create("spa:m=8")->spec() == "spa:rho=0.2,m=8,seed=0,B=64");
+    CHECK(method_create("block_topk:rho=0.3")->spec() == "block_topk:rho=0.3,B=64");
+    expect_input_error([] { method_create("spa:m=0"); }, "spa:m=0", "m");
+    expect_input_error([] { method_create("spa:q=1"); }, "spa:q=1", "q");
+    expect_input_error([] { method_create("hybrid:delta=0"); }, "hybrid:delta=0", "delta");
+    expect_input_error([] { method_create("asa_router"); }, "asa_router", "params");
+    expect_input_error([] { method_create("layer_adaptive"); }, "layer_adaptive", "table");
+    // One table: a trained name is found like any other, an unknown one is refused by name.
+    expect_input_error([] { method_create(method_spec_parse("nosuch_trained")); }, "nosuch_trained", "name");
 }
 
 // ---------------------------------------------------------------- real model
@@ -1009,7 +1012,7 @@ TEST_CASE("report: gate vs block_topk on real calibration -> evaluation captures
     // and measured on the evaluation capture
     const std::string path = tmp_path("report_table.json");
     layer_adaptive_save(path, tab);
-    auto la = method_create_any("layer_adaptive:rho=0.3,table=" + path + ",B=64");
+    auto la = method_create("layer_adaptive:rho=0.3,table=" + path + ",B=64");
     auto u = method_create("block_topk:rho=" + std::to_string(tab.uniform.rho[0]) + ",B=64");
     double rl = 0, ru = 0, dl = 0, du = 0;
     for (size_t li = 0; li < ev.layers.size(); ++li)
@@ -1034,8 +1037,8 @@ TEST_CASE("spa patched through sparse_attention_hook applies its low-rank term",
     qkv_capture cap = random_capture(L, 4, 2, 16, {0}, 77, "kjv:calib", 0.7f);
     attention_layer_io io = capture_layer_io(cap, 0);
     std::vector<float> out_spa((size_t) L * 4 * 16, NAN), out_topk((size_t) L * 4 * 16, NAN), out_ref((size_t) L * 4 * 16, NAN);
-    auto spa = method_create_any("spa:rho=0.2,m=64,seed=5,B=16");
-    auto topk = method_create_any("block_topk:rho=0.2,B=16");
+    auto spa = method_create("spa:rho=0.2,m=64,seed=5,B=16");
+    auto topk = method_create("block_topk:rho=0.2,B=16");
     sparse_attention_hook hs(std::shared_ptr<const sparse_method>(std::move(spa)));
     sparse_attention_hook ht(std::shared_ptr<const sparse_method>(std::move(topk)));
     io.out = out_spa.data();
@@ -1046,7 +1049,7 @@ TEST_CASE("spa patched through sparse_attention_hook applies its low-rank term",
     for (size_t i = 0; i < out_spa.size(); ++i) diff = std::max(diff, (double) std::fabs(out_spa[i] - out_topk[i]));
     CHECK(diff > 1e-4);
     // the same as calling spa_attend directly on block_topk's selection
-    auto spa2 = method_create_any("spa:rho=0.2,m=64,seed=5,B=16");
+    auto spa2 = method_create("spa:rho=0.2,m=64,seed=5,B=16");
     const auto * sm = dynamic_cast<const spa_method *>(spa2.get());
     REQUIRE(sm);
     for (int h = 0; h < io.n_head; ++h) {

@@ -25,10 +25,6 @@ int router_bucket(int64_t delta) {
     return std::min(k_router_buckets - 1, b);
 }
 
-int router_params::layer_index(int layer) const { return trained_layer_index(layers, layer); }
-double router_params::mean_final_loss() const { return trained_mean_loss(final_loss); }
-double router_params::mean_initial_loss() const { return trained_mean_loss(initial_loss); }
-
 namespace {
 
 // One window of one head: Q (sampled rows), K, and those rows' dense softmax.
@@ -101,15 +97,8 @@ router_params router_train(const std::vector<const qkv_capture *> & calib, const
     if (o.rank < 1 || o.rank > 1024) throw input_error("asa_router training", "rank", "out of range [1, 1024]");
     if (o.steps < 0) throw input_error("asa_router training", "steps", "negative");
     if (o.rows < 1) throw input_error("asa_router training", "rows", "need at least one row");
-    std::vector<int> layers = o.layers.empty() ? info.layers : o.layers;
-    std::sort(layers.begin(), layers.end());
-    layers.erase(std::unique(layers.begin(), layers.end()), layers.end());
     std::vector<size_t> cap_index;
-    for (int l : layers) {
-        auto it = std::find(info.layers.begin(), info.layers.end(), l);
-        if (it == info.layers.end()) throw input_error(info.text_spec, "layers", "layer " + std::to_string(l) + " was not captured");
-        cap_index.push_back((size_t) (it - info.layers.begin()));
-    }
+    const std::vector<int> layers = calib_layers(info, o.layers, cap_index);
     router_params p;
     p.rank = o.rank;
     p.head_dim = info.head_dim;
@@ -121,11 +110,7 @@ router_params router_train(const std::vector<const qkv_capture *> & calib, const
     p.ctx = info.n_tokens();
     p.windows = (int) calib.size();
     p.layers = layers;
-    p.prov.kind = "asa_router";
-    p.prov.calib_text_spec = info.text_spec;
-    p.prov.calib_text_sha256 = info.text_sha256;
-    p.prov.model_sha256 = info.model_sha256;
-    p.prov.model_id = info.model_id;
+    p.prov = calib_provenance(info, "asa_router");
     const int d = info.head_dim, r = o.rank, n_head = info.n_head;
     const int n_jobs = (int) layers.size() * n_head;
     const size_t per = (size_t) d * r;
@@ -217,8 +202,7 @@ router_params router_train(const std::vector<const qkv_capture *> & calib, const
         for (int t = 0; t < o.steps; ++t) {
             if (prog && prog->cancelled()) break;
             router_loss(S, v, w, &g);
-            const double f = (double) t / o.steps;
-            opt.step(w, g, f < 0.5 ? 1.0 : 0.1 + 0.9 * 0.5 * (1.0 + std::cos(3.141592653589793 * (f - 0.5) / 0.5)));
+            opt.step(w, g, calib_lr_scale(t, o.steps));
         }
         const double l1 = router_loss(S, v, w, nullptr);
         for (size_t x = 0; x < per; ++x) {
@@ -244,54 +228,22 @@ void router_save(const std::string & path, const router_params & p) {
         f32("prior", {nl, p.n_head, k_router_buckets}, p.prior), f32("sink", {nl, p.n_head}, p.sink),
         f32("initial_loss", {nl, p.n_head}, p.initial_loss),      f32("final_loss", {nl, p.n_head}, p.final_loss)};
     std::map<std::string, std::string> md;
+    put_trained(md, p);
     md["attnlab.kind"] = "asa_router";
-    md["format_version"] = "1";
-    md["calib_text_spec"] = p.prov.calib_text_spec;
-    md["calib_text_sha256"] = p.prov.calib_text_sha256;
-    md["model_sha256"] = p.prov.model_sha256;
-    md["model_id"] = p.prov.model_id;
     md["rank"] = std::to_string(p.rank);
     md["n_buckets"] = std::to_string(k_router_buckets);
-    md["head_dim"] = std::to_string(p.head_dim);
-    md["n_head"] = std::to_string(p.n_head);
-    md["layers"] = join_ints(p.layers);
-    md["steps"] = std::to_string(p.steps);
     md["rows"] = std::to_string(p.rows);
-    md["lr"] = real_str(p.lr);
-    md["seed"] = std::to_string(p.seed);
-    md["ctx"] = std::to_string(p.ctx);
-    md["windows"] = std::to_string(p.windows);
-    md["final_loss"] = real_str(p.mean_final_loss());
     safetensors_write(path, t, md);
 }
 
 router_params router_load(const std::string & path) {
     safetensors_file f = safetensors_file::open(path);
     using namespace st_meta;
-    if (get(f, "attnlab.kind") != "asa_router") throw input_error(path, "attnlab.kind", "expected asa_router");
-    if (integer(f, "format_version", 1, 1000) != 1) throw input_error(path, "format_version", "unsupported version");
     router_params p;
-    p.prov.kind = "asa_router";
-    p.prov.file = path;
-    p.prov.calib_text_spec = get(f, "calib_text_spec");
-    if (text_spec_part(p.prov.calib_text_spec) != text_part::calibration) {
-        throw input_error(path, "calib_text_spec", "'" + p.prov.calib_text_spec + "' is not calibration text");
-    }
-    p.prov.calib_text_sha256 = sha(f, "calib_text_sha256");
-    p.prov.model_sha256 = sha(f, "model_sha256");
-    p.prov.model_id = get(f, "model_id");
+    read_trained(f, "asa_router", 0, p);
     p.rank = (int) integer(f, "rank", 1, 1024);
     integer(f, "n_buckets", k_router_buckets, k_router_buckets);
-    p.head_dim = (int) integer(f, "head_dim", 1, 4096);
-    p.n_head = (int) integer(f, "n_head", 1, 4096);
-    p.layers = layers(f, "layers");
-    p.steps = (int) integer(f, "steps", 0, 1LL << 40);
     p.rows = (int) integer(f, "rows", 1, 1 << 30);
-    p.lr = real(f, "lr");
-    p.seed = (uint64_t) integer(f, "seed", 0, 1LL << 62);
-    p.ctx = (int) integer(f, "ctx", 2, 1 << 30);
-    p.windows = (int) integer(f, "windows", 1, 1 << 30);
-    real(f, "final_loss");
     const int64_t nl = (int64_t) p.layers.size();
     p.uq = tensor(f, "uq", {nl, p.n_head, p.head_dim, p.rank});
     p.uk = tensor(f, "uk", {nl, p.n_head, p.head_dim, p.rank});
@@ -377,11 +329,31 @@ selection asa_router_method::select(const head_inputs & in) const {
     return router_mask(z, L, B_, in.causal, theta_, rho_);
 }
 
-std::unique_ptr<sparse_method> make_asa_router(const method_args & a) {
+namespace {
+
+std::unique_ptr<sparse_method> create(const method_args & a) {
     const std::string & file = a.text("params");
     if (file.empty()) throw input_error(a.spec_text, "params", "asa_router needs a trained router file (params=FILE)");
     auto p = std::make_shared<router_params>(router_load(file));
     return std::make_unique<asa_router_method>(p, a.real("theta"), a.real("rho"), a.integer("B"), method_args_spec("asa_router", a));
 }
+
+const method_registrar reg([] {
+    method_info e;
+    e.name = "asa_router";
+    e.help = "token-level router: rank-r maps + positional prior + sink, distilled on calibration text; keys with "
+             "router probability >= theta, or the top rho, plus the diagonal";
+    e.params = {param_real("theta", "0", 0.0, 1.0, false, "router probability threshold; 0 selects by rho"),
+                param_real("rho", "0.2", 0.0, 1.0, true, "kept fraction of each row's causal keys (when theta = 0)"),
+                param_block(), param_text("params", "", "trained router file (safetensors)")};
+    e.create = create;
+    e.grain = method_info::token;
+    e.uses_qk = true;
+    e.file_keys = {"params"};
+    e.order = 110;
+    return e;
+}());
+
+} // namespace
 
 } // namespace attnlab

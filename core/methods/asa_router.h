@@ -45,26 +45,12 @@ struct router_train_options {
     job_progress * progress = nullptr;
 };
 
-struct router_params {
+struct router_params : trained_params {
     int rank = 16;
-    int head_dim = 0;
-    int n_head = 0;
-    int steps = 0;
-    int rows = 0;
-    double lr = 0.0;
-    uint64_t seed = 0;
-    int ctx = 0;
-    int windows = 0;
-    std::vector<int> layers;
+    int rows = 0;                   // sampled query rows per window
     std::vector<float> uq, uk;      // [layers][n_head][head_dim][rank]
     std::vector<float> prior;       // [layers][n_head][k_router_buckets]
     std::vector<float> sink;        // [layers][n_head]
-    std::vector<float> initial_loss, final_loss;    // phase 2, [layers][n_head]
-    trained_provenance prov;
-
-    int layer_index(int layer) const;
-    double mean_final_loss() const;
-    double mean_initial_loss() const;
 };
 
 router_params router_train(const std::vector<const qkv_capture *> & calib, const router_train_options & o);
@@ -74,17 +60,16 @@ router_params router_load(const std::string & path);
 // Router logits of one head: r[i*L + j] for causal j (others -inf).
 std::vector<double> router_logits(const router_params & p, int li, int h, const head_inputs & in);
 
-class asa_router_method : public sparse_method, public trained_method {
+class asa_router_method : public sparse_method {
 public:
     asa_router_method(std::shared_ptr<const router_params> p, double theta, double rho, int B, std::string spec);
     std::string name() const override { return "asa_router"; }
     std::string spec() const override { return spec_; }
-    bool uses_qk() const override { return true; }
     double predictor_flops(int L, int d, bool causal) const override;
     // Heads the router has no parameters for fall back to oracle_topk(ρ)'s
     // rule on the exact logits (select() cannot throw in the hook).
     selection select(const head_inputs & in) const override;
-    const trained_provenance & provenance() const override { return p_->prov; }
+    const trained_provenance * provenance() const override { return &p_->prov; }
     const router_params & params() const { return *p_; }
 
 private:
@@ -96,7 +81,5 @@ private:
 
 // The mask rule on given logits (L x L, causal part used): shared with tests.
 selection router_mask(const std::vector<double> & logits, int L, int B, bool causal, double theta, double rho);
-
-std::unique_ptr<sparse_method> make_asa_router(const method_args & a);
 
 } // namespace attnlab

@@ -10,9 +10,8 @@
 //   Stage 3: the kernel runs exact attention on the kept blocks.
 // Pooling and scores run in double in plain loops (nb²·d is small).
 #include <algorithm>
-#include <cmath>
 
-#include "methods/method.h"
+#include "methods/block_select.h"
 
 namespace attnlab {
 
@@ -20,34 +19,30 @@ namespace {
 
 class block_topk_method : public sparse_method {
 public:
-    explicit block_topk_method(const method_args & a)
-        : spec_(method_args_spec("block_topk", a)), rho_(a.real("rho")), B_(a.integer("B")) {}
+    block_topk_method(double rho, int B) : rho_(rho), B_(B) {
+        method_args a;
+        a.values["rho"] = method_real_text(rho);
+        a.values["B"] = std::to_string(B);
+        spec_ = method_args_spec("block_topk", a);
+    }
     std::string name() const override { return "block_topk"; }
     std::string spec() const override { return spec_; }
-    bool uses_qk() const override { return true; }
     double predictor_flops(int L, int d, bool causal) const override {
         return 2.0 * L * d + 2.0 * d * (double) causal_blocks(L, B_, causal);
+    }
+    gpu_selector gpu_selection() const override {
+        gpu_selector g;
+        g.kind = gpu_selector::pooled_block_topk;
+        g.block = B_;
+        g.rho = rho_;
+        return g;
     }
 
     selection select(const head_inputs & in) const override {
         const int L = in.n_tokens, d = in.head_dim, B = B_;
         const int nb = (L + B - 1) / B;
-        std::vector<double> qm((size_t) nb * d, 0.0), km((size_t) nb * d, 0.0);
-        for (int I = 0; I < nb; ++I) {
-            const int t0 = I * B, t1 = std::min(L, t0 + B);
-            double * qi = &qm[(size_t) I * d];
-            double * ki = &km[(size_t) I * d];
-            for (int t = t0; t < t1; ++t) {
-                for (int i = 0; i < d; ++i) {
-                    qi[i] += in.q[t * in.q_stride + i];
-                    ki[i] += in.k[t * in.k_stride + i];
-                }
-            }
-            for (int i = 0; i < d; ++i) {
-                qi[i] /= (t1 - t0);
-                ki[i] /= (t1 - t0);
-            }
-        }
+        std::vector<double> qm, km;
+        pool_blocks(in, B, qm, km);
         std::vector<int32_t> ptr(nb + 1, 0), cols, top;
         std::vector<double> score(nb);
         for (int I = 0; I < nb; ++I) {
@@ -57,13 +52,7 @@ public:
                 for (int i = 0; i < d; ++i) s += qm[(size_t) I * d + i] * km[(size_t) J * d + i];
                 score[J] = s * (double) in.scale;
             }
-            const int budget = oracle_row_budget(rho_, nb_c);
-            // Forced blocks outrank every scored one.
-            score[I] = HUGE_VAL;
-            score[0] = HUGE_VAL;
-            topk_indices(score.data(), nb_c, budget, top);
-            if (!std::binary_search(top.begin(), top.end(), 0)) top.insert(top.begin(), 0);
-            if (!std::binary_search(top.begin(), top.end(), I)) top.insert(std::upper_bound(top.begin(), top.end(), I), I);
+            select_block_row(score.data(), I, nb_c, rho_, 0.0, top);
             cols.insert(cols.end(), top.begin(), top.end());
             ptr[I + 1] = (int32_t) cols.size();
         }
@@ -71,13 +60,32 @@ public:
     }
 
 private:
-    std::string spec_;
     double rho_;
     int B_;
+    std::string spec_;
 };
+
+const method_registrar reg([] {
+    method_info e;
+    e.name = "block_topk";
+    e.help = "pooled block scores s*mean(Q)*mean(K)^T, top ceil(rho*nb_causal) blocks per query block incl. the "
+             "diagonal and block 0";
+    e.params = {param_real("rho", "0.2", 0.0, 1.0, true, "kept fraction of each query block's causal blocks"), param_block()};
+    e.create = [](const method_args & a) -> std::unique_ptr<sparse_method> {
+        return std::make_unique<block_topk_method>(a.real("rho"), a.integer("B"));
+    };
+    e.uses_qk = true;
+    e.gpu = gpu_selector::pooled_block_topk;
+    e.cost = method_cost::block_density;
+    e.family = "block_sparse";
+    e.order = 90;
+    return e;
+}());
 
 } // namespace
 
-std::unique_ptr<sparse_method> make_block_topk(const method_args & a) { return std::make_unique<block_topk_method>(a); }
+std::unique_ptr<sparse_method> block_topk_create(double rho, int B) {
+    return std::make_unique<block_topk_method>(std::min(1.0, std::max(1e-9, rho)), B);
+}
 
 } // namespace attnlab

@@ -58,6 +58,11 @@ public:
     std::string name() const override { return "dense"; }
     std::string spec() const override { return spec_; }
     selection select(const head_inputs & in) const override { return selection_dense(in.n_tokens, B_, in.causal); }
+    gpu_selector gpu_selection() const override {
+        gpu_selector g;
+        g.kind = gpu_selector::dense;
+        return g;
+    }
     // With softmax, the dense flash kernel itself: a "dense" end-to-end run is
     // bit-identical to the unpatched model.
     void attend(const attention_layer_io & io, const selection * sels, const score_fn & score) const override {
@@ -223,15 +228,71 @@ protected:
     int w_, g_, r_, seed_;
 };
 
-} // namespace
+// ---- the entries ----
 
-std::unique_ptr<sparse_method> make_dense(const method_args & a) { return std::make_unique<dense_method>(a); }
-std::unique_ptr<sparse_method> make_window(const method_args & a) { return std::make_unique<window_method>(a); }
-std::unique_ptr<sparse_method> make_sinks_window(const method_args & a) { return std::make_unique<sinks_window_method>(a); }
-std::unique_ptr<sparse_method> make_global_tokens(const method_args & a) { return std::make_unique<global_tokens_method>(a); }
-std::unique_ptr<sparse_method> make_block_local(const method_args & a) { return std::make_unique<block_local_method>(a); }
-std::unique_ptr<sparse_method> make_strided(const method_args & a) { return std::make_unique<strided_method>(a); }
-std::unique_ptr<sparse_method> make_random(const method_args & a) { return std::make_unique<random_method>(a); }
-std::unique_ptr<sparse_method> make_bigbird(const method_args & a) { return std::make_unique<bigbird_method>(a); }
+template <class M> std::unique_ptr<sparse_method> create(const method_args & a) { return std::make_unique<M>(a); }
+
+method_info entry(const char * name, const char * help, std::vector<method_param> params, method_factory f, int order,
+                  method_info::grain_t grain = method_info::token) {
+    method_info e;
+    e.name = name;
+    e.help = help;
+    e.params = std::move(params);
+    e.params.push_back(param_block());
+    e.create = f;
+    e.grain = grain;
+    e.order = order;
+    return e;
+}
+
+method_param p_window(const char * def) { return param_int("w", def, 1, k_any_length, "window: keys i-w+1..i"); }
+method_param p_seed() { return param_int("seed", "0", 0, 2147483647.0, "random seed"); }
+
+const method_registrar dense_reg([] {
+    method_info e = entry("dense", "exact attention", {}, create<dense_method>, 0, method_info::block);
+    e.gpu = gpu_selector::dense;
+    e.cost = method_cost::dense;
+    e.family = "dense";
+    return e;
+}());
+
+const method_registrar window_reg([] {
+    method_info e = entry("window", "keys i-w+1..i (sliding window)", {p_window("256")}, create<window_method>, 10);
+    e.cost = method_cost::window;
+    e.family = "window";
+    return e;
+}());
+
+const method_registrar sinks_window_reg(entry("sinks_window", "first g keys (attention sinks) + window w",
+                                              {param_int("g", "4", 0, k_any_length, "sink tokens"), p_window("256")},
+                                              create<sinks_window_method>, 20));
+
+const method_registrar global_tokens_reg([] {
+    method_param P;
+    P.key = "P";
+    P.kind = method_param::positions;
+    P.def = "0";
+    P.help = "global positions, ';'-separated";
+    return entry("global_tokens", "positions in P attend to and are attended by all, + window w", {P, p_window("256")},
+                 create<global_tokens_method>, 30);
+}());
+
+const method_registrar block_local_reg(entry("block_local", "block-diagonal: keys in the query's own block of B", {},
+                                             create<block_local_method>, 40, method_info::block));
+
+const method_registrar strided_reg(entry("strided", "keys j with j = i (mod m), or in the window w",
+                                         {param_int("m", "64", 1, k_any_length, "stride"), p_window("64")},
+                                         create<strided_method>, 50));
+
+const method_registrar random_reg(entry("random", "each causal key kept with probability p (plus the diagonal)",
+                                        {param_real("p", "0.1", 0.0, 1.0, false, "keep probability"), p_seed()},
+                                        create<random_method>, 60));
+
+const method_registrar bigbird_reg(entry("bigbird", "window w + first g tokens global + r random keys per row",
+                                         {p_window("192"), param_int("g", "128", 0, k_any_length, "global tokens"),
+                                          param_int("r", "192", 0, k_any_length, "random keys per row"), p_seed()},
+                                         create<bigbird_method>, 70));
+
+} // namespace
 
 } // namespace attnlab

@@ -14,8 +14,8 @@
 #include <cmath>
 #include <numeric>
 
-#include "methods/registry_trained.h"
-#include "methods/train/calib.h"
+#include "methods/block_select.h"
+#include "methods/hybrid.h"
 
 namespace attnlab {
 
@@ -72,7 +72,6 @@ public:
     hybrid_method(double delta, double mass, int B, std::string spec) : delta_(delta), mass_(mass), B_(B), spec_(std::move(spec)) {}
     std::string name() const override { return "hybrid"; }
     std::string spec() const override { return spec_; }
-    bool uses_qk() const override { return true; }
     double predictor_flops(int L, int d, bool causal) const override {
         return 2.0 * L * d + (2.0 * d + 5.0) * (double) causal_blocks(L, B_, causal);
     }
@@ -87,10 +86,20 @@ private:
     std::string spec_;
 };
 
-} // namespace
+const method_registrar reg([] {
+    method_info e;
+    e.name = "hybrid";
+    e.help = "per head: dense if the pooled estimate needs block density > delta for `mass`, else those blocks";
+    e.params = {param_real("delta", "0.5", 0.0, 1.0, true, "density above which the head runs dense"),
+                param_real("mass", "0.95", 0.0, 1.0, true, "attention mass the estimate must cover"), param_block()};
+    e.create = [](const method_args & a) -> std::unique_ptr<sparse_method> {
+        return std::make_unique<hybrid_method>(a.real("delta"), a.real("mass"), a.integer("B"), method_args_spec("hybrid", a));
+    };
+    e.uses_qk = true;
+    e.order = 130;
+    return e;
+}());
 
-std::unique_ptr<sparse_method> make_hybrid(const method_args & a) {
-    return std::make_unique<hybrid_method>(a.real("delta"), a.real("mass"), a.integer("B"), method_args_spec("hybrid", a));
-}
+} // namespace
 
 } // namespace attnlab

@@ -15,25 +15,13 @@
 #include "base/error.h"
 #include "base/job.h"
 #include "methods/train/calib.h"
+#include "methods/train/st_meta.h"
 
 namespace attnlab {
 
 namespace {
 
-std::string real_str(double x) {
-    std::ostringstream os;
-    os.precision(17);
-    os << x;
-    return os.str();
-}
-
-std::unique_ptr<sparse_method> block_topk_at(double rho, int B) {
-    method_args a;
-    a.spec_text = "block_topk";
-    a.values["rho"] = real_str(std::min(1.0, std::max(1e-9, rho)));
-    a.values["B"] = std::to_string(B);
-    return make_block_topk(a);
-}
+using st_meta::real_str;
 
 head_allocation summarize(head_allocation a) {
     const size_t n = a.rho.size();
@@ -92,13 +80,9 @@ recall_curves layer_adaptive_calibrate(const std::vector<const qkv_capture *> & 
     c.n_head = info.n_head;
     c.layers = info.layers;
     c.grid = grid;
-    c.prov.kind = "layer_adaptive";
-    c.prov.calib_text_spec = info.text_spec;
-    c.prov.calib_text_sha256 = info.text_sha256;
-    c.prov.model_sha256 = info.model_sha256;
-    c.prov.model_id = info.model_id;
+    c.prov = calib_provenance(info, "layer_adaptive");
     std::vector<std::unique_ptr<sparse_method>> methods;
-    for (double r : grid) methods.push_back(block_topk_at(r, block));
+    for (double r : grid) methods.push_back(block_topk_create(r, block));
 
     const int n_jobs = (int) info.layers.size() * info.n_head, G = (int) grid.size();
     c.heads.resize(n_jobs);
@@ -356,8 +340,8 @@ layer_adaptive_table layer_adaptive_load(const std::string & path) {
 
 layer_adaptive_method::layer_adaptive_method(std::shared_ptr<const layer_adaptive_table> t, std::string spec)
     : t_(std::move(t)), spec_(std::move(spec)) {
-    for (double r : t_->head_rho) per_head_.push_back(block_topk_at(r, t_->block));
-    fallback_ = block_topk_at(t_->rho, t_->block);
+    for (double r : t_->head_rho) per_head_.push_back(block_topk_create(r, t_->block));
+    fallback_ = block_topk_create(t_->rho, t_->block);
 }
 
 double layer_adaptive_method::predictor_flops(int L, int d, bool causal) const {
@@ -373,7 +357,9 @@ selection layer_adaptive_method::select(const head_inputs & in) const {
     return fallback_->select(in);
 }
 
-std::unique_ptr<sparse_method> make_layer_adaptive(const method_args & a) {
+namespace {
+
+std::unique_ptr<sparse_method> create(const method_args & a) {
     const std::string & file = a.text("table");
     if (file.empty()) throw input_error(a.spec_text, "table", "layer_adaptive needs a table file (table=FILE)");
     auto t = std::make_shared<layer_adaptive_table>(layer_adaptive_load(file));
@@ -385,5 +371,21 @@ std::unique_ptr<sparse_method> make_layer_adaptive(const method_args & a) {
     }
     return std::make_unique<layer_adaptive_method>(t, method_args_spec("layer_adaptive", a));
 }
+
+const method_registrar reg([] {
+    method_info e;
+    e.name = "layer_adaptive";
+    e.help = "per-(layer, head) block_topk budgets from calibrated recall curves (greedy)";
+    e.params = {param_real("rho", "0.2", 0.0, 1.0, true, "global budget: mean block density over heads"),
+                param_text("table", "", "allocation table (JSON)"), param_block()};
+    e.create = create;
+    e.uses_qk = true;
+    e.file_keys = {"table"};
+    e.budget_from_file = true;
+    e.order = 140;
+    return e;
+}());
+
+} // namespace
 
 } // namespace attnlab

@@ -86,15 +86,14 @@ void layer_adaptive_save(const std::string & path, const layer_adaptive_table & 
 // input_error(path, field, ...) for anything missing or malformed.
 layer_adaptive_table layer_adaptive_load(const std::string & path);
 
-class layer_adaptive_method : public sparse_method, public trained_method {
+class layer_adaptive_method : public sparse_method {
 public:
     layer_adaptive_method(std::shared_ptr<const layer_adaptive_table> t, std::string spec);
     std::string name() const override { return "layer_adaptive"; }
     std::string spec() const override { return spec_; }
-    bool uses_qk() const override { return true; }
     double predictor_flops(int L, int d, bool causal) const override;
     selection select(const head_inputs & in) const override;
-    const trained_provenance & provenance() const override { return t_->prov; }
+    const trained_provenance * provenance() const override { return &t_->prov; }
     const layer_adaptive_table & table() const { return *t_; }
 
 private:
@@ -103,7 +102,5 @@ private:
     std::vector<std::unique_ptr<sparse_method>> per_head_;   // [layers][n_head]
     std::unique_ptr<sparse_method> fallback_;
 };
-
-std::unique_ptr<sparse_method> make_layer_adaptive(const method_args & a);
 
 } // namespace attnlab

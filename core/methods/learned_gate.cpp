@@ -106,27 +106,7 @@ void gate_init_weights(int d, int dg, uint64_t seed, int layer, int head, float 
     }
 }
 
-std::string join_ints(const std::vector<int> & v) {
-    std::string r;
-    for (size_t i = 0; i < v.size(); ++i) r += (i ? "," : "") + std::to_string(v[i]);
-    return r;
-}
-
-std::string real_str(double x) {
-    std::ostringstream os;
-    os.precision(17);
-    os << x;
-    return os.str();
-}
-
 } // namespace
-
-// ---- gate_params ----
-
-int gate_params::layer_index(int layer) const { return trained_layer_index(layers, layer); }
-double gate_params::mean_final_loss() const { return trained_mean_loss(final_loss); }
-double gate_params::mean_val_loss() const { return trained_mean_loss(val_loss); }
-double gate_params::mean_initial_loss() const { return trained_mean_loss(initial_loss); }
 
 gate_params gate_random(int n_head, int head_dim, const std::vector<int> & layers, int block, int d_g, uint64_t seed) {
     gate_params p;
@@ -157,17 +137,8 @@ gate_params gate_train(const std::vector<const qkv_capture *> & calib, const gat
     if (!block_size_valid(o.block)) throw input_error("learned_gate training", "block", "not one of 16, 32, 64, 128");
     if (o.d_g < 1 || o.d_g > 1024) throw input_error("learned_gate training", "d_g", "out of range [1, 1024]");
     if (o.steps < 1) throw input_error("learned_gate training", "steps", "need at least one step");
-    std::vector<int> layers = o.layers.empty() ? info.layers : o.layers;
-    std::sort(layers.begin(), layers.end());
-    layers.erase(std::unique(layers.begin(), layers.end()), layers.end());
     std::vector<size_t> cap_index;
-    for (int l : layers) {
-        auto it = std::find(info.layers.begin(), info.layers.end(), l);
-        if (it == info.layers.end()) {
-            throw input_error(info.text_spec, "layers", "layer " + std::to_string(l) + " was not captured");
-        }
-        cap_index.push_back((size_t) (it - info.layers.begin()));
-    }
+    const std::vector<int> layers = calib_layers(info, o.layers, cap_index);
 
     gate_params p = gate_random(info.n_head, info.head_dim, layers, o.block, o.d_g, o.seed);
     p.steps = o.steps;
@@ -176,11 +147,7 @@ gate_params gate_train(const std::vector<const qkv_capture *> & calib, const gat
     p.windows = (int) calib.size();
     p.val_windows = calib.size() >= 2 ? (int) std::max<size_t>(1, calib.size() / 4) : 0;
     p.val_loss.assign(p.final_loss.size(), 0.0f);
-    p.prov.kind = "learned_gate";
-    p.prov.calib_text_spec = info.text_spec;
-    p.prov.calib_text_sha256 = info.text_sha256;
-    p.prov.model_sha256 = info.model_sha256;
-    p.prov.model_id = info.model_id;
+    p.prov = calib_provenance(info, "learned_gate");
     if (o.keep_curves) p.curves.assign(layers.size() * info.n_head, {});
 
     const int d = info.head_dim, dg = o.d_g, n_head = info.n_head;
@@ -214,10 +181,7 @@ gate_params gate_train(const std::vector<const qkv_capture *> & calib, const gat
             const double l = gate_loss(S, d, dg, w, &g);
             if (t == 0) l0 = l;
             if (o.keep_curves) curve.push_back(l);
-            // Constant rate, then a cosine decay to a tenth over the last half.
-            const double f = (double) t / o.steps;
-            const double scale = f < 0.5 ? 1.0 : 0.1 + 0.9 * 0.5 * (1.0 + std::cos(3.141592653589793 * (f - 0.5) / 0.5));
-            opt.step(w, g, scale);
+            opt.step(w, g, calib_lr_scale(t, o.steps));
             if (!V.empty() && ((t + 1) % 5 == 0 || t + 1 == o.steps)) {
                 const double lv = gate_loss(V, d, dg, w, nullptr);
                 if (lv < best_val) {
@@ -247,69 +211,28 @@ gate_params gate_train(const std::vector<const qkv_capture *> & calib, const gat
 
 void gate_save(const std::string & path, const gate_params & p) {
     const int64_t nl = (int64_t) p.layers.size();
-    std::vector<st_write_tensor> t(5);
-    const auto set = [](st_write_tensor & x, const char * name, std::vector<int64_t> shape, const std::vector<float> & v) {
-        x.name = name;
-        x.dtype = st_dtype::F32;
-        x.shape = std::move(shape);
-        x.data = v.data();
-        x.nbytes = v.size() * sizeof(float);
-    };
-    set(t[0], "wq", {nl, p.n_head, p.head_dim, p.d_g}, p.wq);
-    set(t[1], "wk", {nl, p.n_head, p.head_dim, p.d_g}, p.wk);
-    set(t[2], "initial_loss", {nl, p.n_head}, p.initial_loss);
-    set(t[3], "final_loss", {nl, p.n_head}, p.final_loss);
-    set(t[4], "val_loss", {nl, p.n_head}, p.val_loss);
+    using st_meta::f32;
+    const std::vector<st_write_tensor> t = {
+        f32("wq", {nl, p.n_head, p.head_dim, p.d_g}, p.wq), f32("wk", {nl, p.n_head, p.head_dim, p.d_g}, p.wk),
+        f32("initial_loss", {nl, p.n_head}, p.initial_loss), f32("final_loss", {nl, p.n_head}, p.final_loss),
+        f32("val_loss", {nl, p.n_head}, p.val_loss)};
     std::map<std::string, std::string> md;
+    st_meta::put_trained(md, p);
     md["attnlab.kind"] = "learned_gate";
-    md["format_version"] = "1";
-    md["calib_text_spec"] = p.prov.calib_text_spec;
-    md["calib_text_sha256"] = p.prov.calib_text_sha256;
-    md["model_sha256"] = p.prov.model_sha256;
-    md["model_id"] = p.prov.model_id;
     md["block"] = std::to_string(p.block);
     md["d_g"] = std::to_string(p.d_g);
-    md["head_dim"] = std::to_string(p.head_dim);
-    md["n_head"] = std::to_string(p.n_head);
-    md["layers"] = join_ints(p.layers);
-    md["steps"] = std::to_string(p.steps);
-    md["lr"] = real_str(p.lr);
-    md["seed"] = std::to_string(p.seed);
-    md["ctx"] = std::to_string(p.ctx);
-    md["windows"] = std::to_string(p.windows);
     md["val_windows"] = std::to_string(p.val_windows);
-    md["final_loss"] = real_str(p.mean_final_loss());
     safetensors_write(path, t, md);
 }
 
 gate_params gate_load(const std::string & path) {
     safetensors_file f = safetensors_file::open(path);
-    const std::string & kind = st_meta::get(f, "attnlab.kind");
-    if (kind != "learned_gate") throw input_error(path, "attnlab.kind", "'" + kind + "', expected learned_gate");
-    if (st_meta::integer(f, "format_version", 1, 1000) != 1) throw input_error(path, "format_version", "unsupported version");
     gate_params p;
-    p.prov.kind = "learned_gate";
-    p.prov.file = path;
-    p.prov.calib_text_spec = st_meta::get(f, "calib_text_spec");
-    if (text_spec_part(p.prov.calib_text_spec) != text_part::calibration) {
-        throw input_error(path, "calib_text_spec", "'" + p.prov.calib_text_spec + "' is not calibration text");
-    }
-    p.prov.calib_text_sha256 = st_meta::sha(f, "calib_text_sha256");
-    p.prov.model_sha256 = st_meta::sha(f, "model_sha256");
-    p.prov.model_id = st_meta::get(f, "model_id");
+    st_meta::read_trained(f, "learned_gate", 1, p);
     p.block = (int) st_meta::integer(f, "block", 16, 128);
     if (!block_size_valid(p.block)) throw input_error(path, "block", "not one of 16, 32, 64, 128");
     p.d_g = (int) st_meta::integer(f, "d_g", 1, 1024);
-    p.head_dim = (int) st_meta::integer(f, "head_dim", 1, 4096);
-    p.n_head = (int) st_meta::integer(f, "n_head", 1, 4096);
-    p.layers = st_meta::layers(f, "layers");
-    p.steps = (int) st_meta::integer(f, "steps", 1, 1LL << 40);
-    p.lr = st_meta::real(f, "lr");
-    p.seed = (uint64_t) st_meta::integer(f, "seed", 0, 1LL << 62);
-    p.ctx = (int) st_meta::integer(f, "ctx", 2, 1 << 30);
-    p.windows = (int) st_meta::integer(f, "windows", 1, 1 << 30);
     p.val_windows = (int) st_meta::integer(f, "val_windows", 0, p.windows - 1);
-    st_meta::real(f, "final_loss");
     const int64_t nl = (int64_t) p.layers.size();
     p.wq = st_meta::tensor(f, "wq", {nl, p.n_head, p.head_dim, p.d_g});
     p.wk = st_meta::tensor(f, "wk", {nl, p.n_head, p.head_dim, p.d_g});
@@ -334,40 +257,9 @@ std::vector<double> gate_probs(const gate_params & p, int li, int h, const head_
     return std::vector<double>(P.data(), P.data() + (size_t) nb * nb);
 }
 
-selection select_blocks_by_score(int L, int B, bool causal, const std::vector<double> & score, double rho, double tau) {
-    const int nb = (L + B - 1) / B;
-    std::vector<int32_t> ptr(nb + 1, 0), cols, top;
-    std::vector<double> row(nb);
-    for (int I = 0; I < nb; ++I) {
-        const int nb_c = causal ? I + 1 : nb;
-        for (int J = 0; J < nb_c; ++J) row[J] = score[(size_t) I * nb + J];
-        if (tau > 0.0) {
-            top.clear();
-            for (int J = 0; J < nb_c; ++J) {
-                if (J == 0 || J == I || row[J] >= tau) top.push_back(J);
-            }
-        } else {
-            // Forced blocks outrank every scored one and count toward the budget.
-            row[I] = HUGE_VAL;
-            row[0] = HUGE_VAL;
-            topk_indices(row.data(), nb_c, oracle_row_budget(rho, nb_c), top);
-            if (!std::binary_search(top.begin(), top.end(), 0)) top.insert(top.begin(), 0);
-            if (!std::binary_search(top.begin(), top.end(), I)) top.insert(std::upper_bound(top.begin(), top.end(), I), I);
-        }
-        cols.insert(cols.end(), top.begin(), top.end());
-        ptr[I + 1] = (int32_t) cols.size();
-    }
-    return selection_from_blocks(L, B, causal, std::move(ptr), std::move(cols));
-}
-
 learned_gate_method::learned_gate_method(std::shared_ptr<const gate_params> p, double rho, double tau, std::string spec)
-    : p_(std::move(p)), rho_(rho), tau_(tau), spec_(std::move(spec)), n_fallback_(std::make_shared<std::atomic<int64_t>>(0)) {
-    method_args a;
-    a.spec_text = spec_;
-    a.values["rho"] = real_str(rho);
-    a.values["B"] = std::to_string(p_->block);
-    fallback_ = make_block_topk(a);
-}
+    : p_(std::move(p)), rho_(rho), tau_(tau), spec_(std::move(spec)), fallback_(block_topk_create(rho, p_->block)),
+      n_fallback_(std::make_shared<std::atomic<int64_t>>(0)) {}
 
 double learned_gate_method::predictor_flops(int L, int d, bool causal) const {
     const int B = p_->block, nb = (L + B - 1) / B;
@@ -387,7 +279,19 @@ selection learned_gate_method::select(const head_inputs & in) const {
     return select_blocks_by_score(in.n_tokens, p_->block, in.causal, P, rho_, tau_);
 }
 
-std::unique_ptr<sparse_method> make_learned_gate(const method_args & a) {
+gpu_selector learned_gate_method::gpu_selection() const {
+    gpu_selector g;
+    if (tau_ > 0.0) return g;
+    g.kind = gpu_selector::learned_gate;
+    g.block = p_->block;
+    g.rho = rho_;
+    g.gate = p_.get();
+    return g;
+}
+
+namespace {
+
+std::unique_ptr<sparse_method> create(const method_args & a) {
     const std::string & file = a.text("params");
     if (file.empty()) {
         throw input_error(a.spec_text, "params", "learned_gate needs a trained gate file (params=FILE, see gate_train)");
@@ -398,5 +302,25 @@ std::unique_ptr<sparse_method> make_learned_gate(const method_args & a) {
     }
     return std::make_unique<learned_gate_method>(p, a.real("rho"), a.real("tau"), method_args_spec("learned_gate", a));
 }
+
+const method_registrar reg([] {
+    method_info e;
+    e.name = "learned_gate";
+    e.help = "trained per-head gate on pooled blocks (distilled from the true block mass on calibration text); "
+             "blocks with P >= tau, or the top rho, plus the diagonal and block 0";
+    e.params = {param_real("rho", "0.2", 0.0, 1.0, true, "kept fraction of each query block's causal blocks (when tau = 0)"),
+                param_real("tau", "0", 0.0, 1.0, false, "gate probability threshold; 0 selects by rho"), param_block(),
+                param_text("params", "", "trained gate file (safetensors)")};
+    e.create = create;
+    e.uses_qk = true;
+    e.file_keys = {"params"};
+    e.gpu = gpu_selector::learned_gate;
+    e.cost = method_cost::block_density;
+    e.family = "learned";
+    e.order = 100;
+    return e;
+}());
+
+} // namespace
 
 } // namespace attnlab

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "io/trace.h"
+#include "methods/block_select.h"
 #include "methods/method.h"
 #include "methods/registry_trained.h"
 
@@ -45,28 +46,15 @@ struct gate_train_options {
     job_progress * progress = nullptr;
 };
 
-struct gate_params {
+struct gate_params : trained_params {
     int block = 64;
     int d_g = 32;
-    int head_dim = 0;
-    int n_head = 0;
-    int steps = 0;
-    double lr = 0.0;
-    uint64_t seed = 0;
-    int ctx = 0;                    // tokens per calibration window
-    int windows = 0;                // calibration windows
-    int val_windows = 0;            // of which held out for early stopping
-    std::vector<int> layers;        // ascending
+    int val_windows = 0;            // calibration windows held out for early stopping
     std::vector<float> wq, wk;      // [layers][n_head][head_dim][d_g]
-    std::vector<float> initial_loss, final_loss;    // training loss, [layers][n_head]
-    std::vector<float> val_loss;                     // best held-out loss (0 without held-out windows)
+    std::vector<float> val_loss;                     // best held-out loss (0 without held-out windows), [layers][n_head]
     std::vector<std::vector<double>> curves;         // [layers*n_head][step], when kept
-    trained_provenance prov;
 
-    int layer_index(int layer) const;   // -1 when absent
-    double mean_final_loss() const;
-    double mean_initial_loss() const;
-    double mean_val_loss() const;
+    double mean_val_loss() const { return trained_mean_loss(val_loss); }
     const float * wq_of(int li, int h) const { return wq.data() + ((size_t) li * n_head + h) * head_dim * d_g; }
     const float * wk_of(int li, int h) const { return wk.data() + ((size_t) li * n_head + h) * head_dim * d_g; }
 };
@@ -87,22 +75,20 @@ gate_params gate_load(const std::string & path);
 // P of one head (nb x nb row-major, zero above the diagonal when causal).
 std::vector<double> gate_probs(const gate_params & p, int li, int h, const head_inputs & in);
 
-// The shared Stage 2 of block predictors: per query block, blocks with score
-// ≥ tau (tau > 0) or the top ceil(rho·nb_causal), plus the diagonal and block 0.
-selection select_blocks_by_score(int L, int B, bool causal, const std::vector<double> & score, double rho, double tau);
-
 // A gate method on loaded parameters. Heads of layers the gate has no
 // parameters for fall back to block_topk at the same rho (select() cannot
 // throw inside the hook's parallel loop); fallbacks() counts them.
-class learned_gate_method : public sparse_method, public trained_method {
+class learned_gate_method : public sparse_method {
 public:
     learned_gate_method(std::shared_ptr<const gate_params> p, double rho, double tau, std::string spec);
     std::string name() const override { return "learned_gate"; }
     std::string spec() const override { return spec_; }
-    bool uses_qk() const override { return true; }
     double predictor_flops(int L, int d, bool causal) const override;
     selection select(const head_inputs & in) const override;
-    const trained_provenance & provenance() const override { return p_->prov; }
+    // tau = 0: the GPU runs the gate itself (tau > 0 needs the softmax
+    // threshold: host selection).
+    gpu_selector gpu_selection() const override;
+    const trained_provenance * provenance() const override { return &p_->prov; }
     const std::string & calib_text_sha256() const { return p_->prov.calib_text_sha256; }
     const gate_params & params() const { return *p_; }
     double rho() const { return rho_; }
@@ -116,7 +102,5 @@ private:
     std::unique_ptr<sparse_method> fallback_;
     mutable std::shared_ptr<std::atomic<int64_t>> n_fallback_;
 };
-
-std::unique_ptr<sparse_method> make_learned_gate(const method_args & a);
 
 } // namespace attnlab

@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "base/error.h"
+#include "methods/max_keys.h"
 #include "methods/registry_trained.h"
 
 namespace attnlab {
@@ -78,7 +79,8 @@ public:
         : k_(k), inner_(std::move(inner)), spec_(std::move(spec)) {}
     std::string name() const override { return "max_keys"; }
     std::string spec() const override { return spec_; }
-    bool uses_qk() const override { return true; }
+    // A guard fits nothing itself: the wrapped method's provenance.
+    const trained_provenance * provenance() const override { return inner_->provenance(); }
     double predictor_flops(int L, int d, bool causal) const override {
         // the inner predictor, plus at most k logits per capped row
         return inner_->predictor_flops(L, d, causal);
@@ -88,7 +90,6 @@ public:
     void attend(const attention_layer_io & io, const selection * sels, const score_fn & score) const override {
         inner_->attend(io, sels, score);
     }
-    const sparse_method & inner() const { return *inner_; }
 
 private:
     int k_;
@@ -96,19 +97,12 @@ private:
     std::string spec_;
 };
 
-} // namespace
-
-const sparse_method * max_keys_inner(const sparse_method & m) {
-    const auto * g = dynamic_cast<const max_keys_method *>(&m);
-    return g ? &g->inner() : nullptr;
-}
-
-std::unique_ptr<sparse_method> make_max_keys(const method_args & a) {
+std::unique_ptr<sparse_method> create(const method_args & a) {
     std::string inner = a.text("inner");
     std::replace(inner.begin(), inner.end(), '|', ',');
     std::unique_ptr<sparse_method> m;
     try {
-        m = method_create_any(inner);
+        m = method_create(inner);
     } catch (const input_error & e) {
         throw input_error(a.spec_text, "inner", e.what());
     }
@@ -118,5 +112,20 @@ std::unique_ptr<sparse_method> make_max_keys(const method_args & a) {
     std::replace(c.values["inner"].begin(), c.values["inner"].end(), ',', '|');
     return std::make_unique<max_keys_method>(a.integer("k"), std::move(m), method_args_spec("max_keys", c));
 }
+
+const method_registrar reg([] {
+    method_info e;
+    e.name = "max_keys";
+    e.help = "guard: caps each query row at its k best selected keys (inner spec, ',' written '|')";
+    e.params = {param_int("k", "256", 1, k_any_length, "keys per query"),
+                param_text("inner", "block_topk", "the wrapped method's spec")};
+    e.create = create;
+    e.grain = method_info::token;
+    e.uses_qk = true;
+    e.order = 150;
+    return e;
+}());
+
+} // namespace
 
 } // namespace attnlab

@@ -38,6 +38,27 @@ struct head_inputs {
 
 head_inputs head_inputs_of(const attention_layer_io & io, int h);
 
+// struct gate_params: learned_gate.h (the GPU selector points at one).
+struct gate_params;
+struct trained_provenance;   // registry_trained.h
+
+// What the GPU forward pass (model/llama_gpu_api.h) can run for a method
+// without calling select() on the host. A plain descriptor: core knows no
+// CUDA, the kernels read this and never the method's name or class.
+//   none:              no GPU selection: the forward pass runs select() per
+//                      head on the host from downloaded Q/K (block masks only)
+//   dense:             dense causal attention, no selection at all
+//   pooled_block_topk: block_topk's rule on mean-pooled Q/K (block, rho)
+//   learned_gate:      the gate's projections on pooled blocks (*gate, rho),
+//                      top-rho blocks; heads of layers the gate lacks run
+//                      pooled_block_topk at the same rho
+struct gpu_selector {
+    enum kind_t { none, dense, pooled_block_topk, learned_gate } kind = none;
+    int block = 0;
+    double rho = 1.0;
+    const gate_params * gate = nullptr;
+};
+
 class sparse_method {
 public:
     virtual ~sparse_method() = default;
@@ -49,18 +70,37 @@ public:
     // FLOPs the predictor spends for one head of length L, head dim d (scoring,
     // pooling; sorting is not counted). 0 for fixed patterns.
     virtual double predictor_flops(int L, int d, bool causal) const { (void) L; (void) d; (void) causal; return 0.0; }
-    // False for patterns that ignore Q and K (callers may skip the data).
-    virtual bool uses_qk() const { return false; }
     // The compute step on one layer: exact attention on each query head's
     // selection (sels[h]) into io.out. The default is the block-sparse
     // kernel; a method that also approximates what it skips (spa) overrides it.
     virtual void attend(const attention_layer_io & io, const selection * sels, const score_fn & score) const;
+    // The GPU forward pass's own selection for this method; the default
+    // (none) makes it run select() on the host.
+    virtual gpu_selector gpu_selection() const { return gpu_selector{}; }
+    // Where fitted parameters came from (trained methods, and guards around
+    // them); nullptr for methods that fit nothing.
+    virtual const trained_provenance * provenance() const { return nullptr; }
+    // False for patterns that ignore Q and K (callers may skip the data): the
+    // registry entry's capability (false for a method not in the registry).
+    bool uses_qk() const;
 };
 
 // Dense attention FLOPs of one head (4·d per causal pair: QKᵀ and PV).
 double attention_flops(int L, int d, bool causal);
 
 // ---- registry ----
+// One table of methods (and one of score functions). Each method file adds
+// its own entry with a static registrar, so a new method is one .cpp file:
+//
+//   static const method_registrar reg([] {
+//       method_info e;  e.name = "mine";  e.help = "...";
+//       e.params = {param_real("rho", "0.2", 0.0, 1.0, true, "kept fraction"), param_block()};
+//       e.create = [](const method_args & a) -> std::unique_ptr<sparse_method> { ... };
+//       return e;
+//   }());
+//
+// The methods library is linked whole-archive (CMakeLists.txt), so no entry
+// is dropped by the linker for want of a reference.
 
 struct method_param {
     std::string key;
@@ -76,10 +116,48 @@ struct method_param {
     std::string help;
 };
 
+// Parameter builders for entries (ranges as method_param says).
+method_param param_int(const std::string & key, const std::string & def, double lo, double hi, const std::string & help);
+method_param param_real(const std::string & key, const std::string & def, double lo, double hi, bool lo_open,
+                        const std::string & help);
+method_param param_text(const std::string & key, const std::string & def, const std::string & help);
+method_param param_block(const std::string & def = "64");   // key B
+constexpr double k_any_length = 1 << 30;                    // "hi" of lengths and counts
+
+class method_args;
+using method_factory = std::unique_ptr<sparse_method> (*)(const method_args & a);
+using score_factory = score_fn (*)(const method_args & a);
+
+// How the cost simulator (sim/cost.h) prices a method: the blocks it pays for.
+//   none: not modelled (sim refuses the method, saying so)
+//   dense: every causal block; window: keys i-w+1..i (key w) at block
+//   granularity; block_density: ceil(rho·(I+1)) blocks per query block, at
+//   least the diagonal and block 0 (key rho)
+enum class method_cost { none, dense, window, block_density };
+
 struct method_info {
     std::string name;
     std::string help;
     std::vector<method_param> params;
+    method_factory create = nullptr;   // from resolved args (every key, checked)
+    score_factory create_score = nullptr;  // score functions only
+    // ---- capabilities ----
+    enum grain_t { block, token } grain = block;  // selection granularity (token: a token mask; block: block lists)
+    bool uses_qk = false;                      // reads Q and K (false: a fixed pattern)
+    std::vector<std::string> file_keys;        // keys naming trained parameter files ("params", "table")
+    bool budget_from_file = false;             // rho must equal the file's (one file per budget)
+    gpu_selector::kind_t gpu = gpu_selector::none;   // what the GPU pass may run itself (the instance decides)
+    method_cost cost = method_cost::none;
+    std::string family;                        // regime class: dense | window | block_sparse | learned
+    int order = 1000;                          // position in listings (METHODS.md order; ties by name)
+};
+
+// Static registrars: one per entry, in the entry's own .cpp file.
+struct method_registrar {
+    explicit method_registrar(method_info e);
+};
+struct score_registrar {
+    explicit score_registrar(method_info e);
 };
 
 // Resolved arguments: every key of the method, defaults filled in, checked.
@@ -93,6 +171,7 @@ public:
     const std::string & text(const std::string & key) const;
 };
 
+// Every method, in listing order.
 const std::vector<method_info> & method_registry();
 const std::vector<method_info> & score_registry();
 const method_info * method_find(const std::string & name);
@@ -100,7 +179,8 @@ std::vector<std::string> method_names();
 
 // Throws input_error(spec text, key, message) for an unknown name (listing the
 // valid ones), an unknown key (listing the method's keys), a value that does
-// not parse, or one out of range (giving the range).
+// not parse, or one out of range (giving the range). Nested specs (max_keys'
+// inner) go through the same call.
 std::unique_ptr<sparse_method> method_create(const method_spec & spec);
 std::unique_ptr<sparse_method> method_create(const std::string & spec_text);
 
@@ -115,22 +195,17 @@ method_args method_args_resolve(const method_spec & spec, const method_info & in
 // Canonical spec text "name:key=value,..." for resolved args, registry order.
 std::string method_args_spec(const std::string & name, const method_args & a);
 
+// Shortest decimal text that reads back as the same double (spec values).
+std::string method_real_text(double x);
+
 // Deterministic 64-bit mix (splitmix64 over the fields): the one source of
 // randomness of random methods. mix_uniform maps it into (0, 1].
 uint64_t mix_hash(uint64_t seed, uint64_t layer, uint64_t head, uint64_t row, uint64_t t);
 inline double mix_uniform(uint64_t h) { return ((h >> 11) + 1) * (1.0 / 9007199254740992.0); }
 
-// Factories, one per method (defined in the family files).
-std::unique_ptr<sparse_method> make_dense(const method_args & a);
-std::unique_ptr<sparse_method> make_window(const method_args & a);
-std::unique_ptr<sparse_method> make_sinks_window(const method_args & a);
-std::unique_ptr<sparse_method> make_global_tokens(const method_args & a);
-std::unique_ptr<sparse_method> make_block_local(const method_args & a);
-std::unique_ptr<sparse_method> make_strided(const method_args & a);
-std::unique_ptr<sparse_method> make_random(const method_args & a);
-std::unique_ptr<sparse_method> make_bigbird(const method_args & a);
-std::unique_ptr<sparse_method> make_oracle_topk(const method_args & a);
-std::unique_ptr<sparse_method> make_block_topk(const method_args & a);
+// block_topk(rho) at block size B: the building block of spa, the gate's
+// fallback and layer_adaptive's per-head budgets (rho clamped to (0, 1]).
+std::unique_ptr<sparse_method> block_topk_create(double rho, int B);
 
 // Exact top-k keys of one query row by the logit s·q·k (ties: lower j), used
 // by oracle_topk and by the metrics; `scores` holds the row's n_keys logits.

@@ -5,15 +5,11 @@
 // the ranking matches a float64 reference.
 #include <algorithm>
 
-#include <Eigen/Core>
-
-#include "methods/method.h"
+#include "methods/head_matrix.h"
 
 namespace attnlab {
 
 namespace {
-
-using mat_d = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 class oracle_topk_method : public sparse_method {
 public:
@@ -21,20 +17,14 @@ public:
         : spec_(method_args_spec("oracle_topk", a)), rho_(a.real("rho")), B_(a.integer("B")) {}
     std::string name() const override { return "oracle_topk"; }
     std::string spec() const override { return spec_; }
-    bool uses_qk() const override { return true; }
     double predictor_flops(int L, int d, bool causal) const override {
         return 2.0 * d * (double) causal_pairs(L, causal);   // the full QKᵀ
     }
 
     selection select(const head_inputs & in) const override {
-        const int L = in.n_tokens, d = in.head_dim;
-        mat_d q(L, d), k(L, d);
-        for (int t = 0; t < L; ++t) {
-            for (int i = 0; i < d; ++i) {
-                q(t, i) = (double) in.q[t * in.q_stride + i] * (double) in.scale;
-                k(t, i) = in.k[t * in.k_stride + i];
-            }
-        }
+        const int L = in.n_tokens;
+        mat_d q, k;
+        head_qk_double(in, q, k);
         std::vector<std::vector<int32_t>> rows(L);
         constexpr int chunk = 64;
         const int n_chunks = (L + chunk - 1) / chunk;
@@ -58,8 +48,18 @@ private:
     int B_;
 };
 
-} // namespace
+const method_registrar reg([] {
+    method_info e;
+    e.name = "oracle_topk";
+    e.help = "exact top ceil(rho*keys) keys per row by s*q*k (pays for the full QK^T)";
+    e.params = {param_real("rho", "0.2", 0.0, 1.0, true, "kept fraction of each row's causal keys"), param_block()};
+    e.create = [](const method_args & a) -> std::unique_ptr<sparse_method> { return std::make_unique<oracle_topk_method>(a); };
+    e.grain = method_info::token;
+    e.uses_qk = true;
+    e.order = 80;
+    return e;
+}());
 
-std::unique_ptr<sparse_method> make_oracle_topk(const method_args & a) { return std::make_unique<oracle_topk_method>(a); }
+} // namespace
 
 } // namespace attnlab

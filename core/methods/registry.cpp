@@ -1,56 +1,67 @@
-// Method registry: names, keys, defaults and ranges; building a method or a
-// score function from a spec; shared helpers of the method files.
+// The method and score-function tables (filled by each method file's
+// registrar), spec resolution against an entry's parameters with clear
+// errors, building from a spec; shared helpers of the method files.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <sstream>
 
 #include "base/error.h"
 #include "methods/method.h"
-#include "methods/registry_trained.h"
 
 namespace attnlab {
+
+method_param param_int(const std::string & key, const std::string & def, double lo, double hi, const std::string & help) {
+    method_param p;
+    p.key = key;
+    p.kind = method_param::integer;
+    p.def = def;
+    p.lo = lo;
+    p.hi = hi;
+    p.help = help;
+    return p;
+}
+
+method_param param_real(const std::string & key, const std::string & def, double lo, double hi, bool lo_open,
+                        const std::string & help) {
+    method_param p = param_int(key, def, lo, hi, help);
+    p.kind = method_param::real;
+    p.lo_open = lo_open;
+    return p;
+}
+
+method_param param_text(const std::string & key, const std::string & def, const std::string & help) {
+    method_param p;
+    p.key = key;
+    p.kind = method_param::text;
+    p.def = def;
+    p.help = help;
+    return p;
+}
+
+method_param param_block(const std::string & def) {
+    method_param p = param_int("B", def, 16, 128, "kernel block size (16, 32, 64 or 128)");
+    p.kind = method_param::block;
+    return p;
+}
+
+std::string method_real_text(double x) {
+    for (int prec = 1; prec <= 17; ++prec) {
+        std::ostringstream os;
+        os.precision(prec);
+        os << x;
+        if (std::strtod(os.str().c_str(), nullptr) == x) return os.str();
+    }
+    std::ostringstream os;
+    os.precision(17);
+    os << x;
+    return os.str();
+}
 
 namespace {
 
 using mp = method_param;
-
-method_param p_int(const std::string & key, const std::string & def, double lo, double hi, const std::string & help) {
-    method_param p;
-    p.key = key;
-    p.kind = mp::integer;
-    p.def = def;
-    p.lo = lo;
-    p.hi = hi;
-    p.help = help;
-    return p;
-}
-
-method_param p_real(const std::string & key, const std::string & def, double lo, double hi, bool lo_open,
-                    const std::string & help) {
-    method_param p;
-    p.key = key;
-    p.kind = mp::real;
-    p.def = def;
-    p.lo = lo;
-    p.hi = hi;
-    p.lo_open = lo_open;
-    p.help = help;
-    return p;
-}
-
-method_param p_block(const std::string & def = "64") {
-    method_param p;
-    p.key = "B";
-    p.kind = mp::block;
-    p.def = def;
-    p.lo = 16;
-    p.hi = 128;
-    p.help = "kernel block size (16, 32, 64 or 128)";
-    return p;
-}
-
-constexpr double k_big = 1 << 30;  // "any length"
 
 std::string range_text(const method_param & p) {
     std::ostringstream os;
@@ -62,20 +73,6 @@ std::string join(const std::vector<std::string> & v) {
     std::string r;
     for (size_t i = 0; i < v.size(); ++i) r += (i ? ", " : "") + v[i];
     return r;
-}
-
-// Shortest decimal text that reads back as the same double.
-std::string real_text(double x) {
-    for (int prec = 1; prec <= 17; ++prec) {
-        std::ostringstream os;
-        os.precision(prec);
-        os << x;
-        if (std::strtod(os.str().c_str(), nullptr) == x) return os.str();
-    }
-    std::ostringstream os;
-    os.precision(17);
-    os << x;
-    return os.str();
 }
 
 bool parse_real(const std::string & s, double & out) {
@@ -114,7 +111,7 @@ std::string value_check(const std::string & spec_text, const method_param & p, c
             if ((p.lo_open ? x <= p.lo : x < p.lo) || x > p.hi) {
                 throw input_error(spec_text, p.key, "value " + v + " out of range " + range_text(p));
             }
-            return real_text(x);
+            return method_real_text(x);
         }
         case mp::positions: {
             std::string r;
@@ -123,7 +120,7 @@ std::string value_check(const std::string & spec_text, const method_param & p, c
                 size_t e = v.find(';', b);
                 if (e == std::string::npos) e = v.size();
                 long long x = 0;
-                if (!parse_int(v.substr(b, e - b), x) || x < 0 || x > k_big) {
+                if (!parse_int(v.substr(b, e - b), x) || x < 0 || x > k_any_length) {
                     throw input_error(spec_text, p.key, "'" + v + "' is not a ';'-separated list of positions >= 0");
                 }
                 r += (r.empty() ? "" : ";") + std::to_string(x);
@@ -222,78 +219,56 @@ std::vector<int> method_args::positions(const std::string & key) const {
     return r;
 }
 
-// ---- registries ----
+// ---- the tables ----
 
-const std::vector<method_info> & method_registry() {
-    static const std::vector<method_info> reg = [] {
-        std::vector<method_info> r;
-        const auto w = [](const std::string & def) { return p_int("w", def, 1, k_big, "window: keys i-w+1..i"); };
-        const auto seed = [] { return p_int("seed", "0", 0, 2147483647.0, "random seed"); };
-        r.push_back({"dense", "exact attention", {p_block()}});
-        r.push_back({"window", "keys i-w+1..i (sliding window)", {w("256"), p_block()}});
-        r.push_back({"sinks_window", "first g keys (attention sinks) + window w",
-                     {p_int("g", "4", 0, k_big, "sink tokens"), w("256"), p_block()}});
-        {
-            method_param P;
-            P.key = "P";
-            P.kind = mp::positions;
-            P.def = "0";
-            P.help = "global positions, ';'-separated";
-            r.push_back({"global_tokens", "positions in P attend to and are attended by all, + window w",
-                         {P, w("256"), p_block()}});
-        }
-        r.push_back({"block_local", "block-diagonal: keys in the query's own block of B", {p_block()}});
-        r.push_back({"strided", "keys j with j = i (mod m), or in the window w",
-                     {p_int("m", "64", 1, k_big, "stride"), w("64"), p_block()}});
-        r.push_back({"random", "each causal key kept with probability p (plus the diagonal)",
-                     {p_real("p", "0.1", 0.0, 1.0, false, "keep probability"), seed(), p_block()}});
-        r.push_back({"bigbird", "window w + first g tokens global + r random keys per row",
-                     {w("192"), p_int("g", "128", 0, k_big, "global tokens"),
-                      p_int("r", "192", 0, k_big, "random keys per row"), seed(), p_block()}});
-        r.push_back({"oracle_topk", "exact top ceil(rho*keys) keys per row by s*q*k (pays for the full QK^T)",
-                     {p_real("rho", "0.2", 0.0, 1.0, true, "kept fraction of each row's causal keys"), p_block()}});
-        r.push_back({"block_topk", "pooled block scores s*mean(Q)*mean(K)^T, top ceil(rho*nb_causal) blocks per "
-                                   "query block incl. the diagonal and block 0",
-                     {p_real("rho", "0.2", 0.0, 1.0, true, "kept fraction of each query block's causal blocks"),
-                      p_block()}});
-        return r;
-    }();
-    return reg;
+namespace {
+
+// Function-local statics: filled by the registrars during static
+// initialisation, whatever the order of the translation units.
+std::vector<method_info> & method_table() {
+    static std::vector<method_info> t;
+    return t;
 }
 
-const std::vector<method_info> & score_registry() {
-    static const std::vector<method_info> reg = [] {
-        std::vector<method_info> r;
-        r.push_back({"softmax", "softmax(s*q*k) over the selected keys", {}});
-        method_param norm;
-        norm.key = "norm";
-        norm.kind = mp::choice;
-        norm.def = "L";
-        norm.choices = {"L", "row"};
-        norm.help = "divide by the sequence length L, or by the row sum";
-        r.push_back({"relu", "relu(s*q*k - b) / L (or / row sum)",
-                     {p_real("b", "0", -1e6, 1e6, false, "bias subtracted before the relu"), norm}});
-        r.push_back({"hyperbolic", "softmax(-beta*d_c(q,k) - gamma) in the Poincare ball",
-                     {p_real("c", "1", 0.0, 1e6, true, "curvature magnitude"),
-                      p_real("beta", "1", 0.0, 1e6, false, "distance scale"),
-                      p_real("gamma", "0", -1e6, 1e6, false, "offset")}});
-        return r;
-    }();
-    return reg;
+std::vector<method_info> & score_table() {
+    static std::vector<method_info> t;
+    return t;
 }
 
-// The trained methods (learned_gate, asa_router, spa, hybrid, layer_adaptive,
-// max_keys) live in registry_trained.cpp: they take file and nested-spec keys.
-const method_info * method_find(const std::string & name) {
-    const method_info * m = info_find(method_registry(), name);
-    return m ? m : trained_method_find(name);
+void table_add(std::vector<method_info> & t, method_info e, const char * what) {
+    const bool ok = !e.name.empty() && (e.create || e.create_score) && !info_find(t, e.name);
+    if (!ok) {
+        // A programming error in a method file: stop at start-up, loudly.
+        std::fprintf(stderr, "attnlab: bad or duplicate %s registration '%s'\n", what, e.name.c_str());
+        std::abort();
+    }
+    t.push_back(std::move(e));
+    std::stable_sort(t.begin(), t.end(), [](const method_info & x, const method_info & y) {
+        return x.order != y.order ? x.order < y.order : x.name < y.name;
+    });
 }
 
-std::vector<std::string> method_names() {
+std::vector<std::string> names_of(const std::vector<method_info> & t) {
     std::vector<std::string> r;
-    for (const auto & m : method_registry()) r.push_back(m.name);
-    for (const auto & m : trained_method_registry()) r.push_back(m.name);
+    for (const auto & m : t) r.push_back(m.name);
     return r;
+}
+
+} // namespace
+
+method_registrar::method_registrar(method_info e) { table_add(method_table(), std::move(e), "method"); }
+score_registrar::score_registrar(method_info e) { table_add(score_table(), std::move(e), "score function"); }
+
+const std::vector<method_info> & method_registry() { return method_table(); }
+const std::vector<method_info> & score_registry() { return score_table(); }
+
+const method_info * method_find(const std::string & name) { return info_find(method_table(), name); }
+
+std::vector<std::string> method_names() { return names_of(method_table()); }
+
+bool sparse_method::uses_qk() const {
+    const method_info * e = method_find(name());
+    return e && e->uses_qk;
 }
 
 std::string method_args_spec(const std::string & name, const method_args & a) {
@@ -307,24 +282,11 @@ std::string method_args_spec(const std::string & name, const method_args & a) {
 }
 
 std::unique_ptr<sparse_method> method_create(const method_spec & spec) {
-    if (trained_method_find(spec.name)) return trained_method_create(spec);
-    const method_info * info = info_find(method_registry(), spec.name);
+    const method_info * info = method_find(spec.name);
     if (!info) {
         throw input_error(spec.text, "name", "unknown method '" + spec.name + "' (valid: " + join(method_names()) + ")");
     }
-    const method_args a = method_args_resolve(spec, *info);
-    const std::string & n = info->name;
-    if (n == "dense") return make_dense(a);
-    if (n == "window") return make_window(a);
-    if (n == "sinks_window") return make_sinks_window(a);
-    if (n == "global_tokens") return make_global_tokens(a);
-    if (n == "block_local") return make_block_local(a);
-    if (n == "strided") return make_strided(a);
-    if (n == "random") return make_random(a);
-    if (n == "bigbird") return make_bigbird(a);
-    if (n == "oracle_topk") return make_oracle_topk(a);
-    if (n == "block_topk") return make_block_topk(a);
-    throw input_error(spec.text, "name", "method '" + n + "' has no factory");
+    return info->create(method_args_resolve(spec, *info));
 }
 
 std::unique_ptr<sparse_method> method_create(const std::string & spec_text) {
@@ -332,26 +294,12 @@ std::unique_ptr<sparse_method> method_create(const std::string & spec_text) {
 }
 
 score_fn score_create(const method_spec & spec) {
-    const method_info * info = info_find(score_registry(), spec.name);
+    const method_info * info = info_find(score_table(), spec.name);
     if (!info) {
-        std::vector<std::string> names;
-        for (const auto & m : score_registry()) names.push_back(m.name);
-        throw input_error(spec.text, "name", "unknown score function '" + spec.name + "' (valid: " + join(names) + ")");
+        throw input_error(spec.text, "name",
+                          "unknown score function '" + spec.name + "' (valid: " + join(names_of(score_table())) + ")");
     }
-    const method_args a = method_args_resolve(spec, *info);
-    score_fn f;
-    if (spec.name == "relu") {
-        f.kind = score_kind::relu;
-        f.relu_bias = (float) a.real("b");
-        f.relu_row_norm = a.text("norm") == "row";
-    } else if (spec.name == "hyperbolic") {
-        f.kind = score_kind::hyperbolic;
-        f.c = (float) a.real("c");
-        f.beta = (float) a.real("beta");
-        f.gamma = (float) a.real("gamma");
-        if (!(f.c > 0.0f)) throw input_error(spec.text, "c", "value rounds to 0 in float");
-    }
-    return f;
+    return info->create_score(method_args_resolve(spec, *info));
 }
 
 score_fn score_create(const std::string & spec_text) { return score_create(method_spec_parse(spec_text)); }

@@ -6,11 +6,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <sstream>
 
 #include <omp.h>
 
-#include "methods/registry_trained.h"
 #include "methods/train/calib.h"
 
 namespace attnlab {
@@ -142,16 +140,8 @@ void spa_attend(const head_inputs & in, const float * v, int64_t v_stride, const
     }
 }
 
-spa_method::spa_method(double rho, int m, uint64_t seed, int B, std::string spec) : m_(m), seed_(seed), spec_(std::move(spec)) {
-    method_args a;
-    a.spec_text = spec_;
-    std::ostringstream os;
-    os.precision(17);
-    os << rho;
-    a.values["rho"] = os.str();
-    a.values["B"] = std::to_string(B);
-    inner_ = make_block_topk(a);
-}
+spa_method::spa_method(double rho, int m, uint64_t seed, int B, std::string spec)
+    : inner_(block_topk_create(rho, B)), m_(m), seed_(seed), spec_(std::move(spec)) {}
 
 double spa_method::predictor_flops(int L, int d, bool causal) const {
     return inner_->predictor_flops(L, d, causal) + 6.0 * L * (double) m_ * d;
@@ -169,9 +159,24 @@ void spa_method::attend(const attention_layer_io & io, const selection * sels, c
     }
 }
 
-std::unique_ptr<sparse_method> make_spa(const method_args & a) {
-    return std::make_unique<spa_method>(a.real("rho"), a.integer("m"), (uint64_t) a.integer("seed"), a.integer("B"),
-                                        method_args_spec("spa", a));
-}
+namespace {
+
+const method_registrar reg([] {
+    method_info e;
+    e.name = "spa";
+    e.help = "exact attention on block_topk(rho) pairs + FAVOR+ low-rank estimate (m features) of the rest";
+    e.params = {param_real("rho", "0.2", 0.0, 1.0, true, "kept fraction of each query block's causal blocks"),
+                param_int("m", "64", 1, 65536, "random features"), param_int("seed", "0", 0, 2147483647.0, "random seed"),
+                param_block()};
+    e.create = [](const method_args & a) -> std::unique_ptr<sparse_method> {
+        return std::make_unique<spa_method>(a.real("rho"), a.integer("m"), (uint64_t) a.integer("seed"), a.integer("B"),
+                                            method_args_spec("spa", a));
+    };
+    e.uses_qk = true;
+    e.order = 120;
+    return e;
+}());
+
+} // namespace
 
 } // namespace attnlab

@@ -40,7 +40,6 @@ public:
     spa_method(double rho, int m, uint64_t seed, int B, std::string spec);
     std::string name() const override { return "spa"; }
     std::string spec() const override { return spec_; }
-    bool uses_qk() const override { return true; }
     // block_topk's scoring plus the features and prefix sums (6·L·m·d).
     double predictor_flops(int L, int d, bool causal) const override;
     // The exact part: block_topk(ρ). The compute step must be spa_attend.
@@ -56,7 +55,5 @@ private:
     uint64_t seed_;
     std::string spec_;
 };
-
-std::unique_ptr<sparse_method> make_spa(const method_args & a);
 
 } // namespace attnlab

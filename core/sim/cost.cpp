@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "methods/method.h"
 #include "sim/calibration.h"
 
 namespace attnlab {
@@ -21,78 +22,74 @@ std::string fmt_num(double x) {
     return buf;
 }
 
-double parse_num(const std::string & spec, const std::string & key, const std::string & val) {
-    char * end = nullptr;
-    double x = std::strtod(val.c_str(), &end);
-    if (val.empty() || !end || *end != '\0' || !std::isfinite(x)) {
-        throw input_error("--method", "method." + key, "\"" + val + "\" is not a number (in \"" + spec + "\")");
+// The pseudo-method `density`: any block-density method, priced at rho.
+const method_info & density_entry() {
+    static const method_info e = [] {
+        method_info d;
+        d.name = "density";
+        d.params = {param_real("rho", "", 0.0, 1.0, true, "target block density"), param_block()};
+        d.cost = method_cost::block_density;
+        d.family = "block_sparse";
+        return d;
+    }();
+    return e;
+}
+
+// Keys only the simulator reads, on top of the method's own.
+std::vector<method_param> sim_keys() {
+    return {param_real("overhead", "0", 0.0, 10.0, false, "predictor FLOPs as a share of dense attention FLOPs"),
+            param_real("eff", "1", 0.0, 1.0, true, "sparse kernel efficiency relative to the dense kernel"),
+            param_real("fixed_us", "0", 0.0, 1e7, false, "fixed latency per layer, microseconds")};
+}
+
+std::string sim_names() {
+    std::string r;
+    for (const method_info & e : method_registry()) {
+        if (e.cost != method_cost::none) r += e.name + ", ";
     }
-    return x;
+    return r + density_entry().name;
+}
+
+sim_method sim_method_from(const method_spec & s) {
+    const method_info * e = s.name == density_entry().name ? &density_entry() : method_find(s.name);
+    if (!e) throw input_error("--method", "method", "\"" + s.name + "\" is not one of " + sim_names());
+    if (e->cost == method_cost::none) {
+        throw input_error("--method", "method", "the simulator does not model " + s.name + " (it models " + sim_names() + ")");
+    }
+    if (e == &density_entry() && !s.find("rho") && !s.find("density")) {
+        throw input_error("--method", "method.rho", s.name + " needs rho=DENSITY");
+    }
+    method_info with = *e;
+    for (const method_param & p : sim_keys()) with.params.push_back(p);
+    const method_args a = method_args_resolve(s, with);
+    sim_method m;
+    m.name = s.name;
+    m.family = e->family;
+    m.block = a.integer("B");
+    m.overhead_share = a.real("overhead");
+    m.kernel_eff = a.real("eff");
+    m.fixed_us = a.real("fixed_us");
+    if (e->cost == method_cost::window) {
+        m.kind = sim_method_kind::window;
+        m.window = a.integer("w");
+    } else if (e->cost == method_cost::block_density) {
+        m.kind = sim_method_kind::block_density;
+        m.density = a.real("rho");
+    }
+    return m;
 }
 
 } // namespace
 
 sim_method sim_method_parse(const std::string & spec) {
-    sim_method m;
-    std::string head = spec, rest;
-    size_t colon = spec.find(':');
-    if (colon != std::string::npos) {
-        head = spec.substr(0, colon);
-        rest = spec.substr(colon + 1);
+    try {
+        return sim_method_from(method_spec_parse(spec));
+    } catch (const input_error & e) {
+        if (e.file() == "--method") throw;
+        // The grammar's and the resolver's errors, as the simulator names them.
+        const std::string what = e.what(), msg = what.substr(std::min(what.size(), e.file().size() + e.field().size() + 4));
+        throw input_error("--method", e.field() == "name" ? "method" : "method." + e.field(), msg + " (in \"" + spec + "\")");
     }
-    if (head == "dense") {
-        m.kind = sim_method_kind::dense;
-        m.family = "dense";
-    } else if (head == "window") {
-        m.kind = sim_method_kind::window;
-        m.family = "window";
-    } else if (head == "density" || head == "block_topk") {
-        m.kind = sim_method_kind::block_density;
-        m.family = "block_sparse";
-    } else if (head == "learned_gate") {
-        m.kind = sim_method_kind::block_density;
-        m.family = "learned";
-    } else {
-        throw input_error("--method", "method", "\"" + head + "\" is not one of dense, window, density, block_topk, learned_gate");
-    }
-    m.name = head;
-    bool have_rho = false, have_w = false;
-    std::stringstream ss(rest);
-    std::string kv;
-    while (std::getline(ss, kv, ',')) {
-        if (kv.empty()) continue;
-        size_t eq = kv.find('=');
-        if (eq == std::string::npos) throw input_error("--method", "method", "\"" + kv + "\" is not key=value (in \"" + spec + "\")");
-        std::string k = kv.substr(0, eq), v = kv.substr(eq + 1);
-        double x = parse_num(spec, k, v);
-        if (k == "rho") {
-            if (!(x > 0.0 && x <= 1.0)) throw input_error("--method", "method.rho", "must be in (0, 1]");
-            m.density = x;
-            have_rho = true;
-        } else if (k == "w") {
-            if (!(x >= 1.0 && x < 1e9) || x != std::floor(x)) throw input_error("--method", "method.w", "must be a positive integer");
-            m.window = int(x);
-            have_w = true;
-        } else if (k == "B") {
-            if (x != 16 && x != 32 && x != 64 && x != 128) throw input_error("--method", "method.B", "must be 16, 32, 64 or 128");
-            m.block = int(x);
-        } else if (k == "overhead") {
-            if (!(x >= 0.0 && x < 10.0)) throw input_error("--method", "method.overhead", "must be in [0, 10) (a share of dense attention FLOPs)");
-            m.overhead_share = x;
-        } else if (k == "eff") {
-            if (!(x > 0.0 && x <= 1.0)) throw input_error("--method", "method.eff", "must be in (0, 1]");
-            m.kernel_eff = x;
-        } else if (k == "fixed_us") {
-            if (!(x >= 0.0 && x < 1e7)) throw input_error("--method", "method.fixed_us", "must be >= 0");
-            m.fixed_us = x;
-        } else {
-            throw input_error("--method", "method." + k, "unknown key (rho, w, B, overhead, eff, fixed_us)");
-        }
-    }
-    if (m.kind == sim_method_kind::window && !have_w) throw input_error("--method", "method.w", "window needs w=TOKENS");
-    if (m.kind == sim_method_kind::block_density && !have_rho) throw input_error("--method", "method.rho", head + " needs rho=DENSITY");
-    if (m.kind == sim_method_kind::dense && (have_rho || have_w)) throw input_error("--method", "method", "dense takes no rho or w");
-    return m;
 }
 
 std::string sim_method_spec(const sim_method & m) {

@@ -49,7 +49,13 @@ struct sim_method {
     double fixed_us = 0.0;             // fixed latency per layer (predictor launch, index build)
 };
 
-// "dense", "window:w=4096", "density:rho=0.2" (optional ",B=64,overhead=0.02,eff=0.9,fixed_us=10").
+// A method spec through the one grammar (method_spec_parse) and the
+// registry's resolver: any method whose entry has a cost model ("dense",
+// "window:w=4096", "block_topk:rho=0.2", "learned_gate:rho=0.2"; defaults
+// filled in), or the pseudo-method "density:rho=0.2" (rho required); sim-only
+// keys on top: overhead, eff, fixed_us. Errors: input_error("--method",
+// "method" or "method.KEY", ...); a method the simulator does not price is
+// refused as "the simulator does not model NAME".
 sim_method sim_method_parse(const std::string & spec);
 std::string sim_method_spec(const sim_method & m);
 

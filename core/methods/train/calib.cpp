@@ -5,12 +5,12 @@
 #include <algorithm>
 #include <cmath>
 
-#include <Eigen/Core>
 
 #include "base/error.h"
 #include "data/capture.h"
 #include "base/job.h"
 #include "model/llama.h"
+#include "methods/head_matrix.h"
 #include "model/tokenizer.h"
 
 namespace attnlab {
@@ -99,38 +99,10 @@ capture_head capture_head_of(const qkv_capture & cap, size_t layer_index, int h)
     return c;
 }
 
-void pool_blocks(const head_inputs & in, int B, std::vector<double> & qm, std::vector<double> & km) {
-    const int L = in.n_tokens, d = in.head_dim, nb = (L + B - 1) / B;
-    qm.assign((size_t) nb * d, 0.0);
-    km.assign((size_t) nb * d, 0.0);
-    for (int I = 0; I < nb; ++I) {
-        const int t0 = I * B, t1 = std::min(L, t0 + B);
-        double * qi = &qm[(size_t) I * d];
-        double * ki = &km[(size_t) I * d];
-        for (int t = t0; t < t1; ++t) {
-            for (int i = 0; i < d; ++i) {
-                qi[i] += in.q[t * in.q_stride + i];
-                ki[i] += in.k[t * in.k_stride + i];
-            }
-        }
-        for (int i = 0; i < d; ++i) {
-            qi[i] /= (t1 - t0);
-            ki[i] /= (t1 - t0);
-        }
-    }
-}
-
-using mat_d = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
 std::vector<double> dense_softmax_rows(const head_inputs & in) {
-    const int L = in.n_tokens, d = in.head_dim;
-    mat_d q(L, d), k(L, d);
-    for (int t = 0; t < L; ++t) {
-        for (int i = 0; i < d; ++i) {
-            q(t, i) = (double) in.q[t * in.q_stride + i] * (double) in.scale;
-            k(t, i) = in.k[t * in.k_stride + i];
-        }
-    }
+    const int L = in.n_tokens;
+    mat_d q, k;
+    head_qk_double(in, q, k);
     std::vector<double> A((size_t) L * L, 0.0);
     Eigen::Map<mat_d> a(A.data(), L, L);
     a.noalias() = q * k.transpose();
@@ -158,6 +130,34 @@ std::vector<double> block_mass_target(const head_inputs & in, int B) {
         for (int j = 0; j < n; ++j) T[(size_t) I * nb + j / B] += A[(size_t) i * L + j] * inv;
     }
     return T;
+}
+
+trained_provenance calib_provenance(const trace_info & info, const std::string & kind) {
+    trained_provenance p;
+    p.kind = kind;
+    p.calib_text_spec = info.text_spec;
+    p.calib_text_sha256 = info.text_sha256;
+    p.model_sha256 = info.model_sha256;
+    p.model_id = info.model_id;
+    return p;
+}
+
+std::vector<int> calib_layers(const trace_info & info, const std::vector<int> & wanted, std::vector<size_t> & slots) {
+    std::vector<int> layers = wanted.empty() ? info.layers : wanted;
+    std::sort(layers.begin(), layers.end());
+    layers.erase(std::unique(layers.begin(), layers.end()), layers.end());
+    slots.clear();
+    for (int l : layers) {
+        auto it = std::find(info.layers.begin(), info.layers.end(), l);
+        if (it == info.layers.end()) throw input_error(info.text_spec, "layers", "layer " + std::to_string(l) + " was not captured");
+        slots.push_back((size_t) (it - info.layers.begin()));
+    }
+    return layers;
+}
+
+double calib_lr_scale(int t, int steps) {
+    const double f = (double) t / steps;
+    return f < 0.5 ? 1.0 : 0.1 + 0.9 * 0.5 * (1.0 + std::cos(3.141592653589793 * (f - 0.5) / 0.5));
 }
 
 double mix_normal(uint64_t seed, uint64_t layer, uint64_t head, uint64_t row, uint64_t t) {

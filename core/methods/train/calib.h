@@ -13,7 +13,9 @@
 
 #include "io/trace.h"
 #include "data/corpus.h"
+#include "methods/block_select.h"
 #include "methods/method.h"
+#include "methods/registry_trained.h"
 
 namespace attnlab {
 
@@ -48,10 +50,6 @@ struct capture_head {
 };
 capture_head capture_head_of(const qkv_capture & cap, size_t layer_index, int h);
 
-// Mean-pools Q and K of a head over blocks of B tokens (the last block over
-// the tokens it has), into nb x d row-major doubles (block_topk's Stage 1).
-void pool_blocks(const head_inputs & in, int B, std::vector<double> & qm, std::vector<double> & km);
-
 // The true attention mass of key block J for query block I, averaged over the
 // query rows of I: T[I*nb + J] = (1/|I|) Σ_{i∈I} Σ_{j∈J, j causal} A_ij, with A
 // the dense softmax of the head (double). Each causal row of T sums to 1.
@@ -60,6 +58,18 @@ std::vector<double> block_mass_target(const head_inputs & in, int B);
 // Dense softmax rows in double: A[i*L + j] (0 above the diagonal when causal).
 // O(L²) memory: for calibration-size L.
 std::vector<double> dense_softmax_rows(const head_inputs & in);
+
+// The provenance of parameters fitted on captures with this trace_info.
+trained_provenance calib_provenance(const trace_info & info, const std::string & kind);
+
+// The layers to fit: `wanted` (every captured layer when empty), sorted and
+// de-duplicated; slots[i] is layer i's index among the captured layers
+// (input_error naming the text for a layer that was not captured).
+std::vector<int> calib_layers(const trace_info & info, const std::vector<int> & wanted, std::vector<size_t> & slots);
+
+// Learning-rate factor at step t of `steps`: constant, then a cosine decay to
+// a tenth over the last half (the distilled methods' schedule).
+double calib_lr_scale(int t, int steps);
 
 // Standard normal from the method's hash (Box-Muller on two mix_uniform draws).
 double mix_normal(uint64_t seed, uint64_t layer, uint64_t head, uint64_t row, uint64_t t);

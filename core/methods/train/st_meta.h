@@ -12,6 +12,8 @@
 
 #include "base/error.h"
 #include "io/safetensors.h"
+#include "methods/registry_trained.h"
+#include "methods/train/calib.h"
 
 namespace attnlab {
 namespace st_meta {
@@ -100,6 +102,54 @@ inline st_write_tensor f32(const char * name, std::vector<int64_t> shape, const 
     x.data = v.data();
     x.nbytes = v.size() * sizeof(float);
     return x;
+}
+
+// The metadata every trained parameter file carries: kind, version,
+// provenance and trained_params' run fields.
+inline void put_trained(std::map<std::string, std::string> & md, const trained_params & p) {
+    md["attnlab.kind"] = p.prov.kind;
+    md["format_version"] = "1";
+    md["calib_text_spec"] = p.prov.calib_text_spec;
+    md["calib_text_sha256"] = p.prov.calib_text_sha256;
+    md["model_sha256"] = p.prov.model_sha256;
+    md["model_id"] = p.prov.model_id;
+    md["head_dim"] = std::to_string(p.head_dim);
+    md["n_head"] = std::to_string(p.n_head);
+    md["layers"] = join_ints(p.layers);
+    md["steps"] = std::to_string(p.steps);
+    md["lr"] = real_str(p.lr);
+    md["seed"] = std::to_string(p.seed);
+    md["ctx"] = std::to_string(p.ctx);
+    md["windows"] = std::to_string(p.windows);
+    md["final_loss"] = real_str(p.mean_final_loss());
+}
+
+// Reads them back: input_error(path, field, ...) for another kind or
+// version, text that is not calibration text, or a bad field. Steps below
+// min_steps are refused.
+inline void read_trained(const safetensors_file & f, const std::string & kind, long long min_steps, trained_params & p) {
+    const std::string & path = f.path();
+    const std::string & k = get(f, "attnlab.kind");
+    if (k != kind) throw input_error(path, "attnlab.kind", "'" + k + "', expected " + kind);
+    if (integer(f, "format_version", 1, 1000) != 1) throw input_error(path, "format_version", "unsupported version");
+    p.prov.kind = kind;
+    p.prov.file = path;
+    p.prov.calib_text_spec = get(f, "calib_text_spec");
+    if (text_spec_part(p.prov.calib_text_spec) != text_part::calibration) {
+        throw input_error(path, "calib_text_spec", "'" + p.prov.calib_text_spec + "' is not calibration text");
+    }
+    p.prov.calib_text_sha256 = sha(f, "calib_text_sha256");
+    p.prov.model_sha256 = sha(f, "model_sha256");
+    p.prov.model_id = get(f, "model_id");
+    p.head_dim = (int) integer(f, "head_dim", 1, 4096);
+    p.n_head = (int) integer(f, "n_head", 1, 4096);
+    p.layers = layers(f, "layers");
+    p.steps = (int) integer(f, "steps", min_steps, 1LL << 40);
+    p.lr = real(f, "lr");
+    p.seed = (uint64_t) integer(f, "seed", 0, 1LL << 62);
+    p.ctx = (int) integer(f, "ctx", 2, 1 << 30);
+    p.windows = (int) integer(f, "windows", 1, 1 << 30);
+    real(f, "final_loss");
 }
 
 } // namespace st_meta
