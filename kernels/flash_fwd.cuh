@@ -228,9 +228,12 @@ __device__ __forceinline__ void fa_qk_tile(acc_tile<kBN> (&s)[MF], const smem_ti
 // The score function on one row group's raw dot products (softmax: none
 // here), then the masks inside the tile: past the end and above the diagonal
 // (weight 0: -inf before the softmax, 0 for relu).
+// row0: the group's first row (the tile needs masks when its keys cross the
+// end or the diagonal of any of its rows).
 template <int SCORE, int kBN>
 __device__ __forceinline__ void fa_score_mask(acc_tile<kBN> & s, const fa_params & p, const float2 (&qa)[2],
-                                              const float2 * kaux, int kv0, int row_lo, bool need_mask, int lane) {
+                                              const float2 * kaux, int kv0, int row0, int lane) {
+    const int row_lo = row0 + (lane >> 2);   // this thread's rows: row_lo and row_lo + 8
     constexpr int kNF = kBN / 8;
     if constexpr (SCORE == kScoreRelu) {
 #pragma unroll
@@ -250,6 +253,7 @@ __device__ __forceinline__ void fa_score_mask(acc_tile<kBN> & s, const fa_params
         }
     }
     constexpr float kMasked = SCORE == kScoreRelu ? 0.f : -INFINITY;
+    const bool need_mask = (kv0 + kBN > p.L) || (p.causal && kv0 + kBN - 1 > row0);
     if (need_mask) {
 #pragma unroll
         for (int f = 0; f < kNF; ++f)
@@ -329,49 +333,6 @@ __device__ __forceinline__ void fa_pv_tile(acc_tile<D> (&o)[MF], const acc_tile<
     }
 }
 
-// Epilogue: normalise, stage this warp's rows in its own part of sQ (only
-// this warp ever read those rows), 16-byte stores. The __syncwarp orders this
-// warp's earlier ldmatrix reads of those rows (with no key tile, no
-// __syncthreads came in between; racecheck flagged it).
-template <typename T, int D, int MF, int SCORE, int kBM>
-__device__ __forceinline__ void fa_store_o(const acc_tile<D> (&o)[MF], const float (&l_run)[MF][2],
-                                           const smem_tile<T, kBM, D> & sQ, const fa_params & p, T * gO, int q0,
-                                           int wrow0, int lane) {
-    __syncwarp();
-#pragma unroll
-    for (int mf = 0; mf < MF; ++mf) {
-        float inv[2];
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-            float l = l_run[mf][r];
-            l += __shfl_xor_sync(0xffffffffu, l, 1);
-            l += __shfl_xor_sync(0xffffffffu, l, 2);
-            inv[r] = (l > 0.f) ? 1.f / l : 0.f;   // all keys masked: zeros, not NaN
-            if constexpr (SCORE == kScoreRelu)
-                if (p.out_div > 0.f) inv[r] = 1.f / p.out_div;   // relu, norm=L
-        }
-#pragma unroll
-        for (int f = 0; f < D / 8; ++f)
-#pragma unroll
-            for (int r = 0; r < 2; ++r) {
-                const int row = wrow0 + 16 * mf + (lane >> 2) + 8 * r;
-                *reinterpret_cast<uint32_t *>(sQ.base + sQ.offset(row, f) + 2 * (lane & 3)) =
-                    elem<T>::pack(o[mf].c[f][2 * r] * inv[r], o[mf].c[f][2 * r + 1] * inv[r]);
-            }
-    }
-    __syncwarp();
-    constexpr int kChunks = D / 8;
-#pragma unroll
-    for (int i = 0; i < 16 * MF * kChunks / 32; ++i) {
-        const int idx = lane + 32 * i;
-        const int r = idx / kChunks, c = idx % kChunks;
-        const int grow = q0 + wrow0 + r;
-        if (grow < p.L)
-            *reinterpret_cast<uint4 *>(gO + (long long)grow * p.os[2] + c * 8) =
-                *reinterpret_cast<const uint4 *>(sQ.base + sQ.offset(wrow0 + r, c));
-    }
-}
-
 // The pipeline: Q and key tile 0 in flight, then per key tile: prefetch the
 // next one (cp.async double buffer), S = Q K^T, score + masks, online
 // softmax, O += P V.
@@ -398,6 +359,7 @@ flash_fwd_kernel(const fa_params p) {
     const T * gQ = static_cast<const T *>(p.q) + b * p.qs[0] + h * p.qs[1];
     const T * gK = static_cast<const T *>(p.k) + b * p.ks[0] + hk * p.ks[1];
     const T * gV = static_cast<const T *>(p.v) + b * p.vs[0] + hk * p.vs[1];
+    T * gO = static_cast<T *>(p.o) + b * p.os[0] + h * p.os[1];
     const fa_kv_tiles<SPARSE, kBM, kBN> kv(p, b, h, qb, q0);
 
     sQ.template load_async<kT>(gQ + (long long)q0 * p.qs[2], p.qs[2], 0, p.L - q0, tid);
@@ -455,17 +417,51 @@ flash_fwd_kernel(const fa_params p) {
         fa_qk_tile<T, D, MF>(s, sQ, sK(buf), qf, wrow0, lane);
 #pragma unroll
         for (int mf = 0; mf < MF; ++mf) {
-            const int row_lo = q0 + wrow0 + 16 * mf + (lane >> 2);   // rows row_lo and row_lo + 8
-            const bool need_mask = (kv0 + kBN > p.L) || (p.causal && kv0 + kBN - 1 > q0 + wrow0 + 16 * mf);
-            fa_score_mask<SCORE>(s[mf], p, qa[mf], kaux, kv0, row_lo, need_mask, lane);
+            fa_score_mask<SCORE>(s[mf], p, qa[mf], kaux, kv0, q0 + wrow0 + 16 * mf, lane);
             fa_softmax_rows<SCORE>(s[mf], o[mf], m_run[mf], l_run[mf], p);
         }
         fa_pv_tile<T>(o, s, sV(buf), lane);
         __syncthreads();   // buffer `buf` is refilled at iteration it+1
     }
     cp_async_wait<0>();
-    T * gO = static_cast<T *>(p.o) + b * p.os[0] + h * p.os[1];
-    fa_store_o<T, D, MF, SCORE>(o, l_run, sQ, p, gO, q0, wrow0, lane);
+
+    // Epilogue: normalise, stage this warp's rows in its own part of sQ
+    // (only this warp ever read those rows), 16-byte stores. The __syncwarp
+    // orders this warp's earlier ldmatrix reads of those rows (with no key
+    // tile, no __syncthreads came in between; racecheck flagged it).
+    __syncwarp();
+#pragma unroll
+    for (int mf = 0; mf < MF; ++mf) {
+        float inv[2];
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            float l = l_run[mf][r];
+            l += __shfl_xor_sync(0xffffffffu, l, 1);
+            l += __shfl_xor_sync(0xffffffffu, l, 2);
+            inv[r] = (l > 0.f) ? 1.f / l : 0.f;   // all keys masked: zeros, not NaN
+            if constexpr (SCORE == kScoreRelu)
+                if (p.out_div > 0.f) inv[r] = 1.f / p.out_div;   // relu, norm=L
+        }
+#pragma unroll
+        for (int f = 0; f < D / 8; ++f)
+#pragma unroll
+            for (int r = 0; r < 2; ++r) {
+                const int row = wrow0 + 16 * mf + (lane >> 2) + 8 * r;
+                *reinterpret_cast<uint32_t *>(sQ.base + sQ.offset(row, f) + 2 * (lane & 3)) =
+                    elem<T>::pack(o[mf].c[f][2 * r] * inv[r], o[mf].c[f][2 * r + 1] * inv[r]);
+            }
+    }
+    __syncwarp();
+    constexpr int kChunks = D / 8;
+#pragma unroll
+    for (int i = 0; i < 16 * MF * kChunks / 32; ++i) {
+        const int idx = lane + 32 * i;
+        const int r = idx / kChunks, c = idx % kChunks;
+        const int grow = q0 + wrow0 + r;
+        if (grow < p.L)
+            *reinterpret_cast<uint4 *>(gO + (long long)grow * p.os[2] + c * 8) =
+                *reinterpret_cast<const uint4 *>(sQ.base + sQ.offset(wrow0 + r, c));
+    }
 }
 
 } // namespace attnlab::cuda

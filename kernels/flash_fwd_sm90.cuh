@@ -258,29 +258,35 @@ __device__ __forceinline__ void produce_tiles(const args & a, const smem_layout<
 }
 
 // ------------------------------------------------------------- consumer
+// Which rows a consumer thread owns: warpgroup cw's 64 rows, this warp's 16
+// of them from wrow0 (inside the tile), this thread's row_lo and row_lo + 8.
+struct consumer_rows {
+    int cw, lane, wrow0, row_lo;
+};
+
 // The running state of one consumer warpgroup's 64 query rows: O, S (then
-// P), and per thread row (row_lo, row_lo + 8) the running max and sum.
+// P), and per thread row the running max and sum.
 template <int D>
 struct consumer_state {
     wg_acc<D> o;     // O: 64 rows x D
     wg_acc<kBN> s;   // S, then P: 64 rows x 128 keys
     float m_run[2], l_run[2], alpha[2];
     uint32_t pf[8][4];   // P of the last softmaxed tile as wgmma A fragments
-    int cw, lane, wrow0, row_lo;
 };
 
 // Masks (past L, above the diagonal), then the online softmax of S in place
 // (base 2); sets alpha, the factor that rescales O.
 template <int D>
-__device__ __forceinline__ void softmax_tile(consumer_state<D> & c, const fa_params & p, int kv0, int q0) {
-    const bool need_mask = (kv0 + kBN > p.L) || (p.causal && kv0 + kBN - 1 > q0 + c.wrow0);
+__device__ __forceinline__ void softmax_tile(consumer_state<D> & c, const consumer_rows rw, const fa_params & p, int kv0,
+                                             int q0) {
+    const bool need_mask = (kv0 + kBN > p.L) || (p.causal && kv0 + kBN - 1 > q0 + rw.wrow0);
     if (need_mask) {
 #pragma unroll
         for (int j = 0; j < 16; ++j)
 #pragma unroll
             for (int e = 0; e < 4; ++e) {
-                const int key = kv0 + 8 * j + 2 * (c.lane & 3) + (e & 1);
-                const int row = c.row_lo + 8 * (e >> 1);
+                const int key = kv0 + 8 * j + 2 * (rw.lane & 3) + (e & 1);
+                const int row = rw.row_lo + 8 * (e >> 1);
                 if (key >= p.L || (p.causal && key > row)) c.s.d[4 * j + e] = -INFINITY;
             }
     }
@@ -327,9 +333,9 @@ __device__ __forceinline__ void pack_p(consumer_state<D> & c) {
 
 // S = Q K^T (async; the caller commits and waits).
 template <typename T, int D>
-__device__ __forceinline__ void issue_qk(consumer_state<D> & c, const smem_layout<D> & sm, int st) {
+__device__ __forceinline__ void issue_qk(consumer_state<D> & c, const consumer_rows rw, const smem_layout<D> & sm, int st) {
 #pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) wg_type<T>::ss(c.s.d, sm.q().kmajor_desc(c.cw * 64, kk), sm.k(st).kmajor_desc(0, kk), kk > 0);
+    for (int kk = 0; kk < D / 16; ++kk) wg_type<T>::ss(c.s.d, sm.q().kmajor_desc(rw.cw * 64, kk), sm.k(st).kmajor_desc(0, kk), kk > 0);
 }
 
 // O += P V (async).
@@ -342,18 +348,19 @@ __device__ __forceinline__ void issue_pv(consumer_state<D> & c, const smem_layou
 // One tile at a time: S, softmax, P V (the two consumer warpgroups still
 // overlap each other's softmax with their GEMMs).
 template <typename T, int D, bool SPARSE>
-__device__ __forceinline__ void consume_serial(consumer_state<D> & c, const fa_params & p, const smem_layout<D> & sm,
+__device__ __forceinline__ void consume_serial(consumer_state<D> & c, const consumer_rows rw, const fa_params & p,
+                                               const smem_layout<D> & sm,
                                                const kv_tiles<SPARSE> & kv, int q0) {
     for (int it = 0; it < kv.n; ++it) {
         const int st = it % kStages;
         const uint32_t ph = (it / kStages) & 1;
         mbar_wait(sm.full_k(st), ph);
         wgmma_fence();
-        issue_qk<T>(c, sm, st);
+        issue_qk<T>(c, rw, sm, st);
         wgmma_commit();
         wgmma_wait<0>();
-        if (c.lane == 0) mbar_arrive(sm.empty_k(st));
-        softmax_tile(c, p, kv.start(it), q0);
+        if (rw.lane == 0) mbar_arrive(sm.empty_k(st));
+        softmax_tile(c, rw, p, kv.start(it), q0);
         rescale_o(c);
         pack_p<T>(c);
         mbar_wait(sm.full_v(st), ph);
@@ -361,7 +368,7 @@ __device__ __forceinline__ void consume_serial(consumer_state<D> & c, const fa_p
         issue_pv<T>(c, sm, st);
         wgmma_commit();
         wgmma_wait<0>();
-        if (c.lane == 0) mbar_arrive(sm.empty_v(st));
+        if (rw.lane == 0) mbar_arrive(sm.empty_v(st));
     }
 }
 
@@ -369,32 +376,33 @@ __device__ __forceinline__ void consume_serial(consumer_state<D> & c, const fa_p
 // are in flight together while the softmax of S(i) runs; O is rescaled by
 // alpha(i) once P(i-1) V(i-1) has landed.
 template <typename T, int D, bool SPARSE>
-__device__ __forceinline__ void consume_overlapped(consumer_state<D> & c, const fa_params & p, const smem_layout<D> & sm,
+__device__ __forceinline__ void consume_overlapped(consumer_state<D> & c, const consumer_rows rw, const fa_params & p,
+                                               const smem_layout<D> & sm,
                                                    const kv_tiles<SPARSE> & kv, int q0) {
     if (kv.n <= 0) return;
     mbar_wait(sm.full_k(0), 0);
     wgmma_fence();
-    issue_qk<T>(c, sm, 0);
+    issue_qk<T>(c, rw, sm, 0);
     wgmma_commit();
     wgmma_wait<0>();
-    if (c.lane == 0) mbar_arrive(sm.empty_k(0));
-    softmax_tile(c, p, kv.start(0), q0);   // O = 0: no rescale
+    if (rw.lane == 0) mbar_arrive(sm.empty_k(0));
+    softmax_tile(c, rw, p, kv.start(0), q0);   // O = 0: no rescale
     pack_p<T>(c);
     for (int it = 1; it < kv.n; ++it) {
         const int st = it % kStages, pst = (it - 1) % kStages;
         const uint32_t ph = (it / kStages) & 1, pph = ((it - 1) / kStages) & 1;
         mbar_wait(sm.full_k(st), ph);
         wgmma_fence();
-        issue_qk<T>(c, sm, st);
+        issue_qk<T>(c, rw, sm, st);
         wgmma_commit();
         mbar_wait(sm.full_v(pst), pph);
         issue_pv<T>(c, sm, pst);
         wgmma_commit();
         wgmma_wait<1>();   // S(it) done, P V still running
-        if (c.lane == 0) mbar_arrive(sm.empty_k(st));
-        softmax_tile(c, p, kv.start(it), q0);
+        if (rw.lane == 0) mbar_arrive(sm.empty_k(st));
+        softmax_tile(c, rw, p, kv.start(it), q0);
         wgmma_wait<0>();
-        if (c.lane == 0) mbar_arrive(sm.empty_v(pst));
+        if (rw.lane == 0) mbar_arrive(sm.empty_v(pst));
         rescale_o(c);
         pack_p<T>(c);
     }
@@ -404,12 +412,12 @@ __device__ __forceinline__ void consume_overlapped(consumer_state<D> & c, const 
     issue_pv<T>(c, sm, lst);
     wgmma_commit();
     wgmma_wait<0>();
-    if (c.lane == 0) mbar_arrive(sm.empty_v(lst));
+    if (rw.lane == 0) mbar_arrive(sm.empty_v(lst));
 }
 
 // Epilogue: normalise, store pairs straight to global memory.
 template <typename T, int D>
-__device__ __forceinline__ void store_o(const consumer_state<D> & c, const fa_params & p, int b, int h) {
+__device__ __forceinline__ void store_o(const consumer_state<D> & c, const consumer_rows rw, const fa_params & p, int b, int h) {
     float inv[2];
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
@@ -421,9 +429,9 @@ __device__ __forceinline__ void store_o(const consumer_state<D> & c, const fa_pa
     T * gO = static_cast<T *>(p.o) + b * p.os[0] + h * p.os[1];
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-        const int row = c.row_lo + 8 * r;
+        const int row = rw.row_lo + 8 * r;
         if (row < p.L) {
-            T * dst = gO + (long long)row * p.os[2] + 2 * (c.lane & 3);
+            T * dst = gO + (long long)row * p.os[2] + 2 * (rw.lane & 3);
 #pragma unroll
             for (int j = 0; j < D / 8; ++j)
                 *reinterpret_cast<uint32_t *>(dst + 8 * j) =
@@ -446,12 +454,9 @@ __global__ void __launch_bounds__(kThreads, 1) flash_fwd_sm90_kernel(const __gri
 
     const int tid = threadIdx.x, lane = tid & 31, warp_in_wg = (tid / 32) & 3;
     const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);   // warp-uniform for the compiler (role branch)
-    cta_coords cc;
-    cc.qb = gridDim.x - 1 - blockIdx.x;   // longest (causal) rows first
-    cc.b = blockIdx.y / p.H;
-    cc.h = blockIdx.y % p.H;
-    cc.hk = cc.h / (p.H / p.Hkv);
-    cc.q0 = cc.qb * kBM;
+    const int qb = gridDim.x - 1 - blockIdx.x;   // longest (causal) rows first
+    const int bh = blockIdx.y, b = bh / p.H, h = bh % p.H;
+    const cta_coords cc{b, h, h / (p.H / p.Hkv), qb, qb * kBM};
     const kv_tiles<SPARSE> kv = kv_tiles_of<SPARSE>(p, cc.b, cc.h, cc.qb, cc.q0);
 
     if (tid == 0) {
@@ -473,19 +478,18 @@ __global__ void __launch_bounds__(kThreads, 1) flash_fwd_sm90_kernel(const __gri
         if (tid == 0) produce_tiles<D, SPARSE>(a, sm, kv, cc);
     } else {
         asm volatile("setmaxnreg.inc.sync.aligned.u32 240;\n");
+        const int cw = wg - 1;                        // consumer warpgroup 0/1: rows 64 cw ..
+        const int wrow0 = cw * 64 + warp_in_wg * 16;  // this warp's 16 rows inside the tile
+        const consumer_rows rw{cw, lane, wrow0, cc.q0 + wrow0 + (lane >> 2)};   // rows row_lo, row_lo + 8
         consumer_state<D> c;
-        c.cw = wg - 1;                          // consumer warpgroup 0/1: rows 64 cw ..
-        c.lane = lane;
-        c.wrow0 = c.cw * 64 + warp_in_wg * 16;  // this warp's 16 rows inside the tile
-        c.row_lo = cc.q0 + c.wrow0 + (lane >> 2);   // this thread's rows: row_lo, row_lo + 8
 #pragma unroll
         for (int i = 0; i < D / 2; ++i) c.o.d[i] = 0.f;
         c.m_run[0] = c.m_run[1] = -INFINITY;
         c.l_run[0] = c.l_run[1] = 0.f;
         mbar_wait(sm.bar_q(), 0);
-        if constexpr (!OVERLAP) consume_serial<T>(c, p, sm, kv, cc.q0);
-        else consume_overlapped<T>(c, p, sm, kv, cc.q0);
-        store_o<T>(c, p, cc.b, cc.h);
+        if constexpr (!OVERLAP) consume_serial<T>(c, rw, p, sm, kv, cc.q0);
+        else consume_overlapped<T>(c, rw, p, sm, kv, cc.q0);
+        store_o<T>(c, rw, p, cc.b, cc.h);
     }
 #else
     __trap();   // built for an arch without wgmma: the launcher never selects this kernel there
