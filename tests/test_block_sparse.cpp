@@ -27,23 +27,6 @@ bs_case make_bs_case(int L, int n_head, int n_head_kv, int hd, bool causal, floa
     return attnlab_test::attn_case_random(L, n_head, n_head_kv, hd, causal, seed, q_scale, k_scale);
 }
 
-// The mask as an L x L boolean, straight from the CSR arrays.
-std::vector<char> mask_of(const selection & s) {
-    const int L = s.n_tokens, B = s.block;
-    std::vector<char> m((size_t) L * L, 0);
-    if (s.token_level) {
-        for (int i = 0; i < L; ++i)
-            for (int64_t t = s.tok_ptr[i]; t < s.tok_ptr[i + 1]; ++t) m[(size_t) i * L + s.tok_cols[t]] = 1;
-        return m;
-    }
-    for (int I = 0; I < s.n_blocks(); ++I)
-        for (int32_t t = s.blk_ptr[I]; t < s.blk_ptr[I + 1]; ++t)
-            for (int i = I * B; i < std::min(L, I * B + B); ++i)
-                for (int j = s.blk_cols[t] * B; j < std::min(L, s.blk_cols[t] * B + B); ++j)
-                    if (!(s.causal && j > i)) m[(size_t) i * L + j] = 1;
-    return m;
-}
-
 // Independent float64 hyperbolic pieces: exp map at 0 with the kernel's
 // projection, and the literal Möbius-addition distance.
 std::vector<double> ref_expmap(const float * x, int d, double c) {
@@ -81,7 +64,7 @@ std::vector<double> masked_reference(const attention_layer_io & io, const std::v
     std::vector<double> out((size_t) L * qs, 0.0), w(L);
     for (int h = 0; h < io.n_head; ++h) {
         const int g = io.kv_head_of(h);
-        const auto m = mask_of(sels[h]);
+        const auto m = attnlab_test::selection_mask(sels[h]);
         for (int i = 0; i < L; ++i) {
             const float * qi = io.q + i * qs + (int64_t) h * hd;
             double mx = -INFINITY;

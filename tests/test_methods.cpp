@@ -29,22 +29,6 @@ layer_case make_layer(int L, int n_head, int n_head_kv, int hd, bool causal, uin
     return attnlab_test::attn_case_random(L, n_head, n_head_kv, hd, causal, seed, 2.0f, 1.0f, layer);
 }
 
-// The selection as an L x L boolean from its CSR arrays (block or token).
-std::vector<char> dense_of(const selection & s) {
-    const int L = s.n_tokens, B = s.block;
-    std::vector<char> m((size_t) L * L, 0);
-    if (s.token_level) {
-        for (int i = 0; i < L; ++i)
-            for (int64_t t = s.tok_ptr[i]; t < s.tok_ptr[i + 1]; ++t) m[(size_t) i * L + s.tok_cols[t]] = 1;
-        return m;
-    }
-    for (int i = 0; i < L; ++i)
-        for (int32_t t = s.blk_ptr[i / B]; t < s.blk_ptr[i / B + 1]; ++t)
-            for (int j = s.blk_cols[t] * B; j < std::min(L, s.blk_cols[t] * B + B); ++j)
-                if (!(s.causal && j > i)) m[(size_t) i * L + j] = 1;
-    return m;
-}
-
 using pair_rule = std::function<bool(int i, int j, int L)>;
 
 // Checks a method's selection on every head of random layers against `rule`
@@ -58,7 +42,7 @@ void check_against(const std::string & spec, const std::function<pair_rule(const
             for (int h = 0; h < 6; ++h) {
                 const selection s = m->select(head_inputs_of(c.io, h));
                 REQUIRE(selection_check(s) == "");
-                const auto got = dense_of(s);
+                const auto got = attnlab_test::selection_mask(s);
                 const pair_rule rule = make_rule(c, h);
                 int64_t n = 0;
                 for (int i = 0; i < L; ++i)

@@ -8,29 +8,11 @@
 #include <vector>
 
 #include "attention/selection.h"
+#include "test_util.h"
 
 using namespace attnlab;
 
 namespace {
-
-// Dense L x L boolean of a selection, read straight from the CSR arrays.
-std::vector<char> sel_dense(const selection & s) {
-    const int L = s.n_tokens, B = s.block;
-    std::vector<char> m((size_t) L * L, 0);
-    if (s.token_level) {
-        for (int i = 0; i < L; ++i)
-            for (int64_t t = s.tok_ptr[i]; t < s.tok_ptr[i + 1]; ++t) m[(size_t) i * L + s.tok_cols[t]] = 1;
-        return m;
-    }
-    for (int i = 0; i < L; ++i)
-        for (int j = 0; j < L; ++j) {
-            if (s.causal && j > i) continue;
-            const int I = i / B;
-            for (int32_t t = s.blk_ptr[I]; t < s.blk_ptr[I + 1]; ++t)
-                if (s.blk_cols[t] == j / B) m[(size_t) i * L + j] = 1;
-        }
-    return m;
-}
 
 struct raw_blocks {
     std::vector<int32_t> ptr, cols;
@@ -96,7 +78,7 @@ TEST_CASE("block masks: pairs, densities and conversions match brute force", "[m
                     REQUIRE(selection_check(t) == "");
                     CHECK(t.token_level);
                     CHECK((int64_t) t.tok_cols.size() == pairs);
-                    const auto md = sel_dense(s), mt = sel_dense(t);
+                    const auto md = attnlab_test::selection_mask(s), mt = attnlab_test::selection_mask(t);
                     CHECK(md == mt);
                     // Its cover is the same block mask (kept blocks always hold a causal pair).
                     CHECK(t.blk_cols == s.blk_cols);
@@ -134,7 +116,7 @@ TEST_CASE("token masks: sorting, causal clipping and the block cover", "[methods
                 }
                 const selection s = selection_from_rows(L, B, causal != 0, rows);
                 REQUIRE(selection_check(s) == "");
-                CHECK(sel_dense(s) == want);
+                CHECK(attnlab_test::selection_mask(s) == want);
                 int64_t pairs = 0;
                 std::set<std::pair<int, int>> cover;
                 for (int i = 0; i < L; ++i)
@@ -150,7 +132,7 @@ TEST_CASE("token masks: sorting, causal clipping and the block cover", "[methods
                 // The block view keeps every pair of the cover blocks: a superset.
                 const selection b = selection_to_blocks(s);
                 CHECK_FALSE(b.token_level);
-                const auto mb = sel_dense(b);
+                const auto mb = attnlab_test::selection_mask(b);
                 for (size_t x = 0; x < want.size(); ++x)
                     if (want[x]) REQUIRE(mb[x]);
                 int64_t cover_pairs = 0;

@@ -1,6 +1,7 @@
 #pragma once
 // Shared helpers for the test suite: where the default model and text live,
 // and how a test that needs them behaves when they are absent.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "attention/attention.h"
+#include "attention/selection.h"
 #include "base/data_path.h"
 
 #include <catch2/catch.hpp>
@@ -73,6 +75,25 @@ inline attn_case attn_case_random(int L, int n_head, int n_head_kv, int hd, bool
     c.io.v = c.v.data();
     c.io.out = c.out.data();
     return c;
+}
+
+// A selection as an L x L boolean, read straight from its CSR arrays (the
+// definition the tests hold every kernel and method to): block lists expand
+// to whole blocks, clipped to the causal triangle.
+inline std::vector<char> selection_mask(const attnlab::selection & s) {
+    const int L = s.n_tokens, B = s.block;
+    std::vector<char> m((size_t) L * L, 0);
+    if (s.token_level) {
+        for (int i = 0; i < L; ++i)
+            for (int64_t t = s.tok_ptr[i]; t < s.tok_ptr[i + 1]; ++t) m[(size_t) i * L + s.tok_cols[t]] = 1;
+        return m;
+    }
+    for (int I = 0; I < s.n_blocks(); ++I)
+        for (int32_t t = s.blk_ptr[I]; t < s.blk_ptr[I + 1]; ++t)
+            for (int i = I * B; i < std::min(L, I * B + B); ++i)
+                for (int j = s.blk_cols[t] * B; j < std::min(L, s.blk_cols[t] * B + B); ++j)
+                    if (!(s.causal && j > i)) m[(size_t) i * L + j] = 1;
+    return m;
 }
 
 } // namespace attnlab_test

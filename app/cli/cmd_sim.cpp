@@ -316,7 +316,7 @@ void add_cmd_sim(CLI::App & app, std::vector<command> & cmds) {
     sub->add_option("--density", a->density, "block density rho of a sparse method (block_topk-style)");
     sub->add_option("--overhead", a->overhead, "predictor FLOPs as a share of dense attention FLOPs, with --density")->capture_default_str();
     sub->add_option("--block", a->block, "block size B, with --density")->capture_default_str();
-    a->add_method(sub, "method spec: dense | window:w=N | density:rho=R[,B=..,overhead=..,eff=..,fixed_us=..] | block_topk:.. | learned_gate:..");
+    a->add_method(sub, "method spec (a method the simulator prices; others are refused, saying so) or density:rho=R[,B=..]; sim-only keys: overhead, eff, fixed_us");
     sub->add_option("--phase", a->phase, "prefill or decode")->capture_default_str();
     sub->add_option("--impl", a->impl, "flash (tiles only) or naive (materialised L x L scores)")->capture_default_str();
     sub->add_option("--batch", a->batch, "sequences per batch")->capture_default_str();

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace attnlab {
@@ -61,6 +62,27 @@ void write_file_atomic(const std::string & path, const void * data, size_t n) {
 
 void write_file_atomic(const std::string & path, const std::string & text) {
     write_file_atomic(path, text.data(), text.size());
+}
+
+void dir_create_all(const std::string & dir, const std::string & field) {
+    std::string cur = !dir.empty() && dir[0] == '/' ? "/" : "";
+    size_t pos = 0;
+    while (pos <= dir.size()) {
+        size_t next = dir.find('/', pos);
+        if (next == std::string::npos) next = dir.size();
+        const std::string part = dir.substr(pos, next - pos);
+        pos = next + 1;
+        if (part.empty()) continue;
+        cur += part + "/";
+        struct stat st;
+        if (::stat(cur.c_str(), &st) == 0) {
+            if (!S_ISDIR(st.st_mode)) throw input_error(dir, field, cur + " exists and is not a directory");
+            continue;
+        }
+        if (::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) {
+            throw input_error(dir, field, "cannot create directory " + cur + ": " + std::strerror(errno));
+        }
+    }
 }
 
 } // namespace attnlab

@@ -33,4 +33,9 @@ private:
 void write_file_atomic(const std::string & path, const void * data, size_t n);
 void write_file_atomic(const std::string & path, const std::string & text);
 
+// mkdir -p: creates dir and its missing parents. input_error (dir: field:
+// "X exists and is not a directory" / "cannot create directory X") names the
+// option or key the folder came from.
+void dir_create_all(const std::string & dir, const std::string & field);
+
 } // namespace attnlab

@@ -24,6 +24,7 @@
 #include "methods/method.h"
 #include "methods/registry_trained.h"
 #include "metrics/passkey.h"
+#include "metrics/perplexity.h"
 #include "model/llama.h"
 #include "model/tokenizer.h"
 
@@ -31,10 +32,13 @@ namespace attnlab {
 
 // ---- planning ----
 
-// layer_adaptive's rho is the budget its table was allotted for (one table
-// per budget, and method_create refuses another rho): it is not expanded over
-// the densities, only recorded as the row's density.
-static bool density_fixed_by_file(const std::string & method_name) { return method_name == "layer_adaptive"; }
+// A method whose budget comes from its file (layer_adaptive: one table per
+// budget, and method_create refuses another rho) is not expanded over the
+// densities; its rho is only recorded as the row's density.
+static bool density_fixed_by_file(const std::string & method_name) {
+    const method_info * info = method_find(method_name);
+    return info && info->budget_from_file;
+}
 
 std::string sweep_density_key(const std::string & method_name) {
     const method_info * info = method_find(method_name);
@@ -59,24 +63,13 @@ std::string sweep_row_key(const std::string & method_spec, int ctx, const std::s
            (params_sha256.empty() ? "" : "|params=" + params_sha256);
 }
 
-static std::string real_text(double x) {
-    for (int prec = 1; prec <= 17; ++prec) {
-        char buf[64];
-        std::snprintf(buf, sizeof buf, "%.*g", prec, x);
-        if (std::strtod(buf, nullptr) == x) return buf;
-    }
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.17g", x);
-    return buf;
-}
-
 std::vector<sweep_task> sweep_plan(const std::vector<std::string> & methods, const std::vector<double> & densities,
                                    const std::vector<int> & ctxs, const std::string & text_sha256,
                                    const std::string & model_sha256, int64_t max_tokens, const std::string & score_spec) {
     if (methods.empty()) throw input_error("--methods", "methods", "empty list");
     if (ctxs.empty()) throw input_error("--ctx", "ctx", "empty list");
     for (double d : densities) {
-        if (!(d > 0.0 && d <= 1.0)) throw input_error("--densities", "densities", "density " + real_text(d) + " is outside (0, 1]");
+        if (!(d > 0.0 && d <= 1.0)) throw input_error("--densities", "densities", "density " + method_real_text(d) + " is outside (0, 1]");
     }
     for (int c : ctxs) {
         if (c < 2) throw input_error("--ctx", "ctx", "context length " + std::to_string(c) + " is below 2");
@@ -119,11 +112,11 @@ std::vector<sweep_task> sweep_plan(const std::vector<std::string> & methods, con
             bool found = false;
             for (auto & kv : v.args) {
                 if (kv.first == dkey) {
-                    kv.second = real_text(d);
+                    kv.second = method_real_text(d);
                     found = true;
                 }
             }
-            if (!found) v.args.push_back({dkey, real_text(d)});
+            if (!found) v.args.push_back({dkey, method_real_text(d)});
             v.text = method_spec_format(v);
             auto m = method_create(v);
             add_variant(*m, d);
@@ -349,26 +342,9 @@ void sweep_rewrite_csv(const std::string & dir, const std::vector<sweep_row> & r
     write_file_atomic(csv_path(dir), text);
 }
 
-static void make_dirs(const std::string & dir) {
-    std::string cur;
-    std::stringstream ss(dir);
-    std::string part;
-    if (!dir.empty() && dir[0] == '/') cur = "/";
-    while (std::getline(ss, part, '/')) {
-        if (part.empty()) continue;
-        cur += part + "/";
-        struct stat st;
-        if (::stat(cur.c_str(), &st) == 0) {
-            if (!S_ISDIR(st.st_mode)) throw input_error(dir, "out", cur + " exists and is not a directory");
-            continue;
-        }
-        if (::mkdir(cur.c_str(), 0755) != 0) throw input_error(dir, "out", "cannot create directory " + cur);
-    }
-}
-
 sweep_outcome sweep_execute(const std::vector<sweep_task> & tasks, const std::string & dir,
                             const sweep_row_runner & runner, job_progress * progress) {
-    make_dirs(dir);
+    dir_create_all(dir, "out");
     std::vector<sweep_row> old = sweep_load_rows(dir);
     std::map<std::string, size_t> by_key;
     for (size_t i = 0; i < old.size(); ++i) by_key[old[i].key] = i;
@@ -503,7 +479,7 @@ sweep_merge_result sweep_merge(const std::vector<std::string> & shard_dirs, cons
         if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) throw input_error(path, "file", "no such file (not a sweep directory?)");
         add_rows(path, sweep_load_rows(d));
     }
-    make_dirs(dir);
+    dir_create_all(dir, "out");
     std::string text;
     for (const auto & j : kept_json) text += j.dump() + "\n";
     write_file_atomic(jsonl_path(dir), text);
@@ -595,23 +571,6 @@ std::vector<double> layer_mass_recall_heads(const attention_layer_io & io, const
 
 namespace {
 
-// -log p(target), log-softmax in double (as perplexity_eval computes it).
-double row_nll(const float * row, int64_t n_vocab, int32_t target) {
-    double mx = row[0];
-    for (int64_t j = 1; j < n_vocab; j++) mx = std::max(mx, double(row[j]));
-    double s = 0.0;
-    for (int64_t j = 0; j < n_vocab; j++) s += std::exp(double(row[j]) - mx);
-    return -(double(row[target]) - mx - std::log(s));
-}
-
-int64_t row_argmax(const float * row, int64_t n_vocab) {
-    int64_t b = 0;
-    for (int64_t j = 1; j < n_vocab; j++) {
-        if (row[j] > row[b]) b = j;
-    }
-    return b;
-}
-
 // Checks the cancel flag at every layer (a window at ctx 8192 takes long),
 // optionally copies the layers' Q/K/V, and hands attention to `inner`.
 class relay_hook : public attention_hook {
@@ -692,10 +651,10 @@ struct sweep_model_runner::impl {
             matrix_rm logits = llama_forward(m, win, fo);
             for (int64_t p = 0; p + 1 < int64_t(win.size()); ++p) {
                 const float * row = logits.row(p).data();
-                const double nll = row_nll(row, logits.cols(), win[p + 1]);
+                const double nll = logits_row_nll(row, logits.cols(), win[p + 1]);
                 ref.nll.push_back(nll);
                 ref.nll_sum += nll;
-                ref.argmax.push_back(int32_t(row_argmax(row, logits.cols())));
+                ref.argmax.push_back(int32_t(logits_row_argmax(row, logits.cols())));
             }
             ref.n_tokens += int64_t(win.size());
             ref.windows++;
@@ -775,8 +734,8 @@ sweep_row sweep_model_runner::operator()(const sweep_task & t, job_progress * pr
         matrix_rm logits = llama_forward(m, win, fo);
         for (int64_t p = 0; p + 1 < int64_t(win.size()); ++p, ++pos) {
             const float * row = logits.row(p).data();
-            nll_sum += row_nll(row, logits.cols(), win[p + 1]);
-            agree += row_argmax(row, logits.cols()) == P.ref.argmax[size_t(pos)];
+            nll_sum += logits_row_nll(row, logits.cols(), win[p + 1]);
+            agree += logits_row_argmax(row, logits.cols()) == P.ref.argmax[size_t(pos)];
         }
     }
     r.ppl_dense = std::exp(P.ref.nll_sum / double(pos));

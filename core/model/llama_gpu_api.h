@@ -51,12 +51,13 @@ public:
 
     virtual std::string device_name() const = 0;
 
-    // Tokens [0, n) from position 0, like llama_forward. method == nullptr or
-    // "dense": dense causal flash attention; "block_topk" with B in {64, 128}:
-    // the GPU gate (pooled scores, the diagonal and block 0 forced, exactly
-    // the CPU method's rule) then the block-sparse flash kernel; any other
-    // block-level method: its select() on the host from downloaded Q/K, then
-    // the block-sparse kernel. Throws std::invalid_argument for what the GPU
+    // Tokens [0, n) from position 0, like llama_forward. The method's
+    // gpu_selection() (methods/method.h) decides the path: dense (or no
+    // method): dense causal flash attention; pooled_block_topk or
+    // learned_gate with B in {64, 128}: the GPU gate (the CPU method's rule,
+    // the diagonal and block 0 forced) then the block-sparse flash kernel;
+    // none (any other block-level method): its select() on the host from
+    // downloaded Q/K, timed as selection, then the block-sparse kernel. Throws std::invalid_argument for what the GPU
     // cannot run (token-level selections, block sizes the kernels lack).
     // Logits (fp32, row-major [n (or 1), n_vocab]) come back to the host.
     virtual matrix_rm forward(const std::vector<int32_t> & tokens, bool all_logits = true,

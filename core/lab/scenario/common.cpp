@@ -1,5 +1,6 @@
 // What the kind drivers share (see common.h).
 #include "lab/scenario/common.h"
+#include "base/atomic_write.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -26,17 +27,7 @@ std::string fmt_num(const char * f, double x) {
     return b;
 }
 
-void make_dirs(const std::string & dir) {
-    std::string cur;
-    std::stringstream ss(dir);
-    std::string part;
-    if (!dir.empty() && dir[0] == '/') cur = "/";
-    while (std::getline(ss, part, '/')) {
-        if (part.empty()) continue;
-        cur += part + "/";
-        if (mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) throw input_error(dir, "directory", "cannot create");
-    }
-}
+void make_dirs(const std::string & dir) { dir_create_all(dir, "directory"); }
 
 std::string scenario_out::fig(const std::string & name) {
     make_dirs(dir + "/figures");
