@@ -2,9 +2,10 @@
 # GPU forward pass (llama_gpu) on the device machine: tests, CLI end to end,
 # throughput at the default model's shapes. Logs under $LOGDIR (default $OUT
 # or /tmp/llama_gpu_logs).
-#   PREBUILT=dir kernels/run_llama_gpu.sh   # binaries built elsewhere (same
-#       source path baked in: /work/main is linked to this checkout if absent)
-#   kernels/run_llama_gpu.sh                # builds with cmake (headless, sm_90a) first
+#   PREBUILT=dir kernels/run_llama_gpu.sh   # binaries built elsewhere, in a folder of
+#       this checkout (they find tests/data and assets beside them: base/data_path.h)
+#   kernels/run_llama_gpu.sh                # builds with cmake (headless, sm_90a) first,
+#       with the header-only deps carried in .deps (scripts/gpu_deps.sh makes it)
 # Env: CTX (default 8192), REPS (5), SANITIZE=1 (memcheck on the small cases).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -16,8 +17,8 @@ for d in /usr/local/cuda/lib64 /usr/local/cuda/lib; do
 done
 if [ -n "${PREBUILT:-}" ]; then
   BIN=$ROOT/$PREBUILT
-  [ -e /work/main ] || { mkdir -p /work && ln -s "$ROOT" /work/main; }
 else
+  [ -d "$ROOT/.deps/include" ] && export CPATH=$ROOT/.deps/include${CPATH:+:$CPATH}
   BIN=${BUILD:-/tmp/build-llama-gpu}
   cmake -S . -B "$BIN" -DCMAKE_BUILD_TYPE=Release -DATTNLAB_GUI=OFF -DATTNLAB_BENCH=OFF \
     -DATTNLAB_CUDA_ARCHS=90a -DATTNLAB_DEPS_DIR="$ROOT/.deps" >"$LOGDIR/cmake.log" 2>&1 || { tail -30 "$LOGDIR/cmake.log"; exit 1; }

@@ -14,7 +14,8 @@ LOGDIR=${LOGDIR:-$ROOT/bench/results}
 mkdir -p "$LOGDIR" "$BUILD"
 NVCC=${NVCC:-nvcc}
 ARCH="-gencode=arch=compute_90a,code=sm_90a"
-DEPS=${DEPS:-$ROOT/.deps}
+DEPS=${DEPS:-$ROOT/.deps}   # scripts/gpu_deps.sh makes it
+[ -d "$DEPS/include" ] && export CPATH=$DEPS/include${CPATH:+:$CPATH}
 
 if [ -n "${PREBUILT:-}" ]; then
   BIN=$PREBUILT
