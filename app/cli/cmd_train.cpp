@@ -192,13 +192,18 @@ trained_file train_layer_adaptive(const train_args & a, const std::vector<const 
     return f;
 }
 
+// What fit_adam takes.
+void add_adam_options(CLI::App * sub, train_args & a, const char * seed_help) {
+    sub->add_option("--steps", a.steps, "Adam steps per head")->capture_default_str();
+    sub->add_option("--lr", a.lr, "Adam learning rate")->capture_default_str();
+    sub->add_option("--seed", a.seed, seed_help)->capture_default_str();
+}
+
 void add_gate_options(CLI::App * sub, train_args & a) {
     a.steps = attnlab::gate_train_options().steps;
     sub->add_option("--block,-B", a.block, "block size (16, 32, 64, 128); the method's B must match")->capture_default_str();
     sub->add_option("--dg", a.d_g, "gate projection width d_g")->capture_default_str();
-    sub->add_option("--steps", a.steps, "Adam steps per head")->capture_default_str();
-    sub->add_option("--lr", a.lr, "Adam learning rate")->capture_default_str();
-    sub->add_option("--seed", a.seed, "initialisation seed")->capture_default_str();
+    add_adam_options(sub, a, "initialisation seed");
 }
 
 void add_router_options(CLI::App * sub, train_args & a) {
@@ -207,9 +212,7 @@ void add_router_options(CLI::App * sub, train_args & a) {
     a.rank = attnlab::router_train_options().rank;
     sub->add_option("--rank", a.rank, "rank r of the query/key maps")->capture_default_str();
     sub->add_option("--rows", a.rows, "sampled query rows per window")->capture_default_str();
-    sub->add_option("--steps", a.steps, "Adam steps per head")->capture_default_str();
-    sub->add_option("--lr", a.lr, "Adam learning rate")->capture_default_str();
-    sub->add_option("--seed", a.seed, "initialisation and row-sampling seed")->capture_default_str();
+    add_adam_options(sub, a, "initialisation and row-sampling seed");
 }
 
 void add_layer_adaptive_options(CLI::App * sub, train_args & a) {
