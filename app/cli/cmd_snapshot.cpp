@@ -12,6 +12,7 @@
 #include "base/job.h"
 #include "lab/scenario.h"
 #include "lab/snapshot.h"
+#include "../view_ids.h"
 
 namespace attnlab_cli {
 
@@ -83,7 +84,7 @@ void print_info(const std::string & dir, const nlohmann::json & m) {
 // a shard of a sweep, the same shard.
 attnlab::snapshot_runner scenario_snapshot_runner(const std::string & dir, const nlohmann::json & manifest) {
     return [dir, manifest](const nlohmann::json & cfg, const std::string & out, attnlab::job_progress * progress) {
-        attnlab::scenario s = attnlab::scenario_from_json(cfg, dir + "/manifest.json");
+        attnlab::scenario s = attnlab::scenario_from_json(cfg, dir + "/manifest.json", attnlab_app::view_ids());
         s.small = manifest.value("small", false);
         const nlohmann::json & metrics = manifest["metrics"];
         if (metrics.contains("shard") && metrics["shard"].is_object()) {
