@@ -116,7 +116,7 @@ TEST_CASE("graph: rollout equals the product of residual-mixed matrices", "[grap
 }
 
 TEST_CASE("graph: attention flow equals the brute-force min cut", "[graph]") {
-    if (!graph_have_boost()) { WARN("built without Boost.Graph: skipped"); return; }
+    REQUIRE(graph_have_boost());   // Boost.Graph is a required dependency: no silent skip
     for (bool causal : {true, false}) {
         const int n = 3, layers = 2, levels = layers + 1, V = n * levels;
         layered_graph g = random_graph(n, layers, causal, causal ? 5 : 6);
@@ -148,7 +148,7 @@ TEST_CASE("graph: attention flow equals the brute-force min cut", "[graph]") {
 }
 
 TEST_CASE("graph: attention flow refuses graphs over its size limit", "[graph]") {
-    if (!graph_have_boost()) { WARN("built without Boost.Graph: skipped"); return; }
+    REQUIRE(graph_have_boost());   // Boost.Graph is a required dependency: no silent skip
     layered_graph g;
     g.n_tokens = 200;
     for (int l = 0; l < 50; l++) {
@@ -166,7 +166,7 @@ TEST_CASE("graph: attention flow refuses graphs over its size limit", "[graph]")
 }
 
 TEST_CASE("graph: pattern reachability equals boolean matrix powers", "[graph]") {
-    if (!graph_have_boost()) { WARN("built without Boost.Graph: skipped"); return; }
+    REQUIRE(graph_have_boost());   // Boost.Graph is a required dependency: no silent skip
     const int n = 40;
     for (const char * spec : {"window:w=3", "strided:m=7,w=2", "bigbird:w=2,g=1,r=1,seed=3", "window:w=1"}) {
         sparse_pattern p = sparse_pattern_parse(spec);
@@ -258,7 +258,7 @@ TEST_CASE("graph: attention graph of a capture matches the float64 reference", "
 }
 
 TEST_CASE("graph: attention graph of the tiny trace", "[graph]") {
-    if (!graph_have_boost()) { WARN("built without Boost.Graph: skipped"); return; }
+    REQUIRE(graph_have_boost());   // Boost.Graph is a required dependency: no silent skip
     qkv_capture cap = trace_read(attnlab::data_path("tests/data/trace_tiny_llama.safetensors"));
     layered_graph g = attention_graph_from_capture(cap, 0, 1, 16);
     CHECK(g.n_tokens == 16);
@@ -314,7 +314,7 @@ TEST_CASE("graph: Poincaré distances and embedding", "[graph]") {
     bad[1] = 0.0;
     CHECK_THROWS_AS(poincare_embed(bad, n, opt), input_error);
 
-    if (!graph_have_boost()) return;
+    REQUIRE(graph_have_boost());
     // shortest paths over -log(weight): a chain 0 - 1 - 2 with weights 0.5 and 0.25
     std::vector<double> w = {0, 0.5, 0, 0, 0, 0.25, 0, 0, 0};
     std::vector<double> gd = graph_distances(w, 3, 0.01);
@@ -442,7 +442,8 @@ TEST_CASE("hyperbolic head: embedding of queries and keys, and of the head's gra
     CHECK(e.weights.top1_agree == r.top1_agree);
     CHECK(e.weights.mean_tv == r.mean_tv);
 
-    if (graph_have_boost()) {
+    REQUIRE(graph_have_boost());
+    {
         opt.mode = head_embed_mode::graph_head;
         const head_embedding g = head_embed_hyperbolic(cap, 0, 0, opt);
         CHECK(g.embed.n == n);
