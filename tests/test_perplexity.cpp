@@ -13,12 +13,13 @@
 #include <cmath>
 #include <memory>
 #include <fstream>
+#include <iomanip>
 
 #include <nlohmann/json.hpp>
 
 using namespace attnlab;
 
-TEST_CASE("perplexity on a KJV evaluation slice at ctx 1024 matches transformers within 0.5%", "[model]") {
+TEST_CASE("perplexity on a KJV evaluation slice at ctx 1024 matches transformers within 1e-5", "[model]") {
     if (!attnlab_test::need_asset(attnlab_test::default_model_path())) return;
     std::ifstream f(attnlab_test::data_dir() + "/ppl_smollm2.json");
     REQUIRE(f.good());
@@ -37,10 +38,14 @@ TEST_CASE("perplexity on a KJV evaluation slice at ctx 1024 matches transformers
     llama_model m = llama_model_load(attnlab_test::default_model_path());
     perplexity_result r = perplexity_eval(m, ids, g["ctx"].get<int>());
     double ref = g["ppl"].get<double>();
-    INFO("ours " << r.ppl << " reference " << ref << " (" << r.seconds << " s)");
+    INFO("ours " << std::setprecision(10) << r.ppl << " reference " << ref << " (" << r.seconds << " s)");
     CHECK(r.n_predicted == g["n_predicted"].get<int64_t>());
     CHECK(r.n_windows == 4);
-    CHECK(std::fabs(r.ppl - ref) / ref <= 0.005);
+    // Measured: ours 9.4269490913, transformers 9.4269513854, relative 2.4e-7
+    // (2 threads, AVX-512). The bound is ~40x that: summation order changes
+    // with the thread count and SIMD width; a real defect (a wrong norm, rope
+    // or quant block) moves ppl by far more than 1e-5.
+    CHECK(std::fabs(r.ppl - ref) / ref <= 1e-5);
 }
 
 // perplexity_run against its definition, written out here in float64: for
