@@ -231,7 +231,9 @@ TEST_CASE("default model: logits match transformers", "[model]") {
             max_diff = std::max(max_diff, std::abs(logits(positions[pi], (int) j) - r));
         }
     WARN("default model logits: max|diff|/max|ref| = " << max_diff / max_ref << " (max|ref| " << max_ref << ")");
-    CHECK(max_diff / max_ref <= 1e-3);
+    // Measured 1.9e-6 (fp32 both sides, different summation orders): the
+    // bound is ~10x that. A wrong rope, norm or quant block is >= 1e-3.
+    CHECK(max_diff / max_ref <= 2e-5);
 
     // Argmax and max|logit| at every position. An argmax may flip only when the
     // two candidates are closer than the tolerance.
@@ -245,9 +247,9 @@ TEST_CASE("default model: logits match transformers", "[model]") {
             ++agree;
         } else {
             INFO("position " << t << ": argmax " << a << " vs " << argmax[t]);
-            CHECK(std::abs(logits((int) t, a) - logits((int) t, argmax[t])) <= 1e-3 * max_ref);
+            CHECK(std::abs(logits((int) t, a) - logits((int) t, argmax[t])) <= 2e-5 * max_ref);
         }
-        CHECK(std::abs(logits.row((int) t).cwiseAbs().maxCoeff() - max_abs[t]) <= 1e-3 * max_ref);
+        CHECK(std::abs(logits.row((int) t).cwiseAbs().maxCoeff() - max_abs[t]) <= 2e-5 * max_ref);
     }
     WARN("argmax agreement: " << agree << " / " << ids.size());
     CHECK(agree >= (int) ids.size() - 1);
@@ -262,8 +264,9 @@ TEST_CASE("default model: logits match transformers", "[model]") {
         const double eq = rel_diff(rec.q[layer].data(), qref, rec.q[layer].size());
         const double ek = rel_diff(rec.k[layer].data(), kref, rec.k[layer].size());
         WARN("layer " << layer << " post-RoPE q rel err " << eq << ", k rel err " << ek);
-        CHECK(eq <= 1e-3);
-        CHECK(ek <= 1e-3);
+        // Measured 1.0e-6 to 1.7e-6 (layers 0 and 29): ~10x margin.
+        CHECK(eq <= 2e-5);
+        CHECK(ek <= 2e-5);
     }
 }
 
@@ -292,7 +295,7 @@ TEST_CASE("tiny HF checkpoint: logits match transformers", "[model]") {
             max_diff = std::max(max_diff, (double) std::abs(logits((int) t, j) - ref[t][j]));
         }
     WARN("tiny HF logits: max|diff|/max|ref| = " << max_diff / max_ref);
-    CHECK(max_diff / max_ref <= 1e-4);
+    CHECK(max_diff / max_ref <= 1e-5);   // measured 8.8e-7: ~10x margin
 
     SECTION("last-position logits equal the last row of all logits") {
         forward_options fo;
