@@ -71,8 +71,28 @@ TEST_CASE("half and bfloat16 conversions match their definitions for every 16-bi
         double want = e == 0 ? sign * std::ldexp(double(m), -24) : sign * std::ldexp(1.0 + m / 1024.0, int(e) - 15);
         REQUIRE(double(got) == want);
         REQUIRE(f32_to_fp16(got) == uint16_t(h)); // exact round trip
-        float b = bf16_to_f32(uint16_t(h));
-        REQUIRE(f32_to_bf16(b) == (std::isnan(b) ? f32_to_bf16(b) : uint16_t(h)));
+    }
+    // bfloat16, every pattern (its NaNs included): the value by the format's
+    // definition (8-bit exponent, 7-bit mantissa), an exact round trip for
+    // numbers, and a NaN stays a quiet NaN of the same sign.
+    for (uint32_t h = 0; h < 65536; h++) {
+        const uint32_t e = (h >> 7) & 0xff, m = h & 0x7f;
+        const double sign = (h & 0x8000) ? -1.0 : 1.0;
+        const float b = bf16_to_f32(uint16_t(h));
+        const uint16_t back = f32_to_bf16(b);
+        INFO("bf16 pattern " << h);
+        if (e == 0xff && m != 0) {
+            REQUIRE(std::isnan(b));
+            REQUIRE((back & 0x8000) == (h & 0x8000));
+            REQUIRE((back & 0x7f80) == 0x7f80);
+            REQUIRE((back & 0x40) != 0);
+            continue;
+        }
+        const double want = e == 0xff ? sign * INFINITY
+                            : e == 0  ? sign * std::ldexp(double(m), -133)
+                                      : sign * std::ldexp(1.0 + m / 128.0, int(e) - 127);
+        REQUIRE(double(b) == want);
+        REQUIRE(back == uint16_t(h));
     }
     // rounding to nearest even, checked on values halfway between halves
     CHECK(f32_to_fp16(1.0f + 1.0f / 2048) == 0x3c00);           // tie, even below
