@@ -28,16 +28,33 @@ public:
         return true;
     }
 };
+// Dense attention computed by the hook itself, in float64
+// (attention_dense_reference_f64), not by the forward pass's flash kernel: the
+// "sparse" pass of perplexity_compare really replaces every layer's attention.
+class reference_hook : public attention_hook {
+public:
+    bool attend(const attention_layer_io & io) override {
+        std::vector<double> out64(size_t(io.n_tokens) * io.n_head * io.head_dim);
+        attention_dense_reference_f64(io, out64.data());
+        for (size_t i = 0; i < out64.size(); i++) io.out[i] = float(out64[i]);
+        return true;
+    }
+};
 } // namespace
 
-TEST_CASE("perplexity_compare: a pass-through hook agrees fully, a crippled one does not", "[metrics]") {
+TEST_CASE("perplexity_compare: a hook computing dense attention agrees, a crippled one does not", "[metrics]") {
     llama_model m = llama_model_load(attnlab_test::data_dir() + "/tiny_llama");
     std::mt19937 rng(5);
     std::vector<int32_t> ids(200);
     for (auto & x : ids) x = int32_t(rng() % m.cfg.n_vocab);
-    attention_hook pass;  // attend() returns false: dense runs
-    perplexity_comparison same = perplexity_compare(m, ids, 64, &pass);
-    CHECK(same.dense.ppl == same.sparse.ppl);
+    reference_hook ref;
+    perplexity_comparison same = perplexity_compare(m, ids, 64, &ref);
+    INFO("dense ppl " << same.dense.ppl << ", hook ppl " << same.sparse.ppl << ", top-1 " << same.top1_agreement);
+    // fp32 flash vs float64 attention rounded to fp32: measured relative
+    // difference 1.9e-8 (ppl 722.65134 vs 722.65136, 1 and 2 threads); the
+    // bound leaves ~10x.
+    CHECK(same.sparse.ppl == Approx(same.dense.ppl).epsilon(2e-7));
+    CHECK(same.sparse.ppl != same.dense.ppl);   // the hook's own numbers, not the dense path's
     CHECK(same.top1_agreement == 1.0);
     CHECK(same.dense.n_windows == 4);
     CHECK(same.dense.n_predicted == 63 * 3 + 7);
