@@ -386,7 +386,9 @@ void check_layer_adaptive(const json & rep) {
         CHECK(cal["greedy"]["mean_density"].get<double>() <= budget + 1e-9);
         CHECK(cal["uniform"]["mean_density"].get<double>() <= budget + 1e-9);
         CHECK(cal["seed_scaled"]["mean_density"].get<double>() == Approx(budget).margin(2e-3));
-        CHECK(cal["greedy"]["mean_recall"].get<double>() >= cal["uniform"]["mean_recall"].get<double>() - 0.02);
+        // On its own calibration curves greedy must beat uniform at the same
+        // budget (measured at the small size: 0.914 vs 0.887 at budget 0.6).
+        CHECK(cal["greedy"]["mean_recall"].get<double>() > cal["uniform"]["mean_recall"].get<double>());
         for (const char * role : {"greedy", "uniform", "seed_scaled"}) CHECK(b["evaluation"].contains(role));
     }
     check_rows(rep["metrics"]["rows"]);

@@ -626,7 +626,11 @@ TEST_CASE("layer_adaptive: calibrated curves, table file and method", "[trained]
     CHECK(t.uniform.mean_density <= budget + 1e-9);
     CHECK(t.uniform.mean_density == Approx(budget).margin(1e-3));
     for (double r : t.uniform.rho) CHECK(r == t.uniform.rho[0]);
-    CHECK(t.greedy.mean_recall >= t.uniform.mean_recall - 0.02);
+    // On its own calibration curves the greedy allocation must beat uniform
+    // density at the same budget (measured: greedy 0.5625, uniform 0.5587);
+    // the old bound allowed greedy to lose by 0.02.
+    INFO("greedy " << t.greedy.mean_recall << " uniform " << t.uniform.mean_recall);
+    CHECK(t.greedy.mean_recall > t.uniform.mean_recall);
     CHECK(t.seed.rho.front() == Approx(0.45));       // layer 0
     CHECK(t.seed.rho.back() == Approx(0.125));       // the last layer (4 of 5)
     CHECK(t.seed_scaled.mean_density == Approx(budget).margin(1e-3));
