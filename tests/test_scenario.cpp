@@ -144,7 +144,7 @@ TEST_CASE("scenario schema: each error names its field", "[scenario]") {
 }
 
 TEST_CASE("scenario defaults and the small overrides", "[scenario]") {
-    const scenario full = scenario_parse(doc("sim_quadratic", {{"ctx", 4096}, {"small", {{"ctx", {1024, 2048}}}}}), "x.json", false);
+    const scenario full = scenario_parse(doc("sim_quadratic", {{"ctx", 4096}, {"small", {{"ctx", {1024, 2048}}}}}), "x.json", false, attnlab_app::view_ids());
     CHECK(full.kind == "sim_quadratic");
     CHECK(full.cfg["ctx"] == json({4096}));   // a single value is a list of one
     CHECK(full.cfg["hw"] == "h100-sxm");
@@ -152,14 +152,14 @@ TEST_CASE("scenario defaults and the small overrides", "[scenario]") {
     CHECK(full.cfg["outputs"] == json({"report", "csv", "json", "figures"}));
     CHECK(full.cfg["views"] == json({"quadratic"}));
     CHECK_FALSE(full.small);
-    const scenario sm = scenario_parse(doc("sim_quadratic", {{"ctx", 4096}, {"small", {{"ctx", {1024, 2048}}}}}), "x.json", true);
+    const scenario sm = scenario_parse(doc("sim_quadratic", {{"ctx", 4096}, {"small", {{"ctx", {1024, 2048}}}}}), "x.json", true, attnlab_app::view_ids());
     CHECK(sm.small);
     CHECK(sm.cfg["ctx"] == json({1024, 2048}));
     CHECK(sm.cfg["hw"] == "h100-sxm");
     // the scenario as run parses again to itself (what a snapshot re-runs)
-    const scenario again = scenario_from_json(sm.cfg, "manifest.json");
+    const scenario again = scenario_from_json(sm.cfg, "manifest.json", attnlab_app::view_ids());
     CHECK(again.cfg == sm.cfg);
-    const scenario tc = scenario_parse(doc("trained_compare"), "x.json");
+    const scenario tc = scenario_parse(doc("trained_compare"), "x.json", false, attnlab_app::view_ids());
     CHECK(tc.cfg["calib_text"] == "kjv:calib");
     CHECK(tc.cfg["text"] == "kjv:eval");
     CHECK(tc.cfg["source"] == "assets/models/SmolLM2-135M-Instruct.Q4_1.gguf");
@@ -220,7 +220,7 @@ TEST_CASE("scenario kinds are one table: keys, views and a runner each", "[scena
 
 TEST_CASE("an unknown kind is refused with the list of kinds", "[scenario]") {
     try {
-        scenario_parse(doc("nope"), "x.json");
+        scenario_parse(doc("nope"), "x.json", false, attnlab_app::view_ids());
         FAIL_CHECK("no input_error for kind nope");
     } catch (const input_error & e) {
         CHECK(e.field() == "kind");
@@ -243,8 +243,8 @@ TEST_CASE("views are checked against the list the app passes", "[scenario]") {
     // another front end's list decides, not core
     CHECK(scenario_parse(text, "x.json", false, {"quadratic", "3d"}).cfg["views"] == json({"quadratic", "3d"}));
     CHECK_THROWS_AS(scenario_parse(doc("sim_quadratic"), "x.json", false, {"tradeoffs"}), input_error);   // default view not in the list
-    // without a list (a manifest re-run) views are names, still checked as strings
-    CHECK(scenario_parse(text, "x.json").cfg["views"] == json({"quadratic", "3d"}));
+    // no list: refused, never "any view"
+    CHECK_THROWS_AS(scenario_parse(text, "x.json", false, {}), std::invalid_argument);
     expect_field(doc("sim_quadratic", {{"views", {"quadratic", ""}}}), "views[1]");
 }
 
@@ -420,7 +420,7 @@ TEST_CASE("every scenario runs at its small size and writes its report", "[scena
     const auto t_all = std::chrono::steady_clock::now();
     std::string timing;
     for (const auto & f : scenario_files()) {
-        const scenario s = scenario_load(f, true);
+        const scenario s = scenario_load(f, true, attnlab_app::view_ids());
         if (scenario_needs_model(s) && !have_model) {
             attnlab_test::need_asset(attnlab_test::default_model_path());
             attnlab_test::need_asset(attnlab_test::kjv_path());
@@ -451,7 +451,7 @@ TEST_CASE("every scenario runs at its small size and writes its report", "[scena
 }
 
 TEST_CASE("a scenario run is a snapshot: atomic, verifiable, reproducible", "[scenario]") {
-    const scenario s = scenario_load(scenarios_dir() + "/quadratic_wall.json", true);
+    const scenario s = scenario_load(scenarios_dir() + "/quadratic_wall.json", true, attnlab_app::view_ids());
     const std::string base = temp_dir("snap");
     const std::string out = base + "/run";
     const json man = scenario_run_snapshot(s, out, false, nullptr);
@@ -461,7 +461,7 @@ TEST_CASE("a scenario run is a snapshot: atomic, verifiable, reproducible", "[sc
     CHECK(read["threads"].get<int>() >= 1);
     CHECK(read.contains("inputs"));
     // the recorded scenario re-runs to the same metrics, bit for bit
-    const json again = scenario_run_snapshot(scenario_from_json(read["scenario"], "manifest.json"), base + "/again", false, nullptr);
+    const json again = scenario_run_snapshot(scenario_from_json(read["scenario"], "manifest.json", attnlab_app::view_ids()), base + "/again", false, nullptr);
     CHECK(snapshot_compare_metrics(read["metrics"], again["metrics"]).empty());
     // a cancelled run leaves nothing behind
     job_progress cancel;
@@ -518,7 +518,7 @@ TEST_CASE("attnlab-cli run: errors name file and field; exit codes", "[scenario]
 
 TEST_CASE("a sweep scenario runs one shard of its rows", "[scenario]") {
     if (!attnlab_test::need_asset(attnlab_test::default_model_path()) || !attnlab_test::need_asset(attnlab_test::kjv_path())) return;
-    scenario s = scenario_load(scenarios_dir() + "/tradeoff_sweep_ctx2048.json", true);
+    scenario s = scenario_load(scenarios_dir() + "/tradeoff_sweep_ctx2048.json", true, attnlab_app::view_ids());
     REQUIRE(s.kind == "sweep");
     const size_t n_methods = s.cfg["methods"].size();   // one density, one ctx: one row per method
     s.shard_index = 1;

@@ -47,10 +47,12 @@ struct scenario {
 const std::vector<std::string> & scenario_kinds();
 
 // Parses and validates; input_error(file, field path, message) on anything
-// wrong. view_ids: the views the front end has ({} = not checked).
-scenario scenario_parse(const std::string & text, const std::string & file, bool small = false,
-                        const std::vector<std::string> & view_ids = {});
-scenario scenario_load(const std::string & path, bool small = false, const std::vector<std::string> & view_ids = {});
+// wrong. view_ids: the views the front end has (app/view_ids.h); every
+// caller passes them, so a scenario naming a view the app lacks is refused
+// from any front end (std::invalid_argument for an empty list).
+scenario scenario_parse(const std::string & text, const std::string & file, bool small,
+                        const std::vector<std::string> & view_ids);
+scenario scenario_load(const std::string & path, bool small, const std::vector<std::string> & view_ids);
 
 // Does the kind need a model file (source) and KJV text?
 bool scenario_needs_model(const scenario & s);
@@ -78,7 +80,7 @@ namespace attnlab {
 
 // The scenario a snapshot manifest recorded ("scenario": the JSON as run,
 // defaults filled and "small" already applied), parsed again.
-scenario scenario_from_json(const nlohmann::json & cfg, const std::string & file, const std::vector<std::string> & view_ids = {});
+scenario scenario_from_json(const nlohmann::json & cfg, const std::string & file, const std::vector<std::string> & view_ids);
 
 // scenario_run into a snapshot (lab/snapshot.h): staged in a hidden sibling
 // of out_dir and committed with a manifest ("scenario", "inputs", "methods",

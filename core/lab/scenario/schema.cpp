@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 #include "attention/selection.h"
 #include "base/error.h"
@@ -246,6 +247,8 @@ const std::vector<std::string> & scenario_kinds() {
 }
 
 scenario scenario_parse(const std::string & text, const std::string & file, bool small, const std::vector<std::string> & view_ids) {
+    // An empty list would read as "any view" (key_choice's {}): refuse it.
+    if (view_ids.empty()) throw std::invalid_argument("scenario_parse: no view ids given (app/view_ids.h)");
     json j;
     try {
         j = json::parse(text);
