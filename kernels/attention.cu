@@ -37,10 +37,10 @@ namespace {
 // 3 where it applies, else 1 for D=128, 2 for D=64). attnlab_set_kernel_variant().
 int g_variant = 0;
 
-template <typename T, int D, int NW, int MF, bool SPARSE, int SC = kScoreSoftmax>
+template <typename T, int D, int NW, int MF, bool SPARSE, int SC = kScoreSoftmax, bool TM = false>
 int launch_flash(const fa_params & p, cudaStream_t st) {
     using S = fa_shape<D, NW, MF>;
-    auto kern = flash_fwd_kernel<T, D, NW, MF, SPARSE, SC>;
+    auto kern = flash_fwd_kernel<T, D, NW, MF, SPARSE, SC, TM>;
     static bool configured = false;   // per instantiation
     if (!configured) {
         if (int r = check_cuda(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kSmem),
@@ -64,6 +64,19 @@ int dispatch_shape(const fa_params & p, bool sparse, int block, cudaStream_t st)
         if (!sparse) return launch_flash<T, D, 4, 2, false, SC>(p, st);
         if (block == 128) return launch_flash<T, D, 4, 2, true, SC>(p, st);
         return launch_flash<T, D, 2, 2, true, SC>(p, st);
+    }
+}
+
+// Block lists with token masks: the default mma.sync shape of the head dim
+// only (VARIANT as kAuto below), for every score function.
+template <typename T, int D, int SC>
+int dispatch_token_masked(const fa_params & p, int block, cudaStream_t st) {
+    if constexpr (D == 128) {
+        if (block == 128) return launch_flash<T, D, 8, 1, true, SC, true>(p, st);
+        return launch_flash<T, D, 4, 1, true, SC, true>(p, st);
+    } else {
+        if (block == 128) return launch_flash<T, D, 4, 2, true, SC, true>(p, st);
+        return launch_flash<T, D, 2, 2, true, SC, true>(p, st);
     }
 }
 
@@ -147,6 +160,11 @@ template <int D> bool sm90_applies(bool sparse, int block) {
 template <typename T, int D>
 int dispatch_nw(const fa_params & p, bool sparse, int block, int score, cudaStream_t st) {
     constexpr int kAuto = D == 128 ? 1 : 2;
+    if (p.kv_mask_index) {   // token masks: the mma.sync kernels of kAuto's shape
+        if (score == ATTNLAB_SCORE_RELU) return dispatch_token_masked<T, D, kScoreRelu>(p, block, st);
+        if (score == ATTNLAB_SCORE_HYPERBOLIC) return dispatch_token_masked<T, D, kScoreHyperbolic>(p, block, st);
+        return dispatch_token_masked<T, D, kScoreSoftmax>(p, block, st);
+    }
     if (score == ATTNLAB_SCORE_RELU) return dispatch_shape<T, D, kAuto, kScoreRelu>(p, sparse, block, st);
     if (score == ATTNLAB_SCORE_HYPERBOLIC) return dispatch_shape<T, D, kAuto, kScoreHyperbolic>(p, sparse, block, st);
     // auto: the wgmma/TMA kernel where it applies (block 128, sm_90a),
@@ -302,6 +320,12 @@ int attention_fwd(const attnlab_attn_args & a) {
         p.mask_B = a.mask_B;
         p.mask_H = a.mask_H;
         if (p.max_kv_blocks <= 0) return fail("attention_fwd: max_kv_blocks must be positive");
+        if ((a.kv_mask_index == nullptr) != (a.token_masks == nullptr))
+            return fail("attention_fwd: kv_mask_index and token_masks go together");
+        p.kv_mask_index = a.kv_mask_index;
+        p.token_masks = a.token_masks;
+    } else if (a.kv_mask_index || a.token_masks) {
+        return fail("attention_fwd: token masks need block lists (kv_num_blocks)");
     }
     cudaStream_t st = static_cast<cudaStream_t>(a.stream);
     if (a.dtype == ATTNLAB_BF16)

@@ -35,6 +35,13 @@ typedef struct attnlab_attn_args {
     float relu_bias;
     int relu_row_norm;
     float hyp_c, hyp_beta, hyp_gamma;
+    // Token masks on top of the block lists (NULL: whole blocks). Per kept
+    // block, kv_mask_index [mask_B][mask_H][nqb][max_kv_blocks] is -1 (every
+    // causal pair kept) or the number m of its mask in token_masks: block_size
+    // rows of block_size/64 words, row i's bit j set when query i of the
+    // block keeps key j of the block (core/attention/tile_list.h builds them).
+    const int * kv_mask_index;
+    const unsigned long long * token_masks;
 } attnlab_attn_args;
 
 enum { ATTNLAB_SCORE_SOFTMAX = 0, ATTNLAB_SCORE_RELU = 1, ATTNLAB_SCORE_HYPERBOLIC = 2 };

@@ -1,4 +1,5 @@
 // gpu_attention_backend (core/attention/gpu_backend.h) on the CUDA kernels.
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
@@ -9,6 +10,7 @@
 #include <cuda_runtime.h>
 
 #include "attention/gpu_backend.h"
+#include "attention/tile_list.h"
 #include "attnlab_cuda.h"
 #include "cuda_status.h"
 #include "cuda_backend.h"
@@ -61,23 +63,20 @@ public:
         attnlab_attn_args c = to_c(a);
         c.kv_num_blocks = bl.kv_num_blocks; c.kv_indices = bl.kv_indices; c.block_size = bl.block_size;
         c.mask_B = bl.mask_batch; c.mask_H = bl.mask_heads; c.max_kv_blocks = bl.max_kv_blocks;
+        c.kv_mask_index = bl.kv_mask_index;
+        c.token_masks = reinterpret_cast<const unsigned long long *>(bl.token_masks);
         ck_api(attnlab_attention_fwd(&c));
     }
 
     void dense_host(const attention_layer_io & io) override { run_host(io, nullptr); }
 
-    bool block_sparse_host(const attention_layer_io & io, const selection * sels) override {
-        if (!sels) throw std::invalid_argument("cuda backend: block_sparse_host: null selections");
-        const int bs = sels[0].block;
-        for (int h = 0; h < io.n_head; ++h) {
-            const selection & s = sels[h];
-            if (s.token_level || s.block != bs || (bs != 64 && bs != 128)) return false;
-            if (s.n_tokens != io.n_tokens || s.causal != io.causal)
+    void sparse_host(const attention_layer_io & io, const selection * sels) override {
+        if (!sels) throw std::invalid_argument("cuda backend: sparse_host: null selections");
+        for (int h = 0; h < io.n_head; ++h)
+            if (sels[h].n_tokens != io.n_tokens || sels[h].causal != io.causal)
                 throw std::invalid_argument("cuda backend: selection of head " + std::to_string(h) +
                                             " does not match the layer (n_tokens / causal)");
-        }
         run_host(io, sels);
-        return true;
     }
 
 private:
@@ -102,23 +101,24 @@ private:
         for (int i = 0; i < 3; ++i) { c.q_strides[i] = qs[i]; c.o_strides[i] = qs[i]; c.k_strides[i] = ks[i]; c.v_strides[i] = ks[i]; }
         c.q_strides[0] = c.o_strides[0] = (long long)L * H * D;   // any nonzero value with B = 1
         c.k_strides[0] = c.v_strides[0] = (long long)L * Hk * D;
-        std::unique_ptr<dbuf> dnum, didx;
-        if (sels) {
-            const int bs = sels[0].block, nb = (L + bs - 1) / bs;
-            std::vector<int32_t> num((size_t)H * nb), idx((size_t)H * nb * nb, 0);
-            for (int h = 0; h < H; ++h)
-                for (int I = 0; I < nb; ++I) {
-                    const int b0 = sels[h].blk_ptr[I], b1 = sels[h].blk_ptr[I + 1];
-                    num[(size_t)h * nb + I] = b1 - b0;
-                    for (int j = b0; j < b1; ++j) idx[((size_t)h * nb + I) * nb + (j - b0)] = sels[h].blk_cols[j];
-                }
-            dnum = std::make_unique<dbuf>(num.size() * 4);
-            didx = std::make_unique<dbuf>(idx.size() * 4);
-            ck(cudaMemcpy(dnum->p, num.data(), num.size() * 4, cudaMemcpyHostToDevice), "copy kv_num_blocks");
-            ck(cudaMemcpy(didx->p, idx.data(), idx.size() * 4, cudaMemcpyHostToDevice), "copy kv_indices");
+        std::unique_ptr<dbuf> dnum, didx, dmask, dbits;
+        if (sels) {   // block lists, token masks where blocks are kept in part
+            const tile_list t = tile_list_build(sels, H);
+            auto up = [](std::unique_ptr<dbuf> & d, const void * src, size_t bytes, const char * what) {
+                d = std::make_unique<dbuf>(std::max<size_t>(bytes, 8));
+                if (bytes) ck(cudaMemcpy(d->p, src, bytes, cudaMemcpyHostToDevice), what);
+            };
+            up(dnum, t.kv_num.data(), t.kv_num.size() * 4, "copy kv_num_blocks");
+            up(didx, t.kv_idx.data(), t.kv_idx.size() * 4, "copy kv_indices");
             c.kv_num_blocks = static_cast<const int *>(dnum->p);
             c.kv_indices = static_cast<const int *>(didx->p);
-            c.block_size = bs; c.mask_B = 1; c.mask_H = H; c.max_kv_blocks = nb;
+            c.block_size = t.block; c.mask_B = 1; c.mask_H = H; c.max_kv_blocks = t.max_kv;
+            if (!t.mask_index.empty()) {
+                up(dmask, t.mask_index.data(), t.mask_index.size() * 4, "copy kv_mask_index");
+                up(dbits, t.masks.data(), t.masks.size() * 8, "copy token masks");
+                c.kv_mask_index = static_cast<const int *>(dmask->p);
+                c.token_masks = static_cast<const unsigned long long *>(dbits->p);
+            }
         }
         ck_api(attnlab_attention_fwd(&c));
         ck(cudaDeviceSynchronize(), "attention kernel");

@@ -17,6 +17,14 @@
 // that cross the diagonal (causal) or the end of the sequence are masked
 // inside the tile; rows whose keys are all masked produce zeros.
 //
+// Token masks (TOKMASK, token-level selections: windows, strided, top-k
+// keys...): a partially kept block carries a bit mask, kBM rows of kBM/64
+// 64-bit words (bit j of row i: key j of the block is kept for query i), as
+// FlexAttention's mask_mod does per pair; kv_mask_index says which mask a
+// kept block uses (-1: every causal pair of the block). A key tile (kBN <= 64
+// keys) lies inside one word of each row, so a thread tests its two rows'
+// words, loaded once per tile.
+//
 // Score functions (core/attention/score.h), chosen at compile time (SCORE),
 // inside the same tile loop:
 //   0 softmax     p = exp(s*scale - m), online rescaling
@@ -44,6 +52,8 @@ struct fa_params {
     const int * kv_num_blocks;   // [mask_B][mask_H][nqb]
     const int * kv_indices;      // [mask_B][mask_H][nqb][max_kv_blocks]
     int nqb, max_kv_blocks, mask_B, mask_H;
+    const int * kv_mask_index;                  // TOKMASK: like kv_indices; -1 = whole block
+    const unsigned long long * token_masks;     // TOKMASK: [n][kBM rows][kBM / 64 words]
     // score variants (SCORE = 1 relu, 2 hyperbolic)
     float relu_scale, relu_bias;    // relu: p = max(s*relu_scale - relu_bias, 0)
     float out_div;                  // relu, norm=L: O / L (0: O / row sum)
@@ -178,6 +188,7 @@ struct fa_kv_tiles {
     static constexpr int kTilesPerBlock = kBM / kBN;
     int n = 0;
     const int * blocks = nullptr;
+    const int * masks = nullptr;   // kv_mask_index row (token masks only)
     __device__ __forceinline__ int start(int i) const {
         if constexpr (SPARSE) return __ldg(blocks + i / kTilesPerBlock) * kBM + (i % kTilesPerBlock) * kBN;
         else return i * kBN;
@@ -187,6 +198,7 @@ struct fa_kv_tiles {
             const long long row = ((long long)(b % p.mask_B) * p.mask_H + (h % p.mask_H)) * p.nqb + qb;
             n = p.kv_num_blocks[row] * kTilesPerBlock;
             blocks = p.kv_indices + row * p.max_kv_blocks;
+            if (p.kv_mask_index) masks = p.kv_mask_index + row * p.max_kv_blocks;
         } else {
             const int kv_end = p.causal ? min(p.L, q0 + kBM) : p.L;
             n = (kv_end + kBN - 1) / kBN;
@@ -230,9 +242,13 @@ __device__ __forceinline__ void fa_qk_tile(acc_tile<kBN> (&s)[MF], const smem_ti
 // (weight 0: -inf before the softmax, 0 for relu).
 // row0: the group's first row (the tile needs masks when its keys cross the
 // end or the diagonal of any of its rows).
-template <int SCORE, int kBN>
+// bits (token masks): this thread's first row's word of the block's mask
+// (its second row is 8 rows, 8*kw words, further), keys from bit bit0 on;
+// nullptr: no token mask on this tile.
+template <int SCORE, int kBN, bool TOKMASK = false>
 __device__ __forceinline__ void fa_score_mask(acc_tile<kBN> & s, const fa_params & p, const float2 (&qa)[2],
-                                              const float2 * kaux, int kv0, int row0, int lane) {
+                                              const float2 * kaux, int kv0, int row0, int lane,
+                                              const unsigned long long * bits = nullptr, int kw = 0, int bit0 = 0) {
     const int row_lo = row0 + (lane >> 2);   // this thread's rows: row_lo and row_lo + 8
     constexpr int kNF = kBN / 8;
     if constexpr (SCORE == kScoreRelu) {
@@ -263,6 +279,18 @@ __device__ __forceinline__ void fa_score_mask(acc_tile<kBN> & s, const fa_params
                 const int row = row_lo + 8 * (e >> 1);
                 if (key >= p.L || (p.causal && key > row)) s.c[f][e] = kMasked;
             }
+    }
+    if constexpr (TOKMASK) {
+        if (bits) {
+            const unsigned long long w[2] = {__ldg(bits) >> bit0, __ldg(bits + 8 * kw) >> bit0};
+#pragma unroll
+            for (int f = 0; f < kNF; ++f)
+#pragma unroll
+                for (int e = 0; e < 4; ++e) {
+                    const int c = 8 * f + 2 * (lane & 3) + (e & 1);
+                    if (!((w[e >> 1] >> c) & 1ull)) s.c[f][e] = kMasked;
+                }
+        }
     }
 }
 
@@ -336,7 +364,7 @@ __device__ __forceinline__ void fa_pv_tile(acc_tile<D> (&o)[MF], const acc_tile<
 // The pipeline: Q and key tile 0 in flight, then per key tile: prefetch the
 // next one (cp.async double buffer), S = Q K^T, score + masks, online
 // softmax, O += P V.
-template <typename T, int D, int NW, int MF, bool SPARSE, int SCORE = kScoreSoftmax>
+template <typename T, int D, int NW, int MF, bool SPARSE, int SCORE = kScoreSoftmax, bool TOKMASK = false>
 __global__ void __launch_bounds__(fa_shape<D, NW, MF>::kThreads, fa_shape<D, NW, MF>::kMinBlocks)
 flash_fwd_kernel(const fa_params p) {
     using S = fa_shape<D, NW, MF>;
@@ -415,9 +443,19 @@ flash_fwd_kernel(const fa_params p) {
 
         acc_tile<kBN> s[MF];
         fa_qk_tile<T, D, MF>(s, sQ, sK(buf), qf, wrow0, lane);
+        // token mask of this tile's block, if partially kept: rows from
+        // this thread's first, the word holding the tile's keys
+        constexpr int kW = kBM / 64;
+        const unsigned long long * bits = nullptr;
+        if constexpr (TOKMASK) {
+            const int m = kv.masks ? __ldg(kv.masks + it / (kBM / kBN)) : -1;
+            if (m >= 0)
+                bits = p.token_masks + ((long long)m * kBM + wrow0 + (lane >> 2)) * kW + (kv0 % kBM) / 64;
+        }
 #pragma unroll
         for (int mf = 0; mf < MF; ++mf) {
-            fa_score_mask<SCORE>(s[mf], p, qa[mf], kaux, kv0, q0 + wrow0 + 16 * mf, lane);
+            fa_score_mask<SCORE, kBN, TOKMASK>(s[mf], p, qa[mf], kaux, kv0, q0 + wrow0 + 16 * mf, lane,
+                                               bits ? bits + 16 * mf * kW : nullptr, kW, kv0 % 64);
             fa_softmax_rows<SCORE>(s[mf], o[mf], m_run[mf], l_run[mf], p);
         }
         fa_pv_tile<T>(o, s, sV(buf), lane);

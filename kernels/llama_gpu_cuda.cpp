@@ -26,6 +26,7 @@
 #include <cuda_runtime.h>
 
 #include "attention/selection.h"
+#include "attention/tile_list.h"
 #include "attnlab_cuda.h"
 #include "base/half.h"
 #include "llama_gpu_cuda.h"
@@ -50,6 +51,17 @@ void ck_attn(int r) {
 }
 
 
+// Bytes held by dev_bufs now and the most since the last reset (one forward
+// pass at a time per process: the stats are per call).
+struct dev_bytes {
+    static int64_t & live() { static int64_t n = 0; return n; }
+    static int64_t & peak() { static int64_t n = 0; return n; }
+    static void add(int64_t d) {
+        live() += d;
+        peak() = std::max(peak(), live());
+    }
+};
+
 // Device allocation that grows on demand (contents not kept on growth).
 struct dev_buf {
     void * p = nullptr;
@@ -64,15 +76,22 @@ struct dev_buf {
         return *this;
     }
     ~dev_buf() {
-        if (p) cudaFree(p);
+        if (p) {
+            cudaFree(p);
+            dev_bytes::add(-(int64_t)bytes);
+        }
     }
     void ensure(size_t n) {
         if (n <= bytes && p) return;
-        if (p) cudaFree(p);
+        if (p) {
+            cudaFree(p);
+            dev_bytes::add(-(int64_t)bytes);
+        }
         p = nullptr;
         bytes = 0;
         ck(cudaMalloc(&p, n ? n : 1), "cudaMalloc");
         bytes = n;
+        dev_bytes::add((int64_t)bytes);
     }
     template <typename T> T * as() const { return static_cast<T *>(p); }
 };
@@ -142,6 +161,7 @@ public:
     std::string device_name() const override { return name_; }
     const llama_gpu_stats & last_stats() const override { return stats_; }
     void set_record_blocks(bool on) override { record_ = on; }
+    void set_observer(attention_hook * h) override { observer_ = h; }
     const std::vector<std::vector<recorded_blocks>> & recorded() const override { return rec_; }
 
     matrix_rm forward(const std::vector<int32_t> & tokens, bool all_logits, const sparse_method * method) override {
@@ -233,24 +253,32 @@ private:
     struct layer_sel {
         const int32_t * kv_num = nullptr;
         const int32_t * kv_idx = nullptr;
+        const int32_t * kv_mask = nullptr;    // token masks (tile_list.h), or null
+        const uint64_t * tok_mask = nullptr;
         int blk = 0, max_kv = 0;
     };
-    // Host selection: time and densities summed over layers, the qkv download.
+    // Host selection: time and densities summed over layers, the qkv download,
+    // the largest layer's tile arrays and how many layers needed token masks.
     struct host_acc {
         double gate_s = 0.0, bd = 0.0, td = 0.0;
         std::vector<float> qkv;
+        int64_t mask_bytes = 0;
+        int masked_layers = 0;
     };
 
     sel_plan plan_selection(const sparse_method * method) const {
         sel_plan p;
         if (!method) return p;
+        if (!method->attends_selection_only())
+            throw std::invalid_argument("llama_gpu: " + method->spec() +
+                                        ": its attention adds more than exact attention on the selection (a low-rank "
+                                        "term); the GPU pass does not compute that yet (use --device cpu)");
         const gpu_selector g = method->gpu_selection();
         const bool block_ok = !flash_ || g.block == 64 || g.block == 128;
         if (g.kind == gpu_selector::dense) return p;
-        if (g.kind == gpu_selector::pooled_block_topk) {
-            if (!block_ok)
-                throw std::invalid_argument("llama_gpu: " + method->spec() +
-                                            ": the GPU block-sparse kernel needs block size B = 64 or 128");
+        if (g.kind == gpu_selector::pooled_block_topk && !block_ok) {
+            p.mode = sel_mode::host;   // the gate's pooling needs tiles of 64/128: select() on the host
+        } else if (g.kind == gpu_selector::pooled_block_topk) {
             p.mode = sel_mode::gate;
             p.rho = g.rho;
             p.B = g.block;
@@ -301,6 +329,7 @@ private:
                                                               : "host";
         if (record_) rec_.assign(c_.n_layer, {});
         else rec_.clear();
+        dev_bytes::peak() = dev_bytes::live();
 
         ensure_buffers(n);
         ensure_rope(n);
@@ -319,6 +348,7 @@ private:
             ckk(cuda::lg_rope(qkv_.as<float>(), rope_cos_.as<float>(), rope_sin_.as<float>(), q_.as<uint16_t>(),
                               k_.as<uint16_t>(), v_.as<uint16_t>(), n, H_, Hk_, D_, st_),
                 "rope");
+            if (observer_) observe_layer(il, n, scale);
             ck(cudaEventRecord(ev[0], st_), "event");
             const layer_sel sel = select_layer(plan, method, il, n, scale, host);
             ck(cudaEventRecord(ev[1], st_), "event");
@@ -361,10 +391,8 @@ private:
             if (record_) record_gate(il, n, B, nb);
         } else if (plan.mode == sel_mode::host) {
             const auto h0 = std::chrono::steady_clock::now();
-            host_select(*method, il, n, scale, host.qkv, r.blk, r.max_kv, host.bd, host.td);
+            host_select(*method, il, n, scale, host, r);
             host.gate_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - h0).count();
-            r.kv_num = kvnum_.as<int32_t>();
-            r.kv_idx = kvidx_.as<int32_t>();
         }
         return r;
     }
@@ -374,7 +402,8 @@ private:
     void attend_layer(const layer_sel & sel, int n, float scale) {
         if (!flash_) {
             ckk(cuda::lg_attention_ref(qkv_.as<float>(), att_.as<uint16_t>(), n, H_, Hk_, D_, scale, sel.kv_num, sel.kv_idx,
-                                       sel.blk, sel.max_kv, st_),
+                                       sel.blk, sel.max_kv, sel.kv_mask,
+                                       reinterpret_cast<const unsigned long long *>(sel.tok_mask), st_),
                 "reference attention");
             return;
         }
@@ -394,6 +423,8 @@ private:
         if (sel.kv_num) {
             a.kv_num_blocks = sel.kv_num; a.kv_indices = sel.kv_idx; a.block_size = sel.blk;
             a.mask_B = 1; a.mask_H = H_; a.max_kv_blocks = sel.max_kv;
+            a.kv_mask_index = sel.kv_mask;
+            a.token_masks = reinterpret_cast<const unsigned long long *>(sel.tok_mask);
         }
         a.stream = st_;
         ck_attn(attnlab_attention_fwd(&a));
@@ -427,7 +458,41 @@ private:
             stats_.gate_s = host.gate_s;
             stats_.block_density = host.bd / c_.n_layer;
             stats_.token_density = host.td / c_.n_layer;
+            if (host.masked_layers > 0) stats_.selection_path = "host+token_masks";
         }
+        stats_.device_bytes_peak = dev_bytes::peak();
+        stats_.selection_bytes = plan.mode == sel_mode::gate
+                                     ? (int64_t)(kvnum_.bytes + kvidx_.bytes + gatews_.bytes + gatew_.bytes)
+                                     : host.mask_bytes;
+    }
+
+    // The observer's view of layer il: post-RoPE Q/K/V split out of qkv_.
+    void observe_layer(int il, int n, float scale) {
+        obs_qkv_.resize((size_t)n * C_);
+        ck(cudaMemcpyAsync(obs_qkv_.data(), qkv_.p, obs_qkv_.size() * 4, cudaMemcpyDeviceToHost, st_), "copy qkv");
+        ck(cudaStreamSynchronize(st_), "qkv");
+        const size_t q = (size_t)H_ * D_, kv = (size_t)Hk_ * D_;
+        obs_q_.resize((size_t)n * q);
+        obs_k_.resize((size_t)n * kv);
+        obs_v_.resize((size_t)n * kv);
+        for (int t = 0; t < n; ++t) {
+            const float * row = obs_qkv_.data() + (size_t)t * C_;
+            std::copy(row, row + q, obs_q_.data() + (size_t)t * q);
+            std::copy(row + q, row + q + kv, obs_k_.data() + (size_t)t * kv);
+            std::copy(row + q + kv, row + q + 2 * kv, obs_v_.data() + (size_t)t * kv);
+        }
+        attention_layer_io io;
+        io.layer = il;
+        io.n_tokens = n;
+        io.n_head = H_;
+        io.n_head_kv = Hk_;
+        io.head_dim = D_;
+        io.scale = scale;
+        io.causal = true;
+        io.q = obs_q_.data();
+        io.k = obs_k_.data();
+        io.v = obs_v_.data();
+        observer_->on_qkv(io);
     }
 
     void record_gate(int il, int n, int B, int nb) {
@@ -452,8 +517,10 @@ private:
 
     // Any block-level method: select() per head on the host from the layer's
     // post-RoPE Q/K (downloaded in fp32), then the block lists go up.
-    void host_select(const sparse_method & m, int il, int n, float scale, std::vector<float> & host_qkv, int & blk,
-                     int & max_kv, double & bd_sum, double & td_sum) {
+    void host_select(const sparse_method & m, int il, int n, float scale, host_acc & host, layer_sel & sel) {
+        std::vector<float> & host_qkv = host.qkv;
+        double & bd_sum = host.bd;
+        double & td_sum = host.td;
         host_qkv.resize((size_t)n * C_);
         ck(cudaMemcpyAsync(host_qkv.data(), qkv_.p, host_qkv.size() * 4, cudaMemcpyDeviceToHost, st_), "copy qkv");
         ck(cudaStreamSynchronize(st_), "qkv");
@@ -480,40 +547,41 @@ private:
         }
         for (const auto & e : errs)
             if (!e.empty()) throw std::runtime_error("llama_gpu: " + m.spec() + ": " + e);
-        const int B = sels[0].block;
-        for (const selection & s : sels) {
-            if (s.token_level)
-                throw std::invalid_argument("llama_gpu: " + m.spec() +
-                                            " selects single tokens; the GPU runs block masks only (use --device cpu)");
-            if (s.block != B) throw std::invalid_argument("llama_gpu: " + m.spec() + ": block size differs between heads");
+        for (const selection & s : sels)
             if (s.n_tokens != n || !s.causal) throw std::invalid_argument("llama_gpu: " + m.spec() + ": selection shape");
-        }
-        if (flash_ && B != 64 && B != 128)
-            throw std::invalid_argument("llama_gpu: " + m.spec() + ": the GPU block-sparse kernel needs block size 64 or 128, got " +
-                                        std::to_string(B));
-        const int nb = (n + B - 1) / B;
-        std::vector<int32_t> num((size_t)H_ * nb), idx((size_t)H_ * nb * nb, 0);
+        // block lists, with token masks where a selection keeps blocks in
+        // part (token-level methods, block sizes other than 64/128)
+        const tile_list t = tile_list_build(sels.data(), H_);
         double bd = 0, td = 0;
         for (int h = 0; h < H_; ++h) {
-            const selection & s = sels[h];
-            for (int I = 0; I < nb; ++I) {
-                const int b0 = s.blk_ptr[I], b1 = s.blk_ptr[I + 1];
-                num[(size_t)h * nb + I] = b1 - b0;
-                for (int j = b0; j < b1; ++j) idx[((size_t)h * nb + I) * nb + (j - b0)] = s.blk_cols[j];
-            }
-            bd += selection_block_density(s) / H_;
-            td += selection_token_density(s) / H_;
-            if (record_) rec_[il].push_back({B, s.blk_ptr, s.blk_cols});
+            bd += selection_block_density(sels[h]) / H_;
+            td += selection_token_density(sels[h]) / H_;
+            if (record_)
+                rec_[il].push_back({sels[h].block, sels[h].blk_ptr, sels[h].blk_cols, sels[h].token_level, sels[h].tok_ptr,
+                                    sels[h].tok_cols});
         }
         bd_sum += bd;
         td_sum += td;
-        kvnum_.ensure(num.size() * 4);
-        kvidx_.ensure(idx.size() * 4);
-        ck(cudaMemcpyAsync(kvnum_.p, num.data(), num.size() * 4, cudaMemcpyHostToDevice, st_), "copy kv_num");
-        ck(cudaMemcpyAsync(kvidx_.p, idx.data(), idx.size() * 4, cudaMemcpyHostToDevice, st_), "copy kv_idx");
-        ck(cudaStreamSynchronize(st_), "upload block lists");   // host vectors die here
-        blk = B;
-        max_kv = nb;
+        host.mask_bytes = std::max<int64_t>(host.mask_bytes, t.bytes());
+        if (!t.masks.empty()) ++host.masked_layers;
+        // on st_ (non-blocking: a legacy-stream copy would not order with it)
+        auto up = [&](dev_buf & b, const void * src, size_t bytes, const char * what) {
+            b.ensure(bytes);
+            if (bytes) ck(cudaMemcpyAsync(b.p, src, bytes, cudaMemcpyHostToDevice, st_), what);
+        };
+        up(kvnum_, t.kv_num.data(), t.kv_num.size() * 4, "copy kv_num");
+        up(kvidx_, t.kv_idx.data(), t.kv_idx.size() * 4, "copy kv_idx");
+        if (!t.mask_index.empty()) {
+            up(kvmask_, t.mask_index.data(), t.mask_index.size() * 4, "copy kv_mask_index");
+            up(tokmask_, t.masks.data(), t.masks.size() * 8, "copy token masks");
+        }
+        ck(cudaStreamSynchronize(st_), "upload tile lists");   // t dies here
+        sel.kv_num = kvnum_.as<int32_t>();
+        sel.kv_idx = kvidx_.as<int32_t>();
+        sel.kv_mask = t.mask_index.empty() ? nullptr : kvmask_.as<int32_t>();
+        sel.tok_mask = t.mask_index.empty() ? nullptr : tokmask_.as<uint64_t>();
+        sel.blk = t.block;
+        sel.max_kv = t.max_kv;
     }
 
     llama_config c_;
@@ -525,12 +593,14 @@ private:
     dev_buf tok_embd_, out_w_, out_norm_, rope_cos_, rope_sin_;
     std::vector<layer_w> layers_;
     int rope_n_ = 0;
-    dev_buf ids_, x_, xn_, qkv_, q_, k_, v_, att_, gu_, h_, logits_, nll_, argmax_, kvnum_, kvidx_, gatews_, gatew_,
+    dev_buf ids_, x_, xn_, qkv_, q_, k_, v_, att_, gu_, h_, logits_, nll_, argmax_, kvnum_, kvidx_, kvmask_, tokmask_, gatews_, gatew_,
         counters_;
     std::vector<cudaEvent_t> ev_;
     llama_gpu_stats stats_;
     bool record_ = false;
     std::vector<std::vector<recorded_blocks>> rec_;
+    attention_hook * observer_ = nullptr;
+    std::vector<float> obs_qkv_, obs_q_, obs_k_, obs_v_;
 };
 
 } // namespace

@@ -107,7 +107,8 @@ __global__ void swiglu_kernel(const float * gu, bf16 * h, int n, int F) {
 
 // One block per (query t, head h). Shared: scores [n], q [D], key-block flags [nb].
 __global__ void attention_ref_kernel(const float * qkv, bf16 * out, int n, int H, int Hk, int D, float scale,
-                                     const int32_t * kv_num, const int32_t * kv_idx, int block, int max_kv) {
+                                     const int32_t * kv_num, const int32_t * kv_idx, int block, int max_kv,
+                                     const int32_t * kv_mask, const unsigned long long * tok_mask) {
     extern __shared__ float sh[];
     __shared__ float red[32];
     const int t = blockIdx.x, h = blockIdx.y, hk = h / (H / Hk);
@@ -125,7 +126,9 @@ __global__ void attention_ref_kernel(const float * qkv, bf16 * out, int n, int H
         const int cnt = kv_num[row];
         for (int e = threadIdx.x; e < cnt; e += blockDim.x) {
             const int J = kv_idx[row * max_kv + e];
-            if (J >= 0 && J <= I) flag[J] = 1;
+            // 1: the whole block; m + 2: token mask m (tile_list.h)
+            const int m = kv_mask ? kv_mask[row * max_kv + e] : -1;
+            if (J >= 0 && J <= I) flag[J] = m < 0 ? 1 : m + 2;
         }
     }
     __syncthreads();
@@ -134,7 +137,17 @@ __global__ void attention_ref_kernel(const float * qkv, bf16 * out, int n, int H
     float mx = -INFINITY;
     for (int j = threadIdx.x; j <= t; j += blockDim.x) {
         float s = -INFINITY;
-        if (!sparse || flag[j / block]) {
+        bool keep = !sparse;
+        if (sparse) {
+            const int f = flag[j / block];
+            if (f >= 2) {
+                const int W = block / 64, r = t % block, c = j % block;
+                keep = (tok_mask[((size_t)(f - 2) * block + r) * W + c / 64] >> (c % 64)) & 1ull;
+            } else {
+                keep = f == 1;
+            }
+        }
+        if (keep) {
             const float * kr = kbase + (size_t)j * C;
             float acc = 0.f;
             for (int d = 0; d < D; ++d) acc = fmaf(sq[d], kr[d], acc);
@@ -269,10 +282,12 @@ int lg_swiglu(const float * gu, uint16_t * h, int n, int F, void * stream) {
 }
 
 int lg_attention_ref(const float * qkv, uint16_t * out, int n, int H, int Hk, int D, float scale, const int32_t * kv_num,
-                     const int32_t * kv_idx, int block, int max_kv, void * stream) {
+                     const int32_t * kv_idx, int block, int max_kv, const int32_t * kv_mask,
+                     const unsigned long long * tok_mask, void * stream) {
     if (n <= 0) return 0;
     if (H <= 0 || Hk <= 0 || H % Hk || D <= 0) return (int)cudaErrorInvalidValue;
     if (kv_num && block <= 0) return (int)cudaErrorInvalidValue;
+    if (kv_mask && (!tok_mask || block % 64)) return (int)cudaErrorInvalidValue;
     const int nb = kv_num ? (n + block - 1) / block : 0;
     const size_t smem = ((size_t)n + D + nb) * 4;
     if (smem > 227 * 1024) return (int)cudaErrorInvalidValue;
@@ -281,7 +296,7 @@ int lg_attention_ref(const float * qkv, uint16_t * out, int n, int H, int Hk, in
         if (e != cudaSuccess) return (int)e;
     }
     attention_ref_kernel<<<dim3(n, H), 128, smem, st_of(stream)>>>(qkv, reinterpret_cast<bf16 *>(out), n, H, Hk, D, scale,
-                                                                   kv_num, kv_idx, block, max_kv);
+                                                                   kv_num, kv_idx, block, max_kv, kv_mask, tok_mask);
     return last_err();
 }
 

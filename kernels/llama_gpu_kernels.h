@@ -28,9 +28,12 @@ int lg_swiglu(const float * gu, uint16_t * h, int n, int F, void * stream);
 // Exact attention in fp32 from the fp32 (post-RoPE) qkv buffer, for head dims
 // the flash kernels lack and as a reference: causal, GQA. With kv_num/kv_idx
 // ([H][nqb] and [H][nqb][max_kv], block size `block`), only kept key blocks
-// count. Writes bf16 out [n, H D]. Needs n * 4 bytes of shared memory.
+// count, and with kv_mask/tok_mask (attnlab_cuda.h's kv_mask_index and
+// token_masks; block 64 or 128) only the kept pairs of partial blocks.
+// Writes bf16 out [n, H D]. Needs n * 4 bytes of shared memory.
 int lg_attention_ref(const float * qkv, uint16_t * out, int n, int H, int Hk, int D, float scale,
-                     const int32_t * kv_num, const int32_t * kv_idx, int block, int max_kv, void * stream);
+                     const int32_t * kv_num, const int32_t * kv_idx, int block, int max_kv, const int32_t * kv_mask,
+                     const unsigned long long * tok_mask, void * stream);
 
 // block_topk selection with the CPU method's rule (core/methods/block_topk.cpp):
 // mean-pool Q and K (fp32, post-RoPE, from qkv) over blocks of B rows, score

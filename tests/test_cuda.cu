@@ -24,6 +24,7 @@
 
 #include "attention/gpu_backend.h"
 #include "attention/score.h"
+#include "attention/selection.h"
 #include "attnlab_cuda.h"
 #include "cuda_register.h"
 
@@ -763,6 +764,100 @@ TEST_CASE("cuda backend through core's interface (token-major layout)", "[cuda]"
     std::printf("backend dense_host (token-major, GQA, causal) L=%d: rel err %.3e on %s\n", L, rel,
                 be->device_name().c_str());
     CHECK(rel <= 1e-2);
+}
+
+namespace {
+
+// Random token-level rows: a window, far keys, some empty and some complete rows.
+attnlab::selection random_rows_selection(int L, int B, std::mt19937_64 & g) {
+    std::vector<std::vector<int32_t>> rows(L);
+    std::uniform_int_distribution<int> kind(0, 9);
+    for (int i = 0; i < L; ++i) {
+        const int k = kind(g);
+        if (k == 0) continue;
+        if (k == 1) {
+            for (int j = 0; j <= i; ++j) rows[i].push_back(j);
+            continue;
+        }
+        for (int j = std::max(0, i - 50); j <= i; ++j) rows[i].push_back(j);
+        std::uniform_int_distribution<int> far(0, i);
+        for (int r = 0; r < 8; ++r) rows[i].push_back(far(g));
+    }
+    return attnlab::selection_from_rows(L, B, true, rows);
+}
+
+} // namespace
+
+TEST_CASE("token masks: any selection through core's interface matches float64 on its pairs", "[cuda]") {
+    attnlab_cuda_register();
+    attnlab::gpu_attention_backend * be = attnlab::gpu_backend_get();
+    REQUIRE(be != nullptr);
+    using attnlab::selection;
+    for (const int D : {64, 128})
+        for (const int mode : {0, 1, 2}) {   // 0: token rows, tiles of 64; 1: all heads block 128 (tiles 128); 2: mixed
+            const int L = cap_len(1234), H = 4, Hk = 2;
+            std::vector<float> q((size_t)L * H * D), k((size_t)L * Hk * D), v((size_t)L * Hk * D), out((size_t)L * H * D, NAN);
+            std::normal_distribution<float> nd(0.f, 1.f);
+            for (float & x : q) x = __bfloat162float(__float2bfloat16(nd(rng())));
+            for (float & x : k) x = __bfloat162float(__float2bfloat16(nd(rng())));
+            for (float & x : v) x = __bfloat162float(__float2bfloat16(nd(rng())));
+            std::vector<selection> sels;
+            for (int h = 0; h < H; ++h) {
+                if (mode == 2 && h == 1) {   // a block mask of 32: re-tiled with token masks
+                    std::vector<int32_t> ptr{0}, cols;
+                    const int nb = (L + 31) / 32;
+                    for (int I = 0; I < nb; ++I) {
+                        for (int J = 0; J <= I; ++J)
+                            if ((I * 7 + J * 3) % 5 == 0 || J == I) cols.push_back(J);
+                        ptr.push_back((int32_t)cols.size());
+                    }
+                    sels.push_back(attnlab::selection_from_blocks(L, 32, true, ptr, cols));
+                } else if (mode == 2 && h == 2) {
+                    sels.push_back(attnlab::selection_dense(L, 64, true));
+                } else {
+                    sels.push_back(random_rows_selection(L, mode == 1 ? 128 : 64, rng()));
+                }
+            }
+            attnlab::attention_layer_io io;
+            io.n_tokens = L; io.n_head = H; io.n_head_kv = Hk; io.head_dim = D;
+            io.scale = 1.0f / std::sqrt((float)D); io.causal = true;
+            io.q = q.data(); io.k = k.data(); io.v = v.data(); io.out = out.data();
+            be->sparse_host(io, sels.data());
+            double num = 0, den = 0, empty_max = 0;
+            std::vector<int32_t> keys;
+            for (int h = 0; h < H; ++h) {
+                const int g = io.kv_head_of(h);
+                std::vector<int> rows = pick_rows(L);
+                for (int i = 0; i < L; i += 97) rows.push_back(i);
+                for (int i : rows) {
+                    attnlab::selection_row_keys(sels[h], i, keys);
+                    std::vector<double> s(keys.size());
+                    double mx = -INFINITY, z = 0;
+                    for (size_t t = 0; t < keys.size(); ++t) {
+                        double acc = 0;
+                        for (int d = 0; d < D; ++d)
+                            acc += (double)q[((size_t)i * H + h) * D + d] * k[((size_t)keys[t] * Hk + g) * D + d];
+                        s[t] = acc * io.scale;
+                        mx = std::max(mx, s[t]);
+                    }
+                    for (double & e : s) z += (e = std::exp(e - mx));
+                    for (int d = 0; d < D; ++d) {
+                        double o = 0;
+                        for (size_t t = 0; t < keys.size(); ++t) o += s[t] / z * v[((size_t)keys[t] * Hk + g) * D + d];
+                        const double got = out[((size_t)i * H + h) * D + d];
+                        REQUIRE(!std::isnan(got));
+                        if (keys.empty()) empty_max = std::max(empty_max, std::fabs(got));
+                        num += (got - o) * (got - o);
+                        den += o * o;
+                    }
+                }
+            }
+            const double rel = std::sqrt(num / den);
+            std::printf("token masks D=%d mode=%d L=%d: rel err %.3e, empty-row max |out| %.1e\n", D, mode, L, rel,
+                        empty_max);
+            CHECK(rel <= 1e-2);
+            CHECK(empty_max == 0.0);
+        }
 }
 
 int main(int argc, char ** argv) {

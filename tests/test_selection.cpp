@@ -153,3 +153,103 @@ TEST_CASE("selection builders reject bad shapes", "[methods]") {
     CHECK(e.n_blocks() == 0);
     CHECK(selection_token_density(e) == 0.0);
 }
+
+// ---- tile lists for the GPU kernels (attention/tile_list.h) ----
+
+#include "attention/tile_list.h"
+
+namespace {
+
+// Rows of a mixed pattern: a window, a few random far keys, some rows empty,
+// some rows complete, so that blocks come out whole, partial and absent.
+selection random_token_selection(int L, int B, bool causal, std::mt19937 & rng) {
+    std::vector<std::vector<int32_t>> rows(L);
+    std::uniform_int_distribution<int> key(0, L - 1), kind(0, 9);
+    for (int i = 0; i < L; ++i) {
+        const int k = kind(rng);
+        const int lim = causal ? i : L - 1;
+        if (k == 0) continue;                       // empty row
+        if (k == 1) {                               // every key
+            for (int j = 0; j <= lim; ++j) rows[i].push_back(j);
+            continue;
+        }
+        for (int j = std::max(0, i - 37); j <= std::min(lim, i + (causal ? 0 : 5)); ++j) rows[i].push_back(j);
+        for (int r = 0; r < 4; ++r) rows[i].push_back(key(rng));   // non-causal ones are dropped by the builder
+    }
+    return selection_from_rows(L, B, causal, rows);
+}
+
+} // namespace
+
+TEST_CASE("tile lists keep exactly the selected pairs", "[methods]") {
+    std::mt19937 rng(7);
+    for (const bool causal : {true, false})
+        for (const int L : {1, 63, 64, 300, 517}) {
+            // heads of every kind at once: token masks, block masks of the
+            // tile size, block masks of other sizes (re-tiled with masks)
+            std::vector<selection> sels;
+            sels.push_back(random_token_selection(L, 64, causal, rng));
+            sels.push_back(random_token_selection(L, 16, causal, rng));
+            raw_blocks rb = random_blocks(L, 32, 0.3, rng);
+            sels.push_back(selection_from_blocks(L, 32, causal, rb.ptr, rb.cols));
+            rb = random_blocks(L, 64, 0.4, rng);
+            sels.push_back(selection_from_blocks(L, 64, causal, rb.ptr, rb.cols));
+            sels.push_back(selection_dense(L, 64, causal));
+            const tile_list t = tile_list_build(sels.data(), (int)sels.size());
+            INFO("L=" << L << " causal=" << causal);
+            REQUIRE(t.block == 64);
+            REQUIRE(!t.mask_index.empty());
+            int64_t partial = 0;
+            for (size_t e = 0; e < t.mask_index.size(); ++e) partial += t.mask_index[e] >= 0;
+            for (int h = 0; h < (int)sels.size(); ++h)
+                for (int i = 0; i < L; ++i)
+                    for (int j = 0; j < L; ++j) {
+                        const bool want = selection_contains(sels[h], i, j);
+                        if (tile_list_keeps(t, h, i, j) != want) {
+                            FAIL_CHECK("head " << h << " pair (" << i << ", " << j << "): selection " << want);
+                            return;
+                        }
+                    }
+            // every mask is a real partial block: not empty, not all pairs
+            for (int64_t m = 0; m < t.n_masks(); ++m) {
+                int64_t bits = 0;
+                for (int r = 0; r < t.block * t.words_per_row(); ++r)
+                    bits += __builtin_popcountll(t.masks[(size_t)m * t.block * t.words_per_row() + r]);
+                CHECK(bits > 0);
+            }
+            CHECK(t.n_masks() == partial);   // one mask per partially kept block
+            if (L >= 300) CHECK(partial > 0);
+        }
+}
+
+TEST_CASE("tile lists of block masks of 64 or 128 carry no token masks", "[methods]") {
+    std::mt19937 rng(3);
+    for (const int B : {64, 128}) {
+        const int L = 1000;
+        std::vector<selection> sels;
+        for (int h = 0; h < 3; ++h) {
+            raw_blocks rb = random_blocks(L, B, 0.3, rng);
+            sels.push_back(selection_from_blocks(L, B, true, rb.ptr, rb.cols));
+        }
+        const tile_list t = tile_list_build(sels.data(), 3);
+        CHECK(t.block == B);
+        CHECK(t.mask_index.empty());
+        CHECK(t.masks.empty());
+        int64_t kept = 0;
+        for (const selection & s : sels) kept += s.n_kept_blocks();
+        CHECK(t.n_kept_blocks() == kept);
+        for (int h = 0; h < 3; ++h)
+            for (int i = 0; i < L; i += 7)
+                for (int j = 0; j < L; j += 3) CHECK(tile_list_keeps(t, h, i, j) == selection_contains(sels[h], i, j));
+    }
+    // all heads at block 128 with token masks: tiles of 128
+    std::vector<selection> sels = {random_token_selection(500, 128, true, rng), selection_dense(500, 128, true)};
+    const tile_list t = tile_list_build(sels.data(), 2);
+    CHECK(t.block == 128);
+    for (int i = 0; i < 500; ++i)
+        for (int j = 0; j < 500; ++j)
+            if (tile_list_keeps(t, 0, i, j) != selection_contains(sels[0], i, j)) FAIL("pair " << i << ", " << j);
+    // a mismatch of lengths is refused
+    std::vector<selection> bad = {selection_dense(100, 64, true), selection_dense(101, 64, true)};
+    CHECK_THROWS_AS(tile_list_build(bad.data(), 2), std::invalid_argument);
+}

@@ -9,6 +9,7 @@
 #include "data/capture.h"
 #include "data/corpus.h"
 #include "model/llama.h"
+#include "model/llama_gpu_api.h"
 #include "model/model_files.h"
 
 namespace attnlab_cli {
@@ -30,10 +31,19 @@ int run_capture(const capture_args & a) {
     capture_options opt;
     opt.dtype = parse_dtype(a.dtype);
     require_model_file(a.model, "capture");
+    if (a.device == "cuda") {
+        const std::string why = llama_gpu::unavailable_reason();
+        if (!why.empty()) throw input_error("--device", "device", "cuda: " + why);
+    }
     const cli_model cm = cli_model_load(a.model, a.quiet);
     const text_source src = text_load(a.text);
     if (!a.layers.empty()) opt.layers = parse_layer_list(a.layers, cm.m.cfg.n_layer, "--layers");
     opt.ctx = a.ctx;
+    std::unique_ptr<llama_gpu> gpu;
+    if (a.device == "cuda") {
+        gpu = llama_gpu::create(cm.m);
+        opt.gpu = gpu.get();
+    }
     const qkv_capture cap = run_job(a.quiet, [&](job_progress * job) {
         opt.progress = job;
         qkv_capture c = capture_run(cm.m, cm.tok, src, opt);
@@ -50,6 +60,8 @@ int run_capture(const capture_args & a) {
     j["tokens"] = cap.info.n_tokens();
     j["layers"] = cap.info.layers;
     j["dtype"] = st_dtype_name(cap.info.dtype);
+    j["device"] = a.device;
+    if (gpu) j["device_name"] = gpu->device_name();
     if (a.json) {
         print_json(j);
     } else {
@@ -69,6 +81,7 @@ void add_cmd_capture(CLI::App & app, std::vector<command> & cmds) {
     sub->add_option("--out,-o", a->out, "trace file to write (safetensors)")->required();
     sub->add_option("--layers", a->layers, "layers to keep, e.g. 0,5,10-12 (default: all)");
     sub->add_option("--dtype", a->dtype, "f32, f16 or bf16")->capture_default_str();
+    a->add_device(sub, "cpu (default) or cuda: the forward pass on the GPU (bf16 weights, fp32 accumulation)");
     a->add_output_flags(sub);
     command_add(cmds, sub, *a, [a]() { return run_capture(*a); });
 }

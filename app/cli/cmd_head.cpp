@@ -30,6 +30,7 @@ void add_cmd_head(CLI::App & app, std::vector<command> & cmds) {
     a->add_score(sub, "score function SPEC");
     a->add_text(sub, "evaluation text to capture when the source is a model");
     a->add_ctx(sub, "tokens to capture when the source is a model");
+    a->add_device(sub, "cpu (default) or cuda: a model's capture on the GPU (the metrics run on the CPU)");
     a->add_output_flags(sub);
     command_add(cmds, sub, *a, [a]() {
         using namespace attnlab;
@@ -37,7 +38,7 @@ void add_cmd_head(CLI::App & app, std::vector<command> & cmds) {
         const score_fn score = score_create(a->score);
         if (a->layer < 0) throw input_error("--layer", "layer", "must be >= 0");
         const qkv_capture cap = run_job(a->quiet, [&](job_progress * job) {
-            return capture_from_source(a->source, a->text, a->ctx, {a->layer}, false, job);
+            return capture_from_source(a->source, a->text, a->ctx, {a->layer}, false, job, a->device);
         });
         if (cap.layers.empty() || cap.layers[0].layer != a->layer) {
             throw input_error(a->source, "layer", "layer " + std::to_string(a->layer) + " is not in the source");

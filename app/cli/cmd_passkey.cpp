@@ -9,6 +9,7 @@
 #include "data/corpus.h"
 #include "lab/passkey_grid.h"
 #include "methods/method.h"
+#include "model/llama_gpu_api.h"
 
 namespace attnlab_cli {
 
@@ -44,9 +45,19 @@ int run_passkey(const passkey_args & a) {
         // metrics are never measured on text that calibration may have seen
         text_require_part(src, text_part::evaluation, "the passkey test");
     }
+    if (a.device == "cuda") {
+        const std::string why = llama_gpu::unavailable_reason();
+        if (!why.empty()) throw input_error("--device", "device", "cuda: " + why);
+    }
     const cli_model cm = cli_model_load(a.model, a.quiet);
     std::unique_ptr<sparse_attention_hook> hook;
     if (method) hook.reset(new sparse_attention_hook(method));
+    std::unique_ptr<llama_gpu> gpu;
+    if (a.device == "cuda") {
+        gpu = llama_gpu::create(cm.m);
+        o.gpu = gpu.get();
+        o.method = method.get();
+    }
     const std::vector<passkey_trial> trials =
         run_job(a.quiet, [&](job_progress * job) { return passkey_grid_run(cm.m, cm.tok, src.text, o, hook.get(), job); });
     nlohmann::json rows = nlohmann::json::array();
@@ -62,6 +73,8 @@ int run_passkey(const passkey_args & a) {
     j["text"] = src.spec;
     j["text_sha256"] = src.sha256;
     j["method"] = method ? method->spec() : "dense";
+    j["device"] = a.device;
+    if (gpu) j["device_name"] = gpu->device_name();
     j["trials"] = rows;
     j["accuracy"] = double(retrieved) / double(total);
     if (a.json) print_json(j);
@@ -81,6 +94,7 @@ void add_cmd_passkey(CLI::App & app, std::vector<command> & cmds) {
     sub->add_option("--trials", a->trials, "trials per (ctx, depth), each with its own key and filler offset")->capture_default_str();
     sub->add_option("--seed", a->seed, "first seed")->capture_default_str();
     a->add_method(sub, "sparse method SPEC patched into every layer (default: dense)");
+    a->add_device(sub, "cpu (default) or cuda: every trial's forward pass on the GPU (bf16 weights, fp32 accumulation)");
     a->add_json(sub);
     a->add_quiet(sub);
     command_add(cmds, sub, *a, [a]() { return run_passkey(*a); });

@@ -11,6 +11,7 @@
 #include "base/error.h"
 #include "lab/scenario.h"
 #include "lab/sweep.h"
+#include "model/llama_gpu_api.h"
 
 namespace attnlab_cli {
 
@@ -29,6 +30,11 @@ int run_scenario(const run_args & a) {
         const sweep_shard_spec sh = sweep_shard_parse(a.shard);
         s.shard_index = sh.index;
         s.shard_count = sh.count;
+    }
+    s.device = a.device;
+    if (a.device == "cuda") {
+        const std::string why = llama_gpu::unavailable_reason();
+        if (!why.empty()) throw input_error("--device", "device", "cuda: " + why);
     }
     nlohmann::json man = run_job(a.quiet, [&](job_progress * job) { return scenario_run_snapshot(s, a.out, a.force, job); });
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -59,6 +65,8 @@ void add_cmd_run(CLI::App & app, std::vector<command> & cmds) {
     sub->add_flag("--small", a->small, "apply the scenario's \"small\" overrides (the CI size)");
     sub->add_option("--shard", a->shard, "run only shard i of n (sweep scenarios; merge with attnlab-cli merge)");
     sub->add_flag("--force", a->force, "replace an existing snapshot in --out");
+    a->add_device(sub, "cpu (default) or cuda: sweep scenarios run every forward pass on the GPU (rows record the "
+                       "device and its memory); other kinds refuse cuda");
     a->add_json(sub, "JSON output (the manifest)");
     a->add_quiet(sub);
     command_add(cmds, sub, *a, [a]() { return run_scenario(*a); });

@@ -17,6 +17,7 @@
 #include "lab/sweep.h"
 #include "methods/method.h"
 #include "model/llama.h"
+#include "model/llama_gpu_api.h"
 
 namespace attnlab_cli {
 
@@ -78,7 +79,13 @@ sweep_inputs sweep_check(const sweep_args & a) {
     if (!a.shard.empty()) in.shard = sweep_shard_parse(a.shard);
     in.methods = split_method_list(a.methods);
     score_create(a.score);
-    sweep_plan(in.methods, in.densities, in.ctxs, "", "", a.max_tokens, a.score);
+    sweep_plan(in.methods, in.densities, in.ctxs, "", "", a.max_tokens, a.score, a.device);
+    if (a.device == "cuda") {
+        const std::string why = llama_gpu::unavailable_reason();
+        if (!why.empty()) throw input_error("--device", "device", "cuda: " + why);
+        if (score_create(a.score).kind != score_kind::softmax)
+            throw input_error(a.score, "score", "--device cuda runs the softmax score only (use --device cpu)");
+    }
     in.src = text_load(a.text);
     sweep_require_evaluation(in.src, "the sweep");
     require_model_file(a.model, "the sweep");
@@ -121,13 +128,18 @@ int run_sweep(const sweep_args & a) {
     if (a.max_tokens > 0 && int64_t(ids.size()) > a.max_tokens) ids.resize(size_t(a.max_tokens));
 
     const std::vector<sweep_task> plan =
-        sweep_plan(in.methods, in.densities, in.ctxs, in.src.sha256, m.source_sha256, a.max_tokens, a.score);
+        sweep_plan(in.methods, in.densities, in.ctxs, in.src.sha256, m.source_sha256, a.max_tokens, a.score, a.device);
     const std::vector<sweep_task> tasks = sweep_shard(plan, in.shard.index, in.shard.count);
     sweep_model_options opt;
     opt.passkey_depths = in.depths;
     opt.passkey_trials = a.passkey_trials;
     opt.mass_recall = !a.no_recall;
     opt.score_spec = a.score;
+    std::unique_ptr<llama_gpu> gpu;
+    if (a.device == "cuda") {
+        gpu = llama_gpu::create(m);
+        opt.gpu = gpu.get();
+    }
     auto runner = std::make_shared<sweep_model_runner>(m, &cm.tok, in.src, ids, opt);
     const sweep_outcome res = run_job(a.quiet, [&](job_progress * job) {
         return sweep_execute(tasks, a.out, [runner](const sweep_task & t, job_progress * p) { return (*runner)(t, p); }, job);
@@ -171,6 +183,9 @@ void add_cmd_sweep(CLI::App & app, std::vector<command> & cmds) {
     sub->add_option("--passkey-depths", a->passkey_depths, "passkey depths, e.g. 0.1,0.5,0.9 (default: no passkey)");
     sub->add_option("--passkey-trials", a->passkey_trials, "passkey trials per depth")->capture_default_str();
     a->add_score(sub, "score function SPEC for every row");
+    a->add_device(sub, "cpu (default) or cuda: every forward pass on the GPU (bf16 weights, fp32 accumulation; every "
+                       "method: GPU gates for block_topk/learned_gate, select() on the host for the others, timed); "
+                       "rows record the device and its peak memory, and cuda rows have keys of their own");
     sub->add_option("--shard", a->shard, "run only plan rows with index % N == I (I/N, 0-based); merge the shard "
                                          "directories with `attnlab-cli merge`");
     sub->add_flag("--no-recall", a->no_recall, "skip the per-head mass recall (saves a capture)");

@@ -18,6 +18,7 @@
 #include "attention/selection.h"
 #include "base/error.h"
 #include "data/capture.h"
+#include "model/llama_gpu_api.h"
 #include "data/corpus.h"
 #include "methods/asa_router.h"
 #include "methods/layer_adaptive.h"
@@ -263,8 +264,14 @@ int run_train(const train_args & a, const train_entry & e) {
 
     // Calibration windows: ctx tokens each, consecutive, from the start of the part.
     const auto t_cap = std::chrono::steady_clock::now();
+    std::unique_ptr<llama_gpu> gpu;
+    if (a.device == "cuda") {
+        const std::string why = llama_gpu::unavailable_reason();
+        if (!why.empty()) throw input_error("--device", "device", "cuda: " + why);
+        gpu = llama_gpu::create(m);
+    }
     const std::vector<qkv_capture> caps = run_job(a.quiet, [&](job_progress * job) {
-        return calib_capture_windows(m, cm.tok, src, a.ctx, a.windows, layers, job);
+        return calib_capture_windows(m, cm.tok, src, a.ctx, a.windows, layers, job, gpu.get());
     });
     const double capture_s = seconds_since(t_cap);
     std::vector<const qkv_capture *> ptrs;
@@ -274,7 +281,7 @@ int run_train(const train_args & a, const train_entry & e) {
     nlohmann::json j = {{"kind", e.method}, {"model", a.model}, {"model_id", m.model_id}, {"model_sha256", m.source_sha256},
                         {"text", src.spec}, {"text_part", text_part_name(src.part)}, {"text_sha256", src.sha256},
                         {"ctx", a.ctx}, {"windows", a.windows}, {"layers", captured},
-                        {"heads", int(captured.size()) * m.cfg.n_head}, {"out", a.out}};
+                        {"heads", int(captured.size()) * m.cfg.n_head}, {"out", a.out}, {"device", a.device}};
 
     const auto t_train = std::chrono::steady_clock::now();
     const trained_file t = e.train(a, ptrs, j);
@@ -306,6 +313,8 @@ void add_cmd_train(CLI::App & app, std::vector<command> & cmds) {
         sub->add_option("--windows", a->windows, "calibration windows (consecutive, from the start of the text)")->capture_default_str();
         sub->add_option("--layers", a->layers, "layers to fit, e.g. 0,10-12 (default: all)");
         sub->add_option("--out,-o", a->out, "output file")->required();
+        a->add_device(sub, "cpu (default) or cuda: the calibration captures on the GPU (bf16 weights, fp32 "
+                           "accumulation); the fitting runs on the CPU");
         a->add_output_flags(sub);
         e.add_options(sub, *a);
         command_add(cmds, sub, *a, [a, &e]() { return run_train(*a, e); });

@@ -85,7 +85,7 @@ class AttnArgs(ctypes.Structure):
                 ("mask_B", ctypes.c_int), ("mask_H", ctypes.c_int), ("max_kv_blocks", ctypes.c_int),
                 ("stream", ctypes.c_void_p), ("score", ctypes.c_int), ("relu_bias", ctypes.c_float),
                 ("relu_row_norm", ctypes.c_int), ("hyp_c", ctypes.c_float), ("hyp_beta", ctypes.c_float),
-                ("hyp_gamma", ctypes.c_float)]
+                ("hyp_gamma", ctypes.c_float), ("kv_mask_index", ctypes.c_void_p), ("token_masks", ctypes.c_void_p)]
 
 
 SCORES = {"relu": 1, "hyperbolic": 2}

@@ -35,11 +35,16 @@ struct gpu_attention_args {
 
 // Block list (FlexAttention's kv_num_blocks / kv_indices), device pointers:
 // kv_num_blocks [mask_batch][mask_heads][nqb], kv_indices [...][nqb][max_kv_blocks].
+// Token masks (tile_list.h): kv_mask_index, shaped as kv_indices, is -1 for a
+// block kept whole or the number of its bit mask in token_masks; both null
+// for plain block lists.
 struct gpu_block_list {
     int block_size = 128;   // 64 or 128, query and key blocks alike
     const int32_t * kv_num_blocks = nullptr;
     const int32_t * kv_indices = nullptr;
     int mask_batch = 1, mask_heads = 1, max_kv_blocks = 0;
+    const int32_t * kv_mask_index = nullptr;
+    const uint64_t * token_masks = nullptr;
 };
 
 class gpu_attention_backend {
@@ -53,11 +58,11 @@ public:
     virtual void block_sparse(const gpu_attention_args & a, const gpu_block_list & blocks) = 0;
 
     // Host float32 in/out with the layouts of attention_layer_io; computed in
-    // bf16 with fp32 accumulation. block_sparse_host returns false (and
-    // writes nothing) for selections it cannot run: token-level masks or
-    // block sizes other than 64/128, or differing block sizes between heads.
+    // bf16 with fp32 accumulation. Any selection runs: block masks of 64 or
+    // 128 as block lists, token-level ones (and other block sizes) as tiles
+    // with token masks (tile_list.h).
     virtual void dense_host(const attention_layer_io & io) = 0;
-    virtual bool block_sparse_host(const attention_layer_io & io, const selection * sels) = 0;
+    virtual void sparse_host(const attention_layer_io & io, const selection * sels) = 0;
 };
 
 inline gpu_attention_backend *& gpu_backend_slot() {

@@ -1,4 +1,5 @@
 #include "data/capture.h"
+#include "model/llama_gpu_api.h"
 #include "attention/attention.h"
 #include "base/error.h"
 #include "base/job.h"
@@ -120,11 +121,25 @@ static qkv_capture capture_ids(const llama_model & m, const std::vector<int32_t>
     t.dtype = opt.dtype;
 
     capture_hook hook(cap, layers);
-    forward_options fo;
-    fo.hook = &hook;
-    fo.progress = opt.progress;
-    fo.all_logits = false;
-    llama_forward(m, ids, fo);
+    if (opt.gpu) {
+        t.producer = "attnlab-cli capture --device cuda (" + opt.gpu->device_name() + ")";
+        job_step(opt.progress, 0.0, "forward pass on the GPU");
+        opt.gpu->set_observer(&hook);
+        try {
+            opt.gpu->forward(ids, false);
+        } catch (...) {
+            opt.gpu->set_observer(nullptr);
+            throw;
+        }
+        opt.gpu->set_observer(nullptr);
+        if (opt.progress && opt.progress->cancelled()) throw job_cancelled();
+    } else {
+        forward_options fo;
+        fo.hook = &hook;
+        fo.progress = opt.progress;
+        fo.all_logits = false;
+        llama_forward(m, ids, fo);
+    }
     job_step(opt.progress, 1.0, "captured");
     return cap;
 }

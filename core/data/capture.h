@@ -11,6 +11,7 @@
 namespace attnlab {
 
 struct llama_model;
+class llama_gpu;
 class bpe_tokenizer;
 class job_progress;
 
@@ -19,6 +20,10 @@ struct capture_options {
     std::vector<int> layers;         // empty: all layers
     st_dtype dtype = st_dtype::F32;  // dtype a trace written from it will use
     job_progress * progress = nullptr;
+    // Run the forward pass on this GPU (model/llama_gpu_api.h): the same
+    // post-RoPE Q/K/V, from bf16 weights with fp32 accumulation, through its
+    // observer. nullptr: llama_forward on the CPU.
+    llama_gpu * gpu = nullptr;
 };
 
 // Tokenises the text, takes its first ctx tokens and runs the forward pass

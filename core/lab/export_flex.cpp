@@ -9,6 +9,7 @@
 #include "attention/block_sparse.h"
 #include "base/error.h"
 #include "io/safetensors.h"
+#include "model/llama_gpu_api.h"
 #include "data/capture.h"
 #include "base/job.h"
 #include "lab/sweep.h"
@@ -258,7 +259,9 @@ flex_export_result flex_export(const qkv_capture & cap, const sparse_method & me
 }
 
 qkv_capture capture_from_source(const std::string & source, const std::string & text_spec, int ctx,
-                                const std::vector<int> & layers, bool allow_calibration, job_progress * progress) {
+                                const std::vector<int> & layers, bool allow_calibration, job_progress * progress,
+                                const std::string & device) {
+    if (device != "cpu" && device != "cuda") throw input_error("--device", "device", "cpu or cuda, not '" + device + "'");
     if (file_kind_detect(source) == file_kind::trace) {
         qkv_capture cap = trace_read(source, layers);
         const std::string & ts = cap.info.text_spec;
@@ -278,6 +281,11 @@ qkv_capture capture_from_source(const std::string & source, const std::string & 
     co.ctx = ctx;
     co.layers = layers;
     co.progress = progress;
+    std::unique_ptr<llama_gpu> gpu;
+    if (device == "cuda") {
+        gpu = llama_gpu::create(m);
+        co.gpu = gpu.get();
+    }
     return capture_run(m, tok, src, co);
 }
 

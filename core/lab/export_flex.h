@@ -81,7 +81,9 @@ nlohmann::json flex_minference_json(const flex_block_lists & lists, const std::v
 // The Q/K/V a command works on, from a model (captured on `text_spec`, first
 // ctx tokens; metrics need evaluation text, so calibration text is refused
 // unless allow_calibration) or from a trace file. `layers` empty: all.
+// device "cuda": a model's capture runs on the GPU (capture_options::gpu).
 qkv_capture capture_from_source(const std::string & source, const std::string & text_spec, int ctx,
-                                const std::vector<int> & layers, bool allow_calibration, job_progress * progress);
+                                const std::vector<int> & layers, bool allow_calibration, job_progress * progress,
+                                const std::string & device = "cpu");
 
 } // namespace attnlab

@@ -23,7 +23,9 @@ std::vector<passkey_trial> passkey_grid_run(const llama_model & m, const bpe_tok
                 o.ctx = ctx;
                 o.depth = d;
                 o.seed = opt.seed + uint64_t(k);
-                out.push_back(passkey_run(m, tok, filler, o, hook));
+                o.gpu = opt.gpu;
+                o.method = opt.method;
+                out.push_back(passkey_run(m, tok, filler, o, opt.gpu ? nullptr : hook));
             }
         }
     }

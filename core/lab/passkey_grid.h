@@ -13,6 +13,9 @@
 
 namespace attnlab {
 
+class llama_gpu;
+class sparse_method;
+
 struct passkey_grid_options {
     std::vector<int> ctxs;
     std::vector<double> depths;
@@ -20,6 +23,10 @@ struct passkey_grid_options {
     uint64_t seed = 1;
     std::string label;                        // progress stage prefix (the method's name), may be ""
     double progress_lo = 0.0, progress_hi = 1.0;   // share of the caller's progress this grid covers
+    // On a GPU (passkey_options::gpu): every trial's forward pass there, with
+    // `method` (nullptr: dense); the hook is not used then.
+    llama_gpu * gpu = nullptr;
+    const sparse_method * method = nullptr;
 };
 
 // hook: the method patched into every layer (nullptr: dense).

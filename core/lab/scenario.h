@@ -41,6 +41,9 @@ struct scenario {
     nlohmann::json cfg;
     // --shard i/n (sweep kind only): run rows with index % n == i.
     int shard_index = 0, shard_count = 1;
+    // --device: "cpu", or "cuda" for kinds that run on a GPU (the kind's
+    // entry says; others refuse it). Recorded in report.json's inputs.
+    std::string device = "cpu";
 };
 
 // The kinds the schema accepts (the registry's names, in its order).

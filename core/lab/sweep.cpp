@@ -25,6 +25,7 @@
 #include "methods/registry_trained.h"
 #include "metrics/passkey.h"
 #include "metrics/perplexity.h"
+#include "model/llama_gpu_api.h"
 #include "model/llama.h"
 #include "model/tokenizer.h"
 
@@ -55,18 +56,22 @@ std::string sweep_density_key(const std::string & method_name) {
 
 std::string sweep_row_key(const std::string & method_spec, int ctx, const std::string & text_sha256,
                           const std::string & model_sha256, int64_t max_tokens, const std::string & score_spec,
-                          const std::string & params_sha256) {
-    // The token cap and the score function change what a row measures, so
-    // they are part of the key beside the method, ctx, text and model.
+                          const std::string & params_sha256, const std::string & device) {
+    // The token cap, the score function and the device (bf16 on the GPU)
+    // change what a row measures, so they are part of the key beside the
+    // method, ctx, text and model (cpu adds nothing: older keys stay valid).
     return method_spec + "|score=" + score_spec + "|ctx=" + std::to_string(ctx) + "|text=" + text_sha256 +
            "|model=" + model_sha256 + "|max_tokens=" + std::to_string(max_tokens) +
-           (params_sha256.empty() ? "" : "|params=" + params_sha256);
+           (params_sha256.empty() ? "" : "|params=" + params_sha256) +
+           (device.empty() || device == "cpu" ? "" : "|device=" + device);
 }
 
 std::vector<sweep_task> sweep_plan(const std::vector<std::string> & methods, const std::vector<double> & densities,
                                    const std::vector<int> & ctxs, const std::string & text_sha256,
-                                   const std::string & model_sha256, int64_t max_tokens, const std::string & score_spec) {
+                                   const std::string & model_sha256, int64_t max_tokens, const std::string & score_spec,
+                                   const std::string & device) {
     if (methods.empty()) throw input_error("--methods", "methods", "empty list");
+    if (device != "cpu" && device != "cuda") throw input_error("--device", "device", "cpu or cuda, not '" + device + "'");
     if (ctxs.empty()) throw input_error("--ctx", "ctx", "empty list");
     for (double d : densities) {
         if (!(d > 0.0 && d <= 1.0)) throw input_error("--densities", "densities", "density " + method_real_text(d) + " is outside (0, 1]");
@@ -135,7 +140,7 @@ std::vector<sweep_task> sweep_plan(const std::vector<std::string> & methods, con
             t.params_file = v.params_file;
             t.params_sha256 = v.params_sha256;
             t.calib_text_sha256 = v.calib_text_sha256;
-            t.key = sweep_row_key(v.spec, c, text_sha256, model_sha256, max_tokens, score_canon, v.params_sha256);
+            t.key = sweep_row_key(v.spec, c, text_sha256, model_sha256, max_tokens, score_canon, v.params_sha256, device);
             if (seen.insert(t.key).second) tasks.push_back(t);
         }
     }
@@ -148,7 +153,8 @@ static const char * const k_csv_columns[] = {
     "method", "method_name", "score", "density_set", "ctx", "tokens", "windows", "ppl_dense", "ppl", "delta_ppl",
     "delta_ppl_rel", "top1_agreement", "token_density", "block_density", "predictor_s", "kernel_s",
     "dense_kernel_s", "predictor_flop_share", "mass_recall", "passkey_accuracy", "passkey_trials", "seconds",
-    "model_id", "model_sha256", "text", "text_sha256", "key", "params_file", "params_sha256", "calib_text_sha256"};
+    "model_id", "model_sha256", "text", "text_sha256", "key", "params_file", "params_sha256", "calib_text_sha256",
+    "device", "device_name", "device_bytes_peak", "dense_device_bytes_peak", "selection_bytes"};
 
 std::string sweep_csv_header() {
     std::string r;
@@ -183,7 +189,9 @@ std::string sweep_csv_line(const sweep_row & r) {
                                   num(r.predictor_flop_share), num(r.mass_recall), num(r.passkey_accuracy),
                                   std::to_string(r.passkey_trials), num(r.seconds), csv_field(r.model_id),
                                   r.model_sha256, csv_field(r.text_spec), r.text_sha256, csv_field(r.key),
-                                  csv_field(r.params_file), r.params_sha256, r.calib_text_sha256};
+                                  csv_field(r.params_file), r.params_sha256, r.calib_text_sha256, r.device,
+                                  csv_field(r.device_name), std::to_string(r.device_bytes_peak),
+                                  std::to_string(r.dense_device_bytes_peak), std::to_string(r.selection_bytes)};
     std::string line;
     for (size_t i = 0; i < f.size(); ++i) line += (i ? "," : "") + f[i];
     return line;
@@ -223,6 +231,11 @@ nlohmann::json sweep_row_to_json(const sweep_row & r) {
     j["params_file"] = r.params_file;
     j["params_sha256"] = r.params_sha256;
     j["calib_text_sha256"] = r.calib_text_sha256;
+    j["device"] = r.device;
+    j["device_name"] = r.device_name;
+    j["device_bytes_peak"] = r.device_bytes_peak;
+    j["dense_device_bytes_peak"] = r.dense_device_bytes_peak;
+    j["selection_bytes"] = r.selection_bytes;
     return j;
 }
 
@@ -261,6 +274,12 @@ sweep_row sweep_row_from_json(const nlohmann::json & j) {
     r.params_file = j.value("params_file", std::string());
     r.params_sha256 = j.value("params_sha256", std::string());
     r.calib_text_sha256 = j.value("calib_text_sha256", std::string());
+    // absent in rows written before the GPU sweep
+    r.device = j.value("device", std::string("cpu"));
+    r.device_name = j.value("device_name", std::string());
+    r.device_bytes_peak = j.value("device_bytes_peak", int64_t(-1));
+    r.dense_device_bytes_peak = j.value("dense_device_bytes_peak", int64_t(-1));
+    r.selection_bytes = j.value("selection_bytes", int64_t(-1));
     return r;
 }
 
@@ -607,7 +626,20 @@ struct dense_ref {
     int64_t n_tokens = 0;
     int windows = 0;
     double kernel_s = 0.0;
+    int64_t device_bytes_peak = -1; // GPU only
     qkv_capture cap;                // window 0, for mass recall
+};
+
+// A GPU's observer for the length of one call (set_observer(nullptr) after,
+// also when the call throws).
+struct gpu_observer_scope {
+    llama_gpu * g;
+    gpu_observer_scope(llama_gpu * g_, attention_hook * h) : g(g_) {
+        if (g) g->set_observer(h);
+    }
+    ~gpu_observer_scope() {
+        if (g) g->set_observer(nullptr);
+    }
 };
 
 } // namespace
@@ -645,6 +677,10 @@ struct sweep_model_runner::impl {
         for (size_t i = 0; i < w.size(); ++i) {
             job_step(progress, lo + (hi - lo) * double(i) / double(w.size()), "dense reference ctx " + std::to_string(ctx));
             std::vector<int32_t> win(tokens.begin() + w[i].first, tokens.begin() + w[i].second);
+            if (opt.gpu) {
+                ref_window_gpu(win, progress, i == 0 && opt.mass_recall);
+                continue;
+            }
             relay_hook relay(&timing, progress, i == 0 && opt.mass_recall ? &ref.cap : nullptr);
             forward_options fo;
             fo.hook = &relay;
@@ -670,6 +706,55 @@ struct sweep_model_runner::impl {
         ref_ctx = ctx;
         (void) t;
     }
+
+    // One dense window on the GPU (the capture, when asked, through its observer).
+    void ref_window_gpu(const std::vector<int32_t> & win, job_progress * progress, bool capture) {
+        if (progress && progress->cancelled()) throw job_cancelled();
+        relay_hook relay(nullptr, progress, capture ? &ref.cap : nullptr);
+        gpu_observer_scope obs(opt.gpu, capture ? &relay : nullptr);
+        const llama_gpu_scores sc = opt.gpu->score(win, nullptr);
+        for (size_t p = 0; p < sc.nll.size(); ++p) {
+            ref.nll.push_back(sc.nll[p]);
+            ref.nll_sum += sc.nll[p];
+            ref.argmax.push_back(sc.argmax[p]);
+        }
+        const llama_gpu_stats & st = opt.gpu->last_stats();
+        ref.kernel_s += st.attention_s;
+        ref.device_bytes_peak = std::max(ref.device_bytes_peak, st.device_bytes_peak);
+        ref.n_tokens += int64_t(win.size());
+        ref.windows++;
+    }
+
+    // The method in every layer on the GPU, window by window: perplexity,
+    // agreement with the dense reference, densities, times and memory.
+    void sparse_windows_gpu(const sparse_method & method, sweep_row & r, job_progress * progress, double lo, double hi,
+                            double & nll_sum, int64_t & agree, int64_t & pos) {
+        const auto w = windows(r.ctx);
+        double td = 0.0, bd = 0.0;
+        for (size_t i = 0; i < w.size(); ++i) {
+            job_step(progress, lo + (hi - lo) * double(i) / double(w.size()),
+                     r.method + " window " + std::to_string(i + 1) + "/" + std::to_string(w.size()) + " (GPU)");
+            if (progress && progress->cancelled()) throw job_cancelled();
+            std::vector<int32_t> win(tokens.begin() + w[i].first, tokens.begin() + w[i].second);
+            const llama_gpu_scores sc = opt.gpu->score(win, &method);
+            for (size_t p = 0; p < sc.nll.size(); ++p, ++pos) {
+                nll_sum += sc.nll[p];
+                agree += sc.argmax[p] == ref.argmax[size_t(pos)];
+            }
+            const llama_gpu_stats & st = opt.gpu->last_stats();
+            r.predictor_s += st.gate_s;
+            r.kernel_s += st.attention_s;
+            td += st.token_density;
+            bd += st.block_density;
+            r.device_bytes_peak = std::max(r.device_bytes_peak, st.device_bytes_peak);
+            r.selection_bytes = std::max(r.selection_bytes, st.selection_bytes);
+        }
+        r.token_density = td / double(w.size());
+        r.block_density = bd / double(w.size());
+        r.device = "cuda";
+        r.device_name = opt.gpu->device_name();
+        r.dense_device_bytes_peak = ref.device_bytes_peak;
+    }
 };
 
 sweep_model_runner::sweep_model_runner(const llama_model & m, const bpe_tokenizer * tok, const text_source & text,
@@ -681,6 +766,8 @@ sweep_model_runner::sweep_model_runner(const llama_model & m, const bpe_tokenize
     p_->tokens = std::move(tokens);
     p_->opt = std::move(opt);
     p_->score = score_create(p_->opt.score_spec.empty() ? "softmax" : p_->opt.score_spec);
+    if (p_->opt.gpu && p_->score.kind != score_kind::softmax)
+        throw input_error(p_->opt.score_spec, "score", "the GPU forward pass runs the softmax score only (use --device cpu)");
     if (!p_->opt.passkey_depths.empty() && !tok) {
         throw input_error(text.spec, "passkey", "the passkey test needs the model's tokenizer");
     }
@@ -724,7 +811,8 @@ sweep_row sweep_model_runner::operator()(const sweep_task & t, job_progress * pr
     const auto w = P.windows(t.ctx);
     double nll_sum = 0.0;
     int64_t agree = 0, pos = 0;
-    for (size_t i = 0; i < w.size(); ++i) {
+    if (P.opt.gpu) P.sparse_windows_gpu(*method, r, progress, lo + span * f_ref, lo + span * (f_ref + f_sp), nll_sum, agree, pos);
+    for (size_t i = 0; i < w.size() && !P.opt.gpu; ++i) {
         job_step(progress, lo + span * (f_ref + f_sp * double(i) / double(w.size())),
                  r.method + " window " + std::to_string(i + 1) + "/" + std::to_string(w.size()));
         std::vector<int32_t> win(P.tokens.begin() + w[i].first, P.tokens.begin() + w[i].second);
@@ -744,8 +832,9 @@ sweep_row sweep_model_runner::operator()(const sweep_task & t, job_progress * pr
     r.delta_ppl_rel = r.delta_ppl / r.ppl_dense;
     r.top1_agreement = double(agree) / double(pos);
 
-    // Per-layer densities and times from the hook's records.
-    const int nl = m.cfg.n_layer;
+    // Per-layer densities and times from the hook's records (CPU; the GPU's
+    // stats give means over layers only).
+    const int nl = P.opt.gpu ? 0 : m.cfg.n_layer;
     std::vector<double> lt(nl, 0.0), lb(nl, 0.0);
     std::vector<int> ln(nl, 0);
     for (const auto & rec : hook.records()) {
@@ -770,8 +859,10 @@ sweep_row sweep_model_runner::operator()(const sweep_task & t, job_progress * pr
         r.token_density /= n_used;
         r.block_density /= n_used;
     }
-    r.layer_token_density = lt;
-    r.layer_block_density = lb;
+    if (!P.opt.gpu) {
+        r.layer_token_density = lt;
+        r.layer_block_density = lb;
+    }
     const int L0 = int(w[0].second - w[0].first);
     const double dense_fl = attention_flops(L0, m.cfg.head_dim, true);
     r.predictor_flop_share = dense_fl > 0 ? method->predictor_flops(L0, m.cfg.head_dim, true) / dense_fl : 0.0;
@@ -799,8 +890,10 @@ sweep_row sweep_model_runner::operator()(const sweep_task & t, job_progress * pr
                 o.ctx = t.ctx;
                 o.depth = d;
                 o.seed = uint64_t(1 + s);
+                o.gpu = P.opt.gpu;
+                o.method = method.get();
                 hook.clear_records();
-                relay_hook relay(&hook, progress, nullptr);
+                relay_hook relay(P.opt.gpu ? nullptr : &hook, progress, nullptr);
                 passkey_trial tr = passkey_run(m, *P.tok, P.text.text, o, &relay);
                 ok += tr.retrieved;
                 n++;

@@ -35,6 +35,7 @@
 namespace attnlab {
 
 struct llama_model;
+class llama_gpu;
 class bpe_tokenizer;
 class job_progress;
 class sparse_method;
@@ -76,6 +77,11 @@ struct sweep_row {
     std::vector<double> layer_token_density, layer_block_density;
     // provenance of a trained method, copied from its task ("" otherwise)
     std::string params_file, params_sha256, calib_text_sha256;
+    // where it ran: "cpu" or "cuda" (then the GPU's name, and device memory
+    // measured by the forward pass: the most held at once in the sparse and
+    // the dense pass, and the selection's arrays of one layer; -1: not measured)
+    std::string device = "cpu", device_name;
+    int64_t device_bytes_peak = -1, dense_device_bytes_peak = -1, selection_bytes = -1;
 };
 
 // The key of a method that takes a density, or "" (fixed patterns).
@@ -85,7 +91,7 @@ std::string sweep_density_key(const std::string & method_name);
 // method's parameter file by content: retraining to the same path is a new row).
 std::string sweep_row_key(const std::string & method_spec, int ctx, const std::string & text_sha256,
                           const std::string & model_sha256, int64_t max_tokens, const std::string & score_spec,
-                          const std::string & params_sha256 = "");
+                          const std::string & params_sha256 = "", const std::string & device = "cpu");
 
 // Method specs may be given with or without their density key; methods with
 // one get one task per density (the given value is replaced), methods without
@@ -94,7 +100,7 @@ std::string sweep_row_key(const std::string & method_spec, int ctx, const std::s
 std::vector<sweep_task> sweep_plan(const std::vector<std::string> & methods, const std::vector<double> & densities,
                                    const std::vector<int> & ctxs, const std::string & text_sha256,
                                    const std::string & model_sha256, int64_t max_tokens,
-                                   const std::string & score_spec = "softmax");
+                                   const std::string & score_spec = "softmax", const std::string & device = "cpu");
 
 // Row formats. The CSV columns and JSON keys are stable; the JSON holds the
 // per-layer densities too.
@@ -162,6 +168,11 @@ struct sweep_model_options {
     int passkey_trials = 1;
     bool mass_recall = true;              // capture + per-head recall
     std::string score_spec = "softmax";
+    // Run the forward passes on this GPU (model/llama_gpu_api.h; softmax
+    // only): perplexity, agreement and passkey from its score(), the capture
+    // for mass recall through its observer (the recall itself on the CPU),
+    // times and densities from its stats. The plan must use device "cuda".
+    llama_gpu * gpu = nullptr;
 };
 
 // Holds the model, the evaluation tokens and per-ctx caches (the dense

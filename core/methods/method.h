@@ -74,6 +74,10 @@ public:
     // selection (sels[h]) into io.out. The default is the block-sparse
     // kernel; a method that also approximates what it skips (spa) overrides it.
     virtual void attend(const attention_layer_io & io, const selection * sels, const score_fn & score) const;
+    // False for a method whose attend() computes more than exact attention on
+    // its selection (spa's low-rank term): the GPU forward pass, which runs
+    // the selection alone, refuses it rather than compute something else.
+    virtual bool attends_selection_only() const { return true; }
     // The GPU forward pass's own selection for this method; the default
     // (none) makes it run select() on the host.
     virtual gpu_selector gpu_selection() const { return gpu_selector{}; }

@@ -46,6 +46,7 @@ public:
     selection select(const head_inputs & in) const override { return inner_->select(in); }
     // spa_attend on every head (softmax only: the low-rank term estimates exp).
     void attend(const attention_layer_io & io, const selection * sels, const score_fn & score) const override;
+    bool attends_selection_only() const override { return false; }   // + the low-rank term
     int features() const { return m_; }
     uint64_t seed() const { return seed_; }
 

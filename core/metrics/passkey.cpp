@@ -2,6 +2,7 @@
 #include "base/error.h"
 #include "base/job.h"
 #include "model/llama.h"
+#include "model/llama_gpu_api.h"
 #include "model/tokenizer.h"
 
 #include <random>
@@ -69,17 +70,34 @@ passkey_trial passkey_run(const llama_model & m, const bpe_tokenizer & tok, cons
     ids.insert(ids.end(), answer.begin(), answer.end());
 
     job_step(progress, 0.0, "passkey ctx " + std::to_string(opt.ctx));
-    forward_options fo;
-    fo.hook = hook;
-    fo.progress = progress;
-    matrix_rm logits = llama_forward(m, ids, fo);
     // Position p predicts token p+1: the answer's tokens are predicted from
     // answer_at-1 onwards. Count leading digits while greedy stays on track.
+    std::vector<int32_t> best(answer.size());
+    if (opt.gpu) {   // argmaxes reduced on the GPU: no [n, vocab] logits to the host
+        opt.gpu->set_observer(hook);
+        llama_gpu_scores sc;
+        try {
+            sc = opt.gpu->score(ids, opt.method);
+        } catch (...) {
+            opt.gpu->set_observer(nullptr);
+            throw;
+        }
+        opt.gpu->set_observer(nullptr);
+        for (size_t i = 0; i < answer.size(); i++) best[i] = sc.argmax.at(size_t(answer_at - 1) + i);
+    } else {
+        forward_options fo;
+        fo.hook = hook;
+        fo.progress = progress;
+        matrix_rm logits = llama_forward(m, ids, fo);
+        for (size_t i = 0; i < answer.size(); i++) {
+            Eigen::Index b;
+            logits.row(answer_at - 1 + int(i)).maxCoeff(&b);
+            best[i] = int32_t(b);
+        }
+    }
     int correct_tokens = 0;
     for (size_t i = 0; i < answer.size(); i++) {
-        Eigen::Index best;
-        logits.row(answer_at - 1 + int(i)).maxCoeff(&best);
-        if (int32_t(best) != answer[i]) break;
+        if (best[i] != answer[i]) break;
         correct_tokens++;
     }
     // Tokens to digits: decode the correctly predicted prefix.

@@ -15,6 +15,8 @@ struct llama_model;
 class bpe_tokenizer;
 class attention_hook;
 class job_progress;
+class llama_gpu;
+class sparse_method;
 
 struct passkey_trial {
     int ctx = 0;
@@ -32,6 +34,10 @@ struct passkey_options {
     double depth = 0.5;            // 0..1
     uint64_t seed = 1;
     int n_digits = 5;
+    // On a GPU (model/llama_gpu_api.h): the forward pass there, with `method`
+    // (nullptr: dense); the hook is then an observer only (capture, cancel).
+    llama_gpu * gpu = nullptr;
+    const sparse_method * method = nullptr;
 };
 
 // The prompt of one trial: `prompt` ends with the question; `answer` holds

@@ -30,7 +30,15 @@ struct llama_gpu_stats {
     double block_density = 1.0;   // kept blocks / causal blocks (mean over layers and heads)
     double token_density = 1.0;   // causal pairs in kept blocks / causal pairs
     std::string attention_path;   // "flash", "reference" (head dims the flash kernels lack)
-    std::string selection_path;   // "dense", "gpu_gate" (block_topk) or "host" (other methods)
+    std::string selection_path;   // "dense", "gpu_gate" (block_topk), "gpu_learned_gate", "host" (select()
+                                  // on the host: block lists) or "host+token_masks" (some layer needed masks)
+    // Device memory (bytes, measured from this object's allocations): the
+    // most held at once during the call (weights, activations, selection
+    // arrays, workspaces) and the selection's share (block lists, token
+    // masks, gate workspace) of one layer, the largest. The flash kernels
+    // never hold an L x L matrix, dense or sparse.
+    int64_t device_bytes_peak = 0;
+    int64_t selection_bytes = 0;
 };
 
 // Next-token scores of one window, computed on the GPU (log-softmax over the
@@ -56,9 +64,11 @@ public:
     // method): dense causal flash attention; pooled_block_topk or
     // learned_gate with B in {64, 128}: the GPU gate (the CPU method's rule,
     // the diagonal and block 0 forced) then the block-sparse flash kernel;
-    // none (any other block-level method): its select() on the host from
-    // downloaded Q/K, timed as selection, then the block-sparse kernel. Throws std::invalid_argument for what the GPU
-    // cannot run (token-level selections, block sizes the kernels lack).
+    // none (every other method, and those two at other block sizes): its
+    // select() per head on the host from downloaded post-RoPE Q/K, timed as
+    // selection and reported as selection_path "host", then the flash kernel
+    // on block lists, with token masks for blocks kept in part
+    // (attention/tile_list.h). Every method runs; none falls back silently.
     // Logits (fp32, row-major [n (or 1), n_vocab]) come back to the host.
     virtual matrix_rm forward(const std::vector<int32_t> & tokens, bool all_logits = true,
                               const sparse_method * method = nullptr) = 0;
@@ -70,12 +80,22 @@ public:
     // Of the last forward()/score() call.
     virtual const llama_gpu_stats & last_stats() const = 0;
 
+    // Observer of every layer's post-RoPE Q/K/V (fp32 host copies, layouts of
+    // attention_layer_io; out is null): on_qkv() is called per layer, before
+    // that layer's attention, as llama_forward calls a hook's. For captures
+    // (data/capture.h through a hook) and cancellation (a hook may throw).
+    // attend() is never called: the method runs on the GPU. nullptr: none.
+    virtual void set_observer(attention_hook * h) = 0;
+
     // Debug/test hook: when on, the next calls keep each layer's block lists
     // (per head: blk_ptr/blk_cols as in selection) so that a test can replay
     // exactly those blocks on the CPU. recorded()[layer][head] = {ptr, cols}.
     struct recorded_blocks {
         int block = 0;
         std::vector<int32_t> ptr, cols;
+        bool token_level = false;   // then tok_ptr/tok_cols hold the exact mask (host selections)
+        std::vector<int64_t> tok_ptr;
+        std::vector<int32_t> tok_cols;
     };
     virtual void set_record_blocks(bool on) = 0;
     virtual const std::vector<std::vector<recorded_blocks>> & recorded() const = 0;

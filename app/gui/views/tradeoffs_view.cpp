@@ -19,6 +19,7 @@
 #include "base/data_path.h"
 #include "data/corpus.h"
 #include "lab/sweep.h"
+#include "model/llama_gpu_api.h"
 #include "view.h"
 
 namespace attnlab_gui {
@@ -196,6 +197,14 @@ private:
         ImGui::InputText("output directory", &run_dir_);
         ImGui::SameLine();
         bool can = st_.model && st_.tok && !st_.tasks.busy("sweep");
+        // The GPU when one is present (and the build has CUDA): every forward
+        // pass there, rows marked cuda; off: the CPU path.
+        if (attnlab::llama_gpu::available()) {
+            ImGui::Checkbox("on the GPU", &run_gpu_);
+            ImGui::SameLine();
+        } else {
+            run_gpu_ = false;
+        }
         ImGui::BeginDisabled(!can);
         if (ImGui::Button("Run sweep")) start_sweep();
         ImGui::EndDisabled();
@@ -216,12 +225,13 @@ private:
         std::string methods = run_methods_, dens = run_densities_, dir = run_dir_, text = st_.text_spec;
         if (text == "typed") text = "kjv:eval";
         int ctx = run_ctx_, max_tokens = run_max_tokens_;
+        const bool gpu = run_gpu_ && attnlab::llama_gpu::available();
         auto live = std::make_shared<live_rows>();
         live_ = live;
         live_seen_ = 0;
         load(dir);
         error_.clear();
-        st_.tasks.submit("sweep " + methods + " ctx " + std::to_string(ctx), "sweep",
+        st_.tasks.submit("sweep " + methods + " ctx " + std::to_string(ctx) + (gpu ? " (GPU)" : ""), "sweep",
                          [=](attnlab::job_progress & p) {
                              using namespace attnlab;
                              p.report(0.0, "loading text");
@@ -243,9 +253,16 @@ private:
                              sweep_require_evaluation(src, "the sweep");
                              std::vector<int32_t> ids = tok->encode(src.text);
                              if (max_tokens > 0 && int64_t(ids.size()) > max_tokens) ids.resize(size_t(max_tokens));
-                             std::vector<sweep_task> tasks =
-                                 sweep_plan(split(methods), dv, {ctx}, src.sha256, model->source_sha256, max_tokens);
+                             std::vector<sweep_task> tasks = sweep_plan(split(methods), dv, {ctx}, src.sha256,
+                                                                        model->source_sha256, max_tokens, "softmax",
+                                                                        gpu ? "cuda" : "cpu");
                              sweep_model_options opt;
+                             std::unique_ptr<llama_gpu> g;   // weights uploaded on this worker thread
+                             if (gpu) {
+                                 p.report(0.0, "uploading the model to the GPU");
+                                 g = llama_gpu::create(*model);
+                                 opt.gpu = g.get();
+                             }
                              sweep_model_runner runner(*model, tok.get(), src, ids, opt);
                              sweep_execute(tasks, dir,
                                            [&](const sweep_task & t, job_progress * jp) {
@@ -454,6 +471,7 @@ private:
     // small sweep
     std::string run_methods_ = "dense,window,block_topk", run_densities_ = "0.2,0.4", run_dir_ = "out/gui_sweep";
     int run_ctx_ = 256, run_max_tokens_ = 512;
+    bool run_gpu_ = true;   // when a GPU is present
     std::shared_ptr<live_rows> live_;
     size_t live_seen_ = 0;
 };

@@ -91,6 +91,7 @@ struct scenario_kind {
     bool needs_model = true;                 // a model file and KJV text
     bool shards = false;                     // --shard i/n splits its rows
     bool writes_own_csv = false;             // results.csv written while it runs (not by the report writer)
+    bool gpu = false;                        // runs its forward passes on a GPU with --device cuda
 };
 
 // The table (kinds.cpp), in the order docs/scenarios.md lists them.

@@ -4,6 +4,7 @@
 #include "lab/figures.h"
 #include "lab/scenario/common.h"
 #include "methods/method.h"
+#include "model/llama_gpu_api.h"
 
 namespace attnlab {
 
@@ -63,7 +64,7 @@ void run(const scenario & s, scenario_out & R, job_progress * progress) {
     const int64_t max_tokens = c["max_tokens"].get<int64_t>();
     const std::string score = c["score"].get<std::string>();
     std::vector<sweep_task> tasks = sweep_plan(c["methods"].get<std::vector<std::string>>(), c["densities"].get<std::vector<double>>(),
-                                               ctxs, src.sha256, mc.m.source_sha256, max_tokens, score);
+                                               ctxs, src.sha256, mc.m.source_sha256, max_tokens, score, s.device);
     if (s.shard_count > 1) {
         tasks = sweep_shard(tasks, s.shard_index, s.shard_count);
         R.metrics["shard"] = {{"index", s.shard_index}, {"count", s.shard_count}};
@@ -74,6 +75,12 @@ void run(const scenario & s, scenario_out & R, job_progress * progress) {
     opt.passkey_trials = c["passkey_trials"].get<int>();
     opt.mass_recall = c["mass_recall"].get<bool>();
     opt.score_spec = score;
+    std::unique_ptr<llama_gpu> gpu;
+    if (s.device == "cuda") {   // every forward pass on the GPU (the sweep runner says how)
+        gpu = llama_gpu::create(mc.m);
+        opt.gpu = gpu.get();
+        R.inputs["device"]["name"] = gpu->device_name();
+    }
     // the sweep runner seeds passkey trial k with 1 + k (the scenario's "seed" does not reach it)
     if (!opt.passkey_depths.empty()) R.seeds["passkey_seeds"] = {{"first", 1}, {"count", opt.passkey_trials}};
     auto runner = std::make_shared<sweep_model_runner>(mc.m, mc.tok.get(), src, first_tokens(*mc.tok, src.text, max_tokens), opt);
@@ -99,7 +106,7 @@ scenario_kind scenario_kind_sweep() {
                                            key_of("score", key_type::str, "softmax")};
     // sweep_execute writes results.csv row by row, and a sweep splits into shards
     return {"sweep", model_kind_keys(own), {"tradeoffs", "layers_heads"}, run, check,
-            /*needs_model*/ true, /*shards*/ true, /*writes_own_csv*/ true};
+            /*needs_model*/ true, /*shards*/ true, /*writes_own_csv*/ true, /*gpu*/ true};
 }
 
 } // namespace attnlab

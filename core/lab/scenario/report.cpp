@@ -97,6 +97,11 @@ json scenario_run(const scenario & s, const std::string & out_dir, job_progress 
     if (s.shard_count > 1 && !kind.shards) {
         throw input_error(s.file, "shard", "only sweep scenarios split into shards (this one is " + s.kind + ")");
     }
+    if (s.device != "cpu" && !(s.device == "cuda" && kind.gpu)) {
+        throw input_error(s.file, "device", s.device == "cuda" ? "a " + s.kind + " scenario runs on the CPU only (sweep scenarios run on a GPU)"
+                                                               : "device must be cpu or cuda, not '" + s.device + "'");
+    }
+    out.inputs["device"] = {{"kind", s.device}};
     kind.run(s, out, progress);
     job_step(progress, 1.0, "writing report");
     out.timings["total_s"] = secs_since(t0);

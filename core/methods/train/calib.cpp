@@ -53,7 +53,7 @@ const trace_info & check_calibration_set(const std::vector<const qkv_capture *> 
 
 std::vector<qkv_capture> calib_capture_windows(const llama_model & m, const bpe_tokenizer & tok, const text_source & text,
                                                int ctx, int n_windows, const std::vector<int> & layers,
-                                               job_progress * progress) {
+                                               job_progress * progress, llama_gpu * gpu) {
     text_require_part(text, text_part::calibration, "calibration capture");
     if (n_windows < 1) throw input_error(text.spec, "windows", "need at least one window");
     job_step(progress, 0.0, "tokenizing calibration text");
@@ -82,6 +82,7 @@ std::vector<qkv_capture> calib_capture_windows(const llama_model & m, const bpe_
         capture_options o;
         o.ctx = ctx;
         o.layers = layers;
+        o.gpu = gpu;
         out.push_back(capture_run_ids(m, win, o));
         out.back().info.text_spec = text.spec;
         out.back().info.text_sha256 = text.sha256;

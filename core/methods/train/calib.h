@@ -19,6 +19,8 @@
 
 namespace attnlab {
 
+class llama_gpu;
+
 struct llama_model;
 class bpe_tokenizer;
 class job_progress;
@@ -37,10 +39,11 @@ const trace_info & check_calibration_set(const std::vector<const qkv_capture *> 
 
 // n_windows consecutive ctx-token windows from the start of the calibration
 // text (different text in each, none in the evaluation part), each captured
-// with capture_run_ids and stamped with the text's spec and sha256.
+// with capture_run_ids and stamped with the text's spec and sha256; on `gpu`
+// when given (capture_options::gpu).
 std::vector<qkv_capture> calib_capture_windows(const llama_model & m, const bpe_tokenizer & tok, const text_source & text,
                                                int ctx, int n_windows, const std::vector<int> & layers,
-                                               job_progress * progress = nullptr);
+                                               job_progress * progress = nullptr, llama_gpu * gpu = nullptr);
 
 // One captured head: Q/K (GQA resolved) and the V rows it reads.
 struct capture_head {
