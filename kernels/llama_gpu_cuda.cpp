@@ -164,11 +164,12 @@ public:
     void set_observer(attention_hook * h) override { observer_ = h; }
     const std::vector<std::vector<recorded_blocks>> & recorded() const override { return rec_; }
 
-    matrix_rm forward(const std::vector<int32_t> & tokens, bool all_logits, const sparse_method * method) override {
+    matrix_rm forward(const std::vector<int32_t> & tokens, bool all_logits, const sparse_method * method,
+                      const score_fn & score) override {
         const int n = (int)tokens.size();
         if (n == 0) return matrix_rm(0, V_);
         const auto t0 = std::chrono::steady_clock::now();
-        run(tokens, method, all_logits);
+        run(tokens, method, all_logits, score);
         const int rows = all_logits ? n : 1;
         matrix_rm logits(rows, V_);
         ck(cudaMemcpyAsync(logits.data(), logits_.p, (size_t)rows * V_ * 4, cudaMemcpyDeviceToHost, st_), "copy logits");
@@ -177,12 +178,13 @@ public:
         return logits;
     }
 
-    llama_gpu_scores score(const std::vector<int32_t> & tokens, const sparse_method * method) override {
+    llama_gpu_scores score(const std::vector<int32_t> & tokens, const sparse_method * method,
+                           const score_fn & score) override {
         const int n = (int)tokens.size();
         llama_gpu_scores r;
         if (n < 2) return r;
         const auto t0 = std::chrono::steady_clock::now();
-        run(tokens, method, true);
+        run(tokens, method, true, score);
         nll_.ensure((size_t)n * 8);
         argmax_.ensure((size_t)n * 4);
         ckk(cuda::lg_vocab_nll(logits_.as<float>(), ids_.as<int32_t>() + 1, nll_.as<double>(), argmax_.as<int32_t>(), n - 1,
@@ -315,8 +317,15 @@ private:
     }
 
     // The forward pass up to the logits in logits_ (rows n, or 1 = the last).
-    void run(const std::vector<int32_t> & tokens, const sparse_method * method, bool all_rows) {
+    void run(const std::vector<int32_t> & tokens, const sparse_method * method, bool all_rows, const score_fn & score) {
         const int n = (int)tokens.size();
+        if (score.kind != score_kind::softmax && !flash_)
+            throw std::invalid_argument("llama_gpu: the " + score.spec() +
+                                        " score runs in the flash kernels only (head dim 64 or 128, this model has " +
+                                        std::to_string(D_) + ")");
+        if (score.kind == score_kind::hyperbolic && !(score.c > 0.f))
+            throw std::invalid_argument("llama_gpu: hyperbolic score: c must be > 0");
+        score_ = score;
         for (int32_t id : tokens)
             if (id < 0 || id >= V_)
                 throw std::invalid_argument("llama_gpu: token id " + std::to_string(id) + " outside [0, " +
@@ -427,6 +436,16 @@ private:
             a.token_masks = reinterpret_cast<const unsigned long long *>(sel.tok_mask);
         }
         a.stream = st_;
+        if (score_.kind == score_kind::relu) {
+            a.score = ATTNLAB_SCORE_RELU;
+            a.relu_bias = score_.relu_bias;
+            a.relu_row_norm = score_.relu_row_norm ? 1 : 0;
+        } else if (score_.kind == score_kind::hyperbolic) {
+            a.score = ATTNLAB_SCORE_HYPERBOLIC;
+            a.hyp_c = score_.c;
+            a.hyp_beta = score_.beta;
+            a.hyp_gamma = score_.gamma;
+        }
         ck_attn(attnlab_attention_fwd(&a));
     }
 
@@ -600,6 +619,7 @@ private:
     bool record_ = false;
     std::vector<std::vector<recorded_blocks>> rec_;
     attention_hook * observer_ = nullptr;
+    score_fn score_;   // of the call in progress
     std::vector<float> obs_qkv_, obs_q_, obs_k_, obs_v_;
 };
 

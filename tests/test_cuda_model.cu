@@ -556,9 +556,18 @@ TEST_CASE("attnlab-cli ppl --device cuda agrees with --device cpu", "[cuda]") {
     CHECK(rs <= 2e-2);
     CHECK(gs["block_density"].get<double>() == Approx(cs["block_density"].get<double>()).epsilon(0.05));
 
-    int c3 = 0;
-    run(base + " --device cuda --score relu", c3);
-    CHECK(c3 == 2);
+    // score functions in the model path: the GPU's relu / hyperbolic against the CPU's
+    for (const std::string sc : {" --score relu:b=0,norm=row", " --score hyperbolic:c=1,beta=2,gamma=0"}) {
+        int c3 = 0, c4 = 0;
+        const auto cr = nlohmann::json::parse(run(base + meth + sc + " --device cpu", c3));
+        const auto gr = nlohmann::json::parse(run(base + meth + sc + " --device cuda", c4));
+        REQUIRE(c3 == 0);
+        REQUIRE(c4 == 0);
+        const double rr = std::abs(gr["ppl"].get<double>() - cr["ppl"].get<double>()) / cr["ppl"].get<double>();
+        std::printf("%s ppl cpu %.5f cuda %.5f rel %.2e\n", sc.c_str(), cr["ppl"].get<double>(), gr["ppl"].get<double>(), rr);
+        CHECK(gr["score"] == cr["score"]);
+        CHECK(rr <= 2e-2);
+    }
 }
 
 int main(int argc, char ** argv) {

@@ -95,7 +95,7 @@ void put_report(nlohmann::json & j, const ppl_args & a, const attnlab::perplexit
     }
     put(j["dense"], rep.cmp.dense);
     put(j["sparse"], rep.cmp.sparse);
-    j.update({{"method", spec}, {"score", gpu || a.score.empty() ? "softmax" : a.score}, {"ppl", rep.cmp.sparse.ppl},
+    j.update({{"method", spec}, {"score", a.score.empty() ? "softmax" : a.score}, {"ppl", rep.cmp.sparse.ppl},
               {"delta_ppl", rep.cmp.delta_ppl}, {"delta_ppl_rel", rep.cmp.delta_ppl_rel},
               {"top1_agreement", rep.cmp.top1_agreement}, {"token_density", rep.token_density},
               {"block_density", rep.block_density}, {"predictor_seconds", rep.predictor_seconds},
@@ -115,8 +115,6 @@ int run_ppl(const ppl_args & a) {
     if (gpu) {
         const std::string why = llama_gpu::unavailable_reason();
         if (!why.empty()) throw input_error("--device", "device", "cuda: " + why);
-        if (o.score.kind != score_kind::softmax)
-            throw input_error(a.score, "score", "--device cuda runs the softmax score only (use --device cpu)");
     }
     require_model_file(a.model, "perplexity");
     const cli_model cm = cli_model_load(a.model, a.quiet, {a.ctx});
@@ -161,7 +159,8 @@ void add_cmd_ppl(CLI::App & app, std::vector<command> & cmds) {
                        "reports dense and sparse side by side with top-1 agreement");
     a->add_score(sub, "score function SPEC: softmax (default), relu:..., hyperbolic:...");
     a->add_device(sub, "cpu (default) or cuda: the forward pass on the GPU (bf16 weights, fp32 accumulation; "
-                       "--method block_topk runs the GPU gate, other block-level methods select on the host)");
+                       "--method block_topk and learned_gate run the GPU gates, every other method selects on the host, timed, "
+                       "with token masks where it keeps tiles in part)");
     a->add_output_flags(sub);
     command_add(cmds, sub, *a, [a]() { return run_ppl(*a); });
 }

@@ -83,8 +83,6 @@ sweep_inputs sweep_check(const sweep_args & a) {
     if (a.device == "cuda") {
         const std::string why = llama_gpu::unavailable_reason();
         if (!why.empty()) throw input_error("--device", "device", "cuda: " + why);
-        if (score_create(a.score).kind != score_kind::softmax)
-            throw input_error(a.score, "score", "--device cuda runs the softmax score only (use --device cpu)");
     }
     in.src = text_load(a.text);
     sweep_require_evaluation(in.src, "the sweep");

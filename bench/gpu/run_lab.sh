@@ -36,7 +36,7 @@ export ATTNLAB_DATA_DIR=$ROOT
 if has smoke; then
   echo "== smoke: ppl --device cuda, real weights, 65536 evaluation tokens"
   for ctx in 2048 8192; do
-    for m in "" "--method block_topk:rho=0.2,B=64" "--method window:w=1024" "--method oracle_topk:rho=0.1"; do
+    for m in "" "--method block_topk:rho=0.2,B=64" "--method sinks_window:g=4,w=1024"; do
       /usr/bin/time -f "   %e s wall" "$CLI" ppl -q --json --model "$MODEL" --text kjv:eval --ctx $ctx --max-tokens 65536 \
           --device cuda $m > "$OUT/ppl_${ctx}_$(echo "${m:-dense}" | tr -c 'a-z0-9.=\n' '_').json" 2>"$OUT/ppl.err" \
           || { cat "$OUT/ppl.err"; continue; }

@@ -736,7 +736,7 @@ struct sweep_model_runner::impl {
                      r.method + " window " + std::to_string(i + 1) + "/" + std::to_string(w.size()) + " (GPU)");
             if (progress && progress->cancelled()) throw job_cancelled();
             std::vector<int32_t> win(tokens.begin() + w[i].first, tokens.begin() + w[i].second);
-            const llama_gpu_scores sc = opt.gpu->score(win, &method);
+            const llama_gpu_scores sc = opt.gpu->score(win, &method, score);
             for (size_t p = 0; p < sc.nll.size(); ++p, ++pos) {
                 nll_sum += sc.nll[p];
                 agree += sc.argmax[p] == ref.argmax[size_t(pos)];
@@ -766,8 +766,6 @@ sweep_model_runner::sweep_model_runner(const llama_model & m, const bpe_tokenize
     p_->tokens = std::move(tokens);
     p_->opt = std::move(opt);
     p_->score = score_create(p_->opt.score_spec.empty() ? "softmax" : p_->opt.score_spec);
-    if (p_->opt.gpu && p_->score.kind != score_kind::softmax)
-        throw input_error(p_->opt.score_spec, "score", "the GPU forward pass runs the softmax score only (use --device cpu)");
     if (!p_->opt.passkey_depths.empty() && !tok) {
         throw input_error(text.spec, "passkey", "the passkey test needs the model's tokenizer");
     }
@@ -892,6 +890,7 @@ sweep_row sweep_model_runner::operator()(const sweep_task & t, job_progress * pr
                 o.seed = uint64_t(1 + s);
                 o.gpu = P.opt.gpu;
                 o.method = method.get();
+                o.score = P.score;
                 hook.clear_records();
                 relay_hook relay(P.opt.gpu ? nullptr : &hook, progress, nullptr);
                 passkey_trial tr = passkey_run(m, *P.tok, P.text.text, o, &relay);

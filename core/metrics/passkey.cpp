@@ -77,7 +77,7 @@ passkey_trial passkey_run(const llama_model & m, const bpe_tokenizer & tok, cons
         opt.gpu->set_observer(hook);
         llama_gpu_scores sc;
         try {
-            sc = opt.gpu->score(ids, opt.method);
+            sc = opt.gpu->score(ids, opt.method, opt.score);
         } catch (...) {
             opt.gpu->set_observer(nullptr);
             throw;

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "attention/score.h"
+
 namespace attnlab {
 
 struct llama_model;
@@ -38,6 +40,7 @@ struct passkey_options {
     // (nullptr: dense); the hook is then an observer only (capture, cancel).
     llama_gpu * gpu = nullptr;
     const sparse_method * method = nullptr;
+    score_fn score;   // the GPU pass's score function (on the CPU the hook carries it)
 };
 
 // The prompt of one trial: `prompt` ends with the question; `answer` holds

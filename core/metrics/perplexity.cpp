@@ -67,9 +67,10 @@ private:
 // timings and densities summed over windows.
 class gpu_pass : public window_pass {
 public:
-    gpu_pass(llama_gpu & g, const sparse_method * method) : g_(g), method_(method) {}
+    gpu_pass(llama_gpu & g, const sparse_method * method, const score_fn & sc = score_fn())
+        : g_(g), method_(method), score_(sc) {}
     void score(const std::vector<int32_t> & win, bool, window_scores & out) override {
-        llama_gpu_scores s = g_.score(win, method_);
+        llama_gpu_scores s = g_.score(win, method_, score_);
         out.nll = std::move(s.nll);
         out.argmax.assign(s.argmax.begin(), s.argmax.end());
         const llama_gpu_stats & st = g_.last_stats();
@@ -87,6 +88,7 @@ public:
 private:
     llama_gpu & g_;
     const sparse_method * method_;
+    score_fn score_;
 };
 
 void check_args(const llama_model & m, const std::vector<int32_t> & tokens, int ctx) {
@@ -151,9 +153,9 @@ perplexity_comparison run_windows(const std::vector<int32_t> & tokens, int ctx, 
 
 perplexity_report run_gpu(const std::vector<int32_t> & tokens, const perplexity_options & o) {
     if (o.hook) throw std::invalid_argument("perplexity on the GPU takes a method, not an attention hook");
-    if (o.score.kind != score_kind::softmax) throw std::invalid_argument("perplexity on the GPU runs the softmax score only");
     perplexity_report r;
-    gpu_pass dense(*o.gpu, nullptr), sparse(*o.gpu, o.method.get());
+    // the score function in the compared pass, as on the CPU (dense: softmax)
+    gpu_pass dense(*o.gpu, nullptr), sparse(*o.gpu, o.method.get(), o.score);
     r.compared = o.method != nullptr;
     r.cmp = run_windows(tokens, o.ctx, dense, r.compared ? &sparse : nullptr, o.progress);
     r.dense_attention_seconds = dense.attention_s;

@@ -47,8 +47,8 @@ struct perplexity_comparison {
 struct perplexity_options {
     int ctx = 1024;
     int64_t max_tokens = 0;                       // only the first K tokens (0: all)
-    // Null: dense only. Else dense and this method side by side (with `score`
-    // on the CPU; the GPU runs softmax only).
+    // Null: dense only. Else dense and this method side by side (with
+    // `score` in the method's pass, on the CPU and the GPU alike).
     std::shared_ptr<const sparse_method> method;
     score_fn score;
     // Instead of a method: a caller's hook for the second pass (CPU only).

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "attention/score.h"
 #include "model/llama.h"
 
 namespace attnlab {
@@ -70,12 +71,15 @@ public:
     // on block lists, with token masks for blocks kept in part
     // (attention/tile_list.h). Every method runs; none falls back silently.
     // Logits (fp32, row-major [n (or 1), n_vocab]) come back to the host.
+    // score: the attention's score function (attention/score.h) in every
+    // layer, softmax by default; relu and hyperbolic need head dim 64/128.
     virtual matrix_rm forward(const std::vector<int32_t> & tokens, bool all_logits = true,
-                              const sparse_method * method = nullptr) = 0;
+                              const sparse_method * method = nullptr, const score_fn & score = score_fn()) = 0;
 
     // The same forward pass with the vocabulary scores reduced on the GPU:
     // only n-1 NLLs and argmaxes cross the bus (for perplexity).
-    virtual llama_gpu_scores score(const std::vector<int32_t> & tokens, const sparse_method * method = nullptr) = 0;
+    virtual llama_gpu_scores score(const std::vector<int32_t> & tokens, const sparse_method * method = nullptr,
+                                   const score_fn & score = score_fn()) = 0;
 
     // Of the last forward()/score() call.
     virtual const llama_gpu_stats & last_stats() const = 0;
