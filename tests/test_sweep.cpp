@@ -243,6 +243,44 @@ TEST_CASE("sweep row formats: CSV columns and JSON round trip", "[sweep]") {
     }
     const sweep_row back = sweep_row_from_json(nlohmann::json::parse(j.dump()));
     CHECK(sweep_row_to_json(back) == j);
+    // a GPU row: device, its name and memory survive both formats
+    r.device = "cuda";
+    r.device_name = "NVIDIA H100 80GB HBM3";
+    r.device_bytes_peak = 5123456789;
+    r.dense_device_bytes_peak = 5000000000;
+    r.selection_bytes = 12345;
+    const std::vector<std::string> g = csv_split(sweep_csv_line(r));
+    REQUIRE(g.size() == head.size());
+    for (size_t i = 0; i < head.size(); ++i) {
+        if (head[i] == "device") CHECK(g[i] == "cuda");
+        if (head[i] == "device_bytes_peak") CHECK(g[i] == "5123456789");
+        if (head[i] == "selection_bytes") CHECK(g[i] == "12345");
+    }
+    const sweep_row gb = sweep_row_from_json(nlohmann::json::parse(sweep_row_to_json(r).dump()));
+    CHECK(gb.device == "cuda");
+    CHECK(gb.device_name == r.device_name);
+    CHECK(gb.device_bytes_peak == r.device_bytes_peak);
+    CHECK(gb.dense_device_bytes_peak == r.dense_device_bytes_peak);
+    CHECK(gb.selection_bytes == r.selection_bytes);
+    // rows written before the GPU sweep read as CPU rows with nothing measured
+    nlohmann::json old = j;
+    for (const char * k : {"device", "device_name", "device_bytes_peak", "dense_device_bytes_peak", "selection_bytes"}) old.erase(k);
+    const sweep_row ob = sweep_row_from_json(old);
+    CHECK(ob.device == "cpu");
+    CHECK(ob.device_bytes_peak == -1);
+}
+
+TEST_CASE("GPU sweep rows have keys of their own; CPU keys are unchanged", "[sweep]") {
+    const auto cpu = sweep_plan({"window:w=32,B=16", "block_topk"}, {0.2}, {64}, "T", "M", 0);
+    const auto cuda = sweep_plan({"window:w=32,B=16", "block_topk"}, {0.2}, {64}, "T", "M", 0, "softmax", "cuda");
+    REQUIRE(cpu.size() == cuda.size());
+    for (size_t i = 0; i < cpu.size(); ++i) {
+        CHECK(cpu[i].key != cuda[i].key);
+        CHECK(cpu[i].method == cuda[i].method);
+        // the CPU key is the one written before devices existed (old directories resume)
+        CHECK(cpu[i].key == sweep_row_key(cpu[i].method, 64, "T", "M", 0, "softmax"));
+    }
+    CHECK_THROWS_AS(sweep_plan({"dense"}, {}, {64}, "T", "M", 0, "softmax", "tpu"), input_error);
 }
 
 TEST_CASE("pareto_front equals the brute-force definition", "[sweep]") {
