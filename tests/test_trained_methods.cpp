@@ -983,6 +983,7 @@ TEST_CASE("report: gate vs block_topk on real calibration -> evaluation captures
     const double train_s = secs(t);
     std::cout << "gate training: " << p.layers.size() * p.n_head << " heads, " << train_s << " s; KL train "
               << p.mean_initial_loss() << " -> " << p.mean_final_loss() << ", held out " << p.mean_val_loss() << "\n";
+    CHECK(p.mean_final_loss() < p.mean_initial_loss());
     auto gp = std::make_shared<gate_params>(p);
     auto rp = std::make_shared<gate_params>(gate_random(p.n_head, p.head_dim, p.layers, B, 32, 0));
     const int n = (int) ev.layers.size() * p.n_head;
@@ -1003,6 +1004,13 @@ TEST_CASE("report: gate vs block_topk on real calibration -> evaluation captures
             }
         std::cout << "rho " << rho << ": block density gate " << dg << " block_topk " << db << "; mass recall gate " << rg
                   << ", block_topk " << rb << ", random gate " << rr << "\n";
+        // trained beats untrained at the same rho, where the budget leaves a
+        // choice beyond the forced diagonal and block 0 (at ctx 1024 and
+        // rho 0.1, or ctx 256, it does not: equal there; measured at ctx 1024,
+        // 2 windows: 0.814 vs 0.791 at rho 0.2, 0.857 vs 0.815 at 0.3)
+        CHECK(rg >= rr - 1e-12);
+        if (ctx >= 1024 && rho >= 0.2) CHECK(rg > rr);
+        CHECK(dg == Approx(db).margin(1e-9));   // same budget rule: same block density
     }
     t = clk::now();
     const recall_curves c = layer_adaptive_calibrate(ptrs, {0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0}, B);
@@ -1013,6 +1021,7 @@ TEST_CASE("report: gate vs block_topk on real calibration -> evaluation captures
               << " (" << tab.uniform.mean_density << "), seed schedule " << tab.seed.mean_recall << " ("
               << tab.seed.mean_density << "), seed scaled " << tab.seed_scaled.mean_recall << " ("
               << tab.seed_scaled.mean_density << ")\n";
+    CHECK(tab.greedy.mean_recall >= tab.uniform.mean_recall);   // on its own curves, at the same budget
     // and measured on the evaluation capture
     const std::string path = tmp_path("report_table.json");
     layer_adaptive_save(path, tab);
