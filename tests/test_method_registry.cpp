@@ -164,6 +164,12 @@ TEST_CASE("method table: every spec round-trips, nested max_keys specs too", "[m
     auto h = method_create("max_keys:k=4,inner=max_keys:k=8|inner=block_topk:rho=0.2");
     CHECK(h->spec() == "max_keys:k=4,inner=max_keys:k=8|inner=(block_topk:rho=0.2|B=64)");
     CHECK(method_create(h->spec())->spec() == h->spec());
+    // A value that holds '|' itself (a mask expression's '||') nests too.
+    const std::string mask = method_create("mask:expr=k < 4 || d < 256")->spec();
+    const std::string gm = "max_keys:k=4,inner=" + method_spec_nest(mask);
+    CHECK(gm == "max_keys:k=4,inner=mask:expr=(k < 4 || d < 256)|B=64");
+    CHECK(method_create(gm)->spec() == gm);
+    CHECK(method_create(method_create(gm)->spec())->spec() == gm);
 }
 
 TEST_CASE("integer parameters are read over their full range: no value runs as its low bits", "[methods]") {
