@@ -5,10 +5,12 @@
 
 #include <filesystem>
 #include <fstream>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "model/llama.h"
 #include "model/model_info.h"
 #include "test_util.h"
 
@@ -99,4 +101,49 @@ TEST_CASE("model_info_read refuses what is not a model or a trace", "[model]") {
     const std::string path = attnlab_test::data_dir() + "/tokenizer_small.json";
     CHECK_THROWS_AS(model_info_read(path), input_error);
     CHECK_THROWS_AS(model_info_read(attnlab_test::data_dir() + "/no_such_file.gguf"), input_error);
+}
+
+TEST_CASE("model_info_read shows the RoPE base the loader runs with, one reading for both", "[model]") {
+    // issue 15: info showed rope_theta 10000 where the loader used 5000 from
+    // rope_parameters; both now read it through model/rope_theta.h.
+    const std::string src = attnlab_test::data_dir() + "/tiny_llama";
+    const std::string dir = "/tmp/attnlab_test_rope_theta_" + std::to_string(::getpid());
+    const nlohmann::json base = nlohmann::json::parse(std::ifstream(src + "/config.json"));
+    const auto with = [&](const nlohmann::json & cfg) {
+        std::filesystem::remove_all(dir);
+        std::filesystem::create_directories(dir);
+        std::filesystem::copy_file(src + "/model.safetensors", dir + "/model.safetensors");
+        std::ofstream(dir + "/config.json") << cfg.dump();
+    };
+    std::vector<nlohmann::json> same;
+    same.push_back(base);
+    nlohmann::json both = base;   // a transformers 4 key beside a transformers 5 one
+    both["rope_theta"] = 10000.0;
+    both["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", 5000.0}};
+    both["rope_scaling"] = nullptr;
+    same.push_back(both);
+    nlohmann::json old = base;
+    old.erase("rope_parameters");
+    old["rope_theta"] = 20000.0;
+    same.push_back(old);
+    nlohmann::json none = old;
+    none.erase("rope_theta");
+    same.push_back(none);
+    for (const auto & cfg : same) {
+        INFO(cfg.dump());
+        with(cfg);
+        const double loaded = llama_model_load(dir).cfg.rope_theta;
+        CHECK(model_info_read(dir).rope_theta == loaded);
+    }
+    CHECK(model_info_read(dir).rope_theta == 10000.0);
+    // a value the loader refuses is refused by info too, not shown as 10000
+    for (const char * key : {"rope_theta", "rope_parameters"}) {
+        nlohmann::json bad = base;
+        if (std::string(key) == "rope_theta") bad[key] = "5000";
+        else bad[key] = {{"rope_type", "default"}, {"rope_theta", "5000"}};
+        with(bad);
+        CHECK_THROWS_AS(llama_model_load(dir), input_error);
+        CHECK_THROWS_AS(model_info_read(dir), input_error);
+    }
+    std::filesystem::remove_all(dir);
 }

@@ -1,6 +1,7 @@
 // Snapshots: atomic writing, strict reading (corrupt, partial, staged and
 // modified snapshots refused with the file and field named), exact metric
 // comparison, and verify's re-run plumbing (with a stand-in runner).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -262,7 +263,11 @@ TEST_CASE("snapshot: an interrupted export leaves nothing that looks whole", "[s
         int st = 0;
         ::waitpid(pid, &st, 0);
         CHECK_FALSE(fs::exists(t.dir));
-        const std::vector<std::string> left = t.siblings();
+        std::vector<std::string> left = t.siblings();
+        // the dead writer's lock file stays too (the kernel freed its lock)
+        const auto lock_at = std::find(left.begin(), left.end(), "snap.attnlab-lock");
+        REQUIRE(lock_at != left.end());
+        left.erase(lock_at);
         REQUIRE(left.size() == 1);
         CHECK(left[0].rfind(".snap.staging-" + std::to_string(pid) + "-", 0) == 0);
         CHECK(expect_input_error([&] { snapshot_read(t.dir); }).field() == "dir");
@@ -276,6 +281,7 @@ TEST_CASE("snapshot: an interrupted export leaves nothing that looks whole", "[s
         write_example(whole.dir);
         const std::string staged = t.parent + "/.snap.staging-" + std::to_string(dead_pid()) + "-0123abcd";
         fs::rename(whole.dir, staged);
+        write_text(staged + "/.attnlab-staging", "pid 1\n");   // the mark stays until just before the rename
         const input_error e = expect_input_error([&] { snapshot_read(staged); });
         CHECK(e.field() == "dir");
         CHECK(std::string(e.what()).find("staging") != std::string::npos);
@@ -283,6 +289,26 @@ TEST_CASE("snapshot: an interrupted export leaves nothing that looks whole", "[s
         write_example(t.dir);
         CHECK_FALSE(fs::exists(staged));
     }
+}
+
+TEST_CASE("snapshot: stale-staging cleanup removes only folders the program made", "[snapshot]") {
+    // issue 15: any dead-pid sibling named like a staging folder was deleted.
+    snap_tmp t("lookalike");
+    const std::string pid = std::to_string(dead_pid());
+    const std::string mine = t.parent + "/.snap.staging-" + pid + "-00000001";
+    const std::string lookalike = t.parent + "/.snap.staging-" + pid + "-notours";
+    const std::string old_lookalike = t.parent + "/.snap.old-" + pid + "-notours";
+    for (const std::string & d : {mine, lookalike, old_lookalike}) {
+        fs::create_directories(d);
+        write_text(d + "/data.txt", "user data");
+    }
+    write_text(mine + "/.attnlab-staging", "pid " + pid + "\n");
+    write_example(t.dir);
+    CHECK_FALSE(fs::exists(mine));
+    CHECK(read_text(lookalike + "/data.txt") == "user data");
+    CHECK(read_text(old_lookalike + "/data.txt") == "user data");
+    // the published snapshot carries no mark
+    CHECK_FALSE(fs::exists(t.dir + "/.attnlab-staging"));
 }
 
 TEST_CASE("snapshot: replacing an existing directory", "[snapshot]") {

@@ -1,6 +1,7 @@
 // Trace files: round trips, conversions and corrupt input.
 #include "base/error.h"
 #include "base/half.h"
+#include "base/job.h"
 #include "base/sha256.h"
 #include "io/trace.h"
 #include "data/capture.h"
@@ -8,10 +9,12 @@
 #include "test_util.h"
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <random>
 #include <map>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -260,4 +263,45 @@ TEST_CASE("the C++ capture of a HF checkpoint agrees with tools/export_trace.py 
             CHECK(max_diff <= 1e-4 * max_ref);
         }
     }
+}
+
+TEST_CASE("a trace holding NaN or Inf is refused naming the file, tensor and element", "[trace]") {
+    // issue 15: NaN in a trace gave plausible numbers (density 1, error 0, recall 1).
+    const std::string p = "/tmp/attnlab_test_trace_nan_" + std::to_string(::getpid()) + ".safetensors";
+    for (st_dtype dt : {st_dtype::F32, st_dtype::F16, st_dtype::BF16}) {
+        for (float bad : {std::nanf(""), INFINITY, -INFINITY}) {
+            qkv_capture cap = random_capture(10, dt, 3);
+            // layer 2's K, token 7, kv head 1, dim 5
+            cap.layers[1].k[(size_t(7) * cap.info.n_head_kv + 1) * cap.info.head_dim + 5] = bad;
+            trace_write(p, cap);
+            CHECK_NOTHROW(trace_read(p, {0}));   // the clean layers still load
+            try {
+                trace_read(p);
+                FAIL("a non-finite trace was accepted");
+            } catch (const input_error & e) {
+                CHECK(e.file() == p);
+                CHECK(e.field() == "layers.2.k");
+                CHECK(std::string(e.what()).find(std::isnan(bad) ? "NaN" : "Inf") != std::string::npos);
+                CHECK(std::string(e.what()).find("token 7, head 1, dim 5") != std::string::npos);
+            }
+        }
+    }
+    std::remove(p.c_str());
+}
+
+TEST_CASE("a cancel request stops trace_write: the old file stays, no temporary is left", "[trace]") {
+    // issue 15: Ctrl-C during capture's final write was ignored.
+    const std::string dir = "/tmp/attnlab_test_trace_cancel_" + std::to_string(::getpid());
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const std::string p = dir + "/t.safetensors";
+    const qkv_capture old = random_capture(8, st_dtype::F32, 1);
+    trace_write(p, old);
+    const std::string before = read_file(p);
+    job_progress job;
+    job.cancel();
+    CHECK_THROWS_AS(trace_write(p, random_capture(64, st_dtype::F16, 2), &job), job_cancelled);
+    CHECK(read_file(p) == before);
+    CHECK(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator()) == 1);
+    std::filesystem::remove_all(dir);
 }

@@ -5,6 +5,7 @@
 
 #include "cli_common.h"
 #include "commands.h"
+#include "base/dir_lock.h"
 #include "base/error.h"
 #include "data/capture.h"
 #include "data/corpus.h"
@@ -35,6 +36,8 @@ int run_capture(const capture_args & a) {
         const std::string why = llama_gpu::unavailable_reason();
         if (!why.empty()) throw input_error("--device", "device", "cuda: " + why);
     }
+    require_output_folder(a.out);
+    const dir_lock lock(a.out, dir_lock::file, "out");   // one writer per output
     const cli_model cm = cli_model_load(a.model, a.quiet);
     const text_source src = text_load(a.text);
     if (!a.layers.empty()) opt.layers = parse_layer_list(a.layers, cm.m.cfg.n_layer, "--layers");
@@ -48,7 +51,7 @@ int run_capture(const capture_args & a) {
         opt.progress = job;
         qkv_capture c = capture_run(cm.m, cm.tok, src, opt);
         job->report(1.0, "writing " + a.out);
-        trace_write(a.out, c);
+        trace_write(a.out, c, job);   // Ctrl-C reaches the write too
         return c;
     });
     nlohmann::json j;

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "cli_common.h"
+#include "base/dir_lock.h"
 #include "commands.h"
 #include "base/error.h"
 #include "data/capture.h"
@@ -45,6 +46,7 @@ void add_cmd_export(CLI::App & app, std::vector<command> & cmds) {
         for (const std::string & path : {a->out, a->minference}) {
             if (!path.empty()) require_output_folder(path);
         }
+        const dir_lock lock(a->out, dir_lock::file, "out");   // one writer per output
         // An export is not a metric: any text part may be captured.
         const qkv_capture cap = run_job(a->quiet, [&](job_progress * job) {
             return capture_from_source(a->source, a->text, a->ctx, layers, true, job);

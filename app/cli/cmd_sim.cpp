@@ -32,6 +32,7 @@ struct sim_args : common_opts {
     double density = 0.0, overhead = 0.02, price = 0.0, eff_compute = 1.0, eff_memory = 1.0;
     int block = 64, batch = 1, gpus = 1;
     bool calibrated = false, regimes = false, claims = false, logits_all = false;
+    CLI::Option * density_opt = nullptr;   // whether --density was given (any value)
 };
 
 json component_json(const attnlab::sim_component & c) {
@@ -251,10 +252,15 @@ int run_sim_single(const sim_args & a, const attnlab::model_preset & m, const at
                    const sim_calibrated & cal) {
     using namespace attnlab;
     sim_method meth;
+    // Given at all, not "> 0": 0, -1 and nan are refused, not read as "dense".
+    const bool density_given = a.density_opt && a.density_opt->count() > 0;
+    if (density_given && !(a.density > 0.0 && a.density <= 1.0)) {
+        throw input_error("--density", "density", "must be within (0, 1], got " + a.density_opt->as<std::string>());
+    }
     if (!a.method.empty()) {
-        if (a.density > 0.0) throw input_error("--density", "density", "give either --method or --density, not both");
+        if (density_given) throw input_error("--density", "density", "give either --method or --density, not both");
         meth = sim_method_parse(a.method);
-    } else if (a.density > 0.0) {
+    } else if (density_given) {
         char spec[160];
         std::snprintf(spec, sizeof(spec), "density:rho=%.17g,B=%d,overhead=%.17g", a.density, a.block, a.overhead);
         meth = sim_method_parse(spec);
@@ -313,7 +319,7 @@ void add_cmd_sim(CLI::App & app, std::vector<command> & cmds) {
     sub->add_option("--model", a->model, "model preset name (assets/presets/models) or JSON path");
     sub->add_option("--hw", a->hw, "hardware preset name (assets/presets/hardware) or JSON path");
     sub->add_option("--ctx,-c", a->ctx_len, "context length L (prefill: L tokens; decode: one token at position L)")->capture_default_str();
-    sub->add_option("--density", a->density, "block density rho of a sparse method (block_topk-style)");
+    a->density_opt = sub->add_option("--density", a->density, "block density rho of a sparse method (block_topk-style)");
     sub->add_option("--overhead", a->overhead, "predictor FLOPs as a share of dense attention FLOPs, with --density")->capture_default_str();
     sub->add_option("--block", a->block, "block size B, with --density")->capture_default_str();
     a->add_method(sub, "method spec (a method the simulator prices; others are refused, saying so) or density:rho=R[,B=..]; sim-only keys: overhead, eff, fixed_us");

@@ -25,7 +25,7 @@ void add_cmd_tokenize(CLI::App & app, std::vector<command> & cmds) {
     CLI::App * sub = app.add_subcommand("tokenize", "Token ids and pieces of a text");
     a->add_model(sub, "GGUF file, HF checkpoint directory or tokenizer.json");
     auto * t = a->add_text(sub, "text file, or kjv / kjv:calib / kjv:eval");
-    auto * s = sub->add_option("--string,-s", a->str, "literal text to tokenize");
+    auto * s = sub->add_option("--string,-s", a->str, "literal text to tokenize (UTF-8, as a text file must be)");
     t->excludes(s);
     sub->add_option("--limit", a->limit, "print at most this many tokens (all are counted)");
     a->add_json(sub);
@@ -34,6 +34,7 @@ void add_cmd_tokenize(CLI::App & app, std::vector<command> & cmds) {
         // No text given: an empty string is a valid thing to tokenize.
         attnlab::bpe_tokenizer tok = tokenizer_load(a->model);
         std::string text = a->str;
+        text_check_utf8(text, "--string", "string");   // the rule a text file follows
         std::string text_sha;
         if (!a->text.empty()) {
             text_source src = text_load(a->text);

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "cli_common.h"
+#include "base/dir_lock.h"
 #include "commands.h"
 #include "attention/selection.h"
 #include "base/error.h"
@@ -254,6 +255,7 @@ int run_train(const train_args & a, const train_entry & e) {
     using namespace attnlab;
     const auto t_start = std::chrono::steady_clock::now();
     check_args(a);
+    const dir_lock lock(a.out, dir_lock::file, "out");   // one writer per output
     if (a.kind == train_kind::layer_adaptive) parse_grid(a.grid);
     text_source src = text_load(a.text);
     text_require_part(src, text_part::calibration, std::string("training ") + e.method);

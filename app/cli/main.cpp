@@ -2,6 +2,8 @@
 // --json (stable keys); bad input prints one "error: FILE: FIELD: message"
 // line and exits 2; Ctrl-C cancels a running job and exits 130.
 #include <iostream>
+#include <new>
+#include <string>
 
 #include "cli_common.h"
 #include "commands.h"
@@ -10,6 +12,21 @@
 #ifdef ATTNLAB_HAVE_CUDA
 #include "cuda_register.h"   // kernels/: fills core's GPU slots
 #endif
+
+namespace {
+
+// Every refusal, whatever threw it: one line "error: FILE: FIELD: message"
+// (input_error's text) or "error: message", exit code 2.
+int refuse(bool json, const std::string & file, const std::string & field, std::string msg) {
+    for (char & ch : msg) {
+        if (ch == '\n' || ch == '\r') ch = ' ';
+    }
+    if (json) attnlab_cli::print_json({{"error", {{"file", file}, {"field", field}, {"message", msg}}}});
+    std::cerr << "error: " << msg << std::endl;
+    return 2;
+}
+
+} // namespace
 
 int main(int argc, char ** argv) {
     using namespace attnlab_cli;
@@ -37,8 +54,11 @@ int main(int argc, char ** argv) {
     add_cmd_run(app, cmds);
     try {
         app.parse(argc, argv);
+    } catch (const CLI::Success & e) {
+        return app.exit(e);                       // --help, --version
     } catch (const CLI::ParseError & e) {
-        return app.exit(e);
+        // CLI11 prints two lines and exits 100+; the contract is one line, exit 2.
+        return refuse(false, "", "", e.what());
     }
     for (const command & c : cmds) {
         if (!c.sub->parsed()) continue;
@@ -46,21 +66,16 @@ int main(int argc, char ** argv) {
         try {
             return c.run();
         } catch (const attnlab::input_error & e) {
-            if (json) print_json({{"error", {{"file", e.file()}, {"field", e.field()}, {"message", e.what()}}}});
-            std::cerr << "error: " << e.what() << std::endl;
-            return 2;
+            return refuse(json, e.file(), e.field(), e.what());
         } catch (const attnlab::job_cancelled &) {
             if (json) print_json({{"error", {{"message", "cancelled"}}}});
             std::cerr << "cancelled" << std::endl;
             return 130;
         } catch (const std::bad_alloc &) {
-            std::cerr << "error: out of memory" << std::endl;
-            return 3;
+            return refuse(json, "", "", "out of memory");
         } catch (const std::exception & e) {
-            if (json) print_json({{"error", {{"message", e.what()}}}});
-            std::cerr << "error: " << e.what() << std::endl;
-            return 1;
+            return refuse(json, "", "", e.what());
         }
     }
-    return 1;
+    return 2;
 }

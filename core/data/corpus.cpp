@@ -27,6 +27,14 @@ std::string kjv_default_path() {
     return attnlab::data_path("assets/text/kjv.txt");
 }
 
+void text_check_utf8(const std::string & text, const std::string & origin, const std::string & field) {
+    if (text.find('\0') != std::string::npos) {
+        throw input_error(origin, field, "binary data (NUL byte at offset " + std::to_string(text.find('\0')) + "), expected UTF-8 text");
+    }
+    const size_t bad = utf8_first_invalid(text);
+    if (bad != std::string::npos) throw input_error(origin, field, "invalid UTF-8 at byte " + std::to_string(bad));
+}
+
 size_t utf8_first_invalid(const std::string & s) {
     size_t i = 0, n = s.size();
     while (i < n) {
@@ -102,13 +110,7 @@ text_source text_load(const std::string & spec) {
     std::string whole = read_all(path);
     if (kjv) whole = kjv_part(whole, part, path);
     if (whole.empty()) throw input_error(path, "text", "text is empty");
-    if (whole.find('\0') != std::string::npos) {
-        throw input_error(path, "text", "binary data (NUL byte at offset " + std::to_string(whole.find('\0')) + "), expected UTF-8 text");
-    }
-    size_t bad = utf8_first_invalid(whole);
-    if (bad != std::string::npos) {
-        throw input_error(path, "text", "invalid UTF-8 at byte " + std::to_string(bad));
-    }
+    text_check_utf8(whole, path, "text");
     src.path = path;
     src.part = part;
     src.text = std::move(whole);

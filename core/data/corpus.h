@@ -48,4 +48,10 @@ void text_require_part(const text_source & src, text_part wanted, const std::str
 // Checks UTF-8 validity; returns the byte offset of the first bad sequence or npos.
 size_t utf8_first_invalid(const std::string & s);
 
+// The one rule for text, from a file or given literally (tokenize -s): UTF-8
+// without NUL bytes, or input_error(origin, field, "invalid UTF-8 at byte N" /
+// "binary data (NUL byte at offset N)"). Invalid bytes are refused, never
+// dropped or replaced.
+void text_check_utf8(const std::string & text, const std::string & origin, const std::string & field);
+
 } // namespace attnlab

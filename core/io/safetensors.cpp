@@ -296,7 +296,7 @@ const st_tensor * safetensors_file::find(const std::string & name) const {
 std::vector<float> safetensors_file::to_f32(const st_tensor & t) const { return st_to_f32(path(), t); }
 
 void safetensors_write(const std::string & path, const std::vector<st_write_tensor> & tensors,
-                       const std::map<std::string, std::string> & metadata) {
+                       const std::map<std::string, std::string> & metadata, job_progress * cancel) {
     // Header first: entries in the given order, offsets laid end to end.
     nlohmann::ordered_json h = nlohmann::ordered_json::object();
     if (!metadata.empty()) {
@@ -336,7 +336,7 @@ void safetensors_write(const std::string & path, const std::vector<st_write_tens
     // Pad with spaces (valid JSON whitespace) so the data starts 8-byte aligned.
     while ((8 + hs.size()) % 8 != 0) hs.push_back(' ');
 
-    atomic_file f(path);
+    atomic_file f(path, cancel);
     const uint64_t hlen = hs.size();
     f.write(&hlen, 8);
     f.write(hs.data(), hs.size());

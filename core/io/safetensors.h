@@ -10,6 +10,8 @@
 
 namespace attnlab {
 
+class job_progress;
+
 class mapped_file;
 
 enum class st_dtype { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL };
@@ -54,9 +56,10 @@ struct st_write_tensor {
     uint64_t nbytes = 0;
 };
 
-// Writes to path + ".tmp", fsyncs and renames, so a reader never sees half a file.
+// Atomic (base/atomic_write.h): a reader never sees half a file. `cancel`:
+// a cancel request stops the write between pieces (job_cancelled), nothing left.
 void safetensors_write(const std::string & path, const std::vector<st_write_tensor> & tensors,
-                       const std::map<std::string, std::string> & metadata);
+                       const std::map<std::string, std::string> & metadata, job_progress * cancel = nullptr);
 
 // A Hugging Face checkpoint: a directory with config.json and either
 // model.safetensors or model.safetensors.index.json plus its shards.

@@ -1,6 +1,7 @@
 #include "io/trace.h"
 #include "base/error.h"
 #include "base/half.h"
+#include "base/job.h"
 
 #include <algorithm>
 #include <cmath>
@@ -47,7 +48,7 @@ static nlohmann::json info_to_json(const trace_info & t) {
     return j;
 }
 
-void trace_write(const std::string & path, const qkv_capture & cap) {
+void trace_write(const std::string & path, const qkv_capture & cap, job_progress * cancel) {
     const trace_info & t = cap.info;
     if (t.dtype != st_dtype::F32 && t.dtype != st_dtype::F16 && t.dtype != st_dtype::BF16) {
         throw input_error(path, "dtype", std::string("traces are F32, F16 or BF16, not ") + st_dtype_name(t.dtype));
@@ -60,6 +61,7 @@ void trace_write(const std::string & path, const qkv_capture & cap) {
     std::vector<st_write_tensor> out;
     const int64_t n = t.n_tokens();
     for (const auto & l : cap.layers) {
+        if (cancel && cancel->cancelled()) throw job_cancelled();
         const std::vector<float> * parts[3] = {&l.q, &l.k, &l.v};
         const char * names[3] = {"q", "k", "v"};
         for (int p = 0; p < 3; p++) {
@@ -88,7 +90,7 @@ void trace_write(const std::string & path, const qkv_capture & cap) {
         }
     }
     // w.data stays valid as `converted` grows: moving an inner vector keeps its buffer.
-    safetensors_write(path, out, {{k_trace_key, info_to_json(t).dump()}});
+    safetensors_write(path, out, {{k_trace_key, info_to_json(t).dump()}}, cancel);
 }
 
 template <typename T>
@@ -186,6 +188,16 @@ static void tensor_to_floats(const safetensors_file & f, const trace_info & t, i
                               std::to_string(want[2]) + "]");
     }
     out = f.to_f32(*st);
+    // NaN or Inf gave plausible numbers downstream (density 1, error 0, recall
+    // 1): refused here, naming the tensor and the first bad element.
+    for (size_t i = 0; i < out.size(); ++i) {
+        if (std::isfinite(out[i])) continue;
+        const size_t row = size_t(heads) * size_t(t.head_dim);
+        throw input_error(f.path(), name,
+                          std::string(std::isnan(out[i]) ? "NaN" : "Inf") + " at token " + std::to_string(i / row) + ", head " +
+                              std::to_string(i % row / size_t(t.head_dim)) + ", dim " + std::to_string(i % size_t(t.head_dim)) +
+                              " (a trace must hold finite values)");
+    }
 }
 
 qkv_capture trace_read(const std::string & path, const std::vector<int> & only_layers) {

@@ -16,6 +16,8 @@
 
 namespace attnlab {
 
+class job_progress;
+
 struct trace_info {
     int format_version = 1;
     std::string producer;        // "attnlab-cli capture", "tools/export_trace.py"
@@ -51,7 +53,9 @@ struct qkv_capture {
 };
 
 // Atomic write (temporary file, then rename). Converts to info.dtype.
-void trace_write(const std::string & path, const qkv_capture & cap);
+// `cancel`: a cancel request (Ctrl-C) stops it with job_cancelled, leaving
+// PATH as it was and no temporary behind.
+void trace_write(const std::string & path, const qkv_capture & cap, job_progress * cancel = nullptr);
 
 // Reads and validates a trace: JSON fields, tensor names, shapes, dtypes.
 // `only_layers` (if not empty) loads just those layers. Throws input_error.

@@ -49,6 +49,10 @@ namespace {
 
 const char * const manifest_name = "manifest.json";
 const char * const staging_marker = ".staging-";
+// Written into every staging directory on creation and removed just before
+// the rename publishes it: stale-staging cleanup deletes only folders that
+// carry it, never a sibling that merely has a similar name.
+const char * const staging_mark_file = ".attnlab-staging";
 
 std::string strip_trailing_slashes(std::string p) {
     while (p.size() > 1 && p.back() == '/') p.pop_back();
@@ -142,7 +146,9 @@ bool is_staging_name(const std::string & base) {
 }
 
 // Removes ".BASE.staging-PID-*" and ".BASE.old-PID-*" siblings whose process
-// is gone (an export killed before its destructor ran).
+// is gone (an export killed before its destructor ran), and only those this
+// program made: a staging folder carries staging_mark_file, an old one is a
+// snapshot moved aside. Anything else of a similar name is left alone.
 void remove_stale_staging(const std::string & parent, const std::string & base) {
     std::error_code ec;
     if (!fs::is_directory(parent, ec)) return;
@@ -155,7 +161,11 @@ void remove_stale_staging(const std::string & parent, const std::string & base) 
             if (pid <= 0) continue;
             if (::kill(pid_t(pid), 0) == 0 || errno != ESRCH) continue; // still running (or not ours to judge)
             std::error_code rec;
-            fs::remove_all(it->path(), rec);
+            if (!fs::is_directory(fs::symlink_status(it->path(), rec))) continue;
+            const bool ours = kind == staging_marker
+                                  ? fs::is_regular_file(fs::symlink_status(it->path() / staging_mark_file, rec))
+                                  : looks_like_snapshot(it->path().string());
+            if (ours) fs::remove_all(it->path(), rec);
         }
     }
 }
@@ -279,6 +289,7 @@ snapshot_writer::snapshot_writer(const std::string & final_dir, bool overwrite)
     const std::string parent = parent_of(final_dir_);
     fs::create_directories(parent, ec);
     if (!fs::is_directory(parent)) throw input_error(final_dir_, "out", "cannot create the parent directory " + parent);
+    lock_ = std::make_unique<dir_lock>(final_dir_, dir_lock::file, "out");
     remove_stale_staging(parent, base);
     std::random_device rd;
     char rnd[17];
@@ -287,6 +298,7 @@ snapshot_writer::snapshot_writer(const std::string & final_dir, bool overwrite)
     if (::mkdir(staging_.c_str(), 0755) != 0) {
         throw input_error(staging_, "out", std::string("cannot create the staging directory: ") + std::strerror(errno));
     }
+    write_file_synced(staging_ + "/" + staging_mark_file, "pid " + std::to_string(::getpid()) + "\n");
 }
 
 snapshot_writer::~snapshot_writer() {
@@ -327,6 +339,7 @@ nlohmann::json snapshot_writer::commit(nlohmann::json manifest) {
     // Hash (and fsync) every staged file; the manifest lists them all.
     nlohmann::json files = nlohmann::json::array();
     for (const std::string & rel : walk_files(staging_)) {
+        if (rel == staging_mark_file) continue;   // removed before the rename
         if (rel == manifest_name) throw input_error(staging_ + "/" + rel, "path", "manifest.json is written by commit");
         const std::string full = staging_ + "/" + rel;
         fsync_path(full, false);
@@ -342,6 +355,9 @@ nlohmann::json snapshot_writer::commit(nlohmann::json manifest) {
     std::error_code ec;
     for (fs::recursive_directory_iterator it(staging_, ec), end; !ec && it != end; it.increment(ec)) {
         if (it->is_directory()) fsync_path(it->path().string(), true);
+    }
+    if (::unlink((staging_ + "/" + staging_mark_file).c_str()) != 0) {
+        throw input_error(staging_, "out", std::string("cannot remove the staging mark: ") + std::strerror(errno));
     }
     fsync_path(staging_, true);
 

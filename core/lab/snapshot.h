@@ -17,12 +17,14 @@
 // sha256 differs from the manifest, or that the manifest does not list.
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "base/dir_lock.h"
 #include "io/trace.h"
 
 namespace attnlab {
@@ -40,8 +42,10 @@ struct snapshot_file {
 class snapshot_writer {
 public:
     // input_error if final_dir exists and is neither an empty directory nor a
-    // snapshot, or is a snapshot and overwrite is false. Removes staging
-    // directories of the same name left by processes that no longer run.
+    // snapshot, or is a snapshot and overwrite is false, or when another
+    // writer holds it (base/dir_lock.h: NAME.attnlab-lock beside it, held
+    // until the writer is destroyed). Removes staging directories of the same
+    // name left by processes that no longer run.
     explicit snapshot_writer(const std::string & final_dir, bool overwrite = false);
     ~snapshot_writer();          // removes the staging dir unless committed
     snapshot_writer(const snapshot_writer &) = delete;
@@ -62,6 +66,7 @@ public:
     bool committed() const { return committed_; }
 
 private:
+    std::unique_ptr<dir_lock> lock_;   // one writer per snapshot directory
     std::string final_dir_, staging_;
     bool overwrite_ = false, committed_ = false;
 };

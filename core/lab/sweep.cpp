@@ -2,6 +2,7 @@
 // Pareto front and the runner that measures a row on a real model.
 #include "lab/sweep.h"
 #include "base/atomic_write.h"
+#include "base/dir_lock.h"
 
 #include <algorithm>
 #include <chrono>
@@ -12,6 +13,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -197,13 +199,62 @@ std::string sweep_csv_line(const sweep_row & r) {
     return line;
 }
 
+// A non-finite metric (a diverged run's ppl) is a string, "nan", "inf" or
+// "-inf", that reads back as itself: JSON has no NaN, and nlohmann writes it
+// as null, which no later sweep or merge of the directory could read. The
+// row's "non_finite" lists such fields, so a reader sees them at once.
+static nlohmann::json metric_json(double x, const char * field, std::vector<std::string> & non_finite) {
+    if (std::isfinite(x)) return x;
+    if (std::find(non_finite.begin(), non_finite.end(), field) == non_finite.end()) non_finite.push_back(field);
+    return num(x);
+}
+
+static nlohmann::json metrics_json(const std::vector<double> & v, const char * field, std::vector<std::string> & non_finite) {
+    nlohmann::json a = nlohmann::json::array();
+    for (double x : v) a.push_back(metric_json(x, field, non_finite));
+    return a;
+}
+
+static double metric_from_json(const nlohmann::json & j) {
+    if (j.is_number()) return j.get<double>();
+    if (j.is_null()) return std::nan("");   // how NaN was written before: such directories read again
+    if (j.is_string()) {
+        const std::string s = j.get<std::string>();
+        if (s == "nan") return std::nan("");
+        if (s == "inf") return HUGE_VAL;
+        if (s == "-inf") return -HUGE_VAL;
+    }
+    throw std::invalid_argument("expected a number, \"nan\", \"inf\" or \"-inf\", got " + j.dump());
+}
+
+static double metric_at(const nlohmann::json & j, const char * key) {
+    try {
+        return metric_from_json(j.at(key));
+    } catch (const std::invalid_argument & e) {
+        throw std::invalid_argument(std::string(key) + ": " + e.what());
+    }
+}
+
+static std::vector<double> metrics_at(const nlohmann::json & j, const char * key) {
+    std::vector<double> v;
+    for (const auto & x : j.at(key)) {
+        try {
+            v.push_back(metric_from_json(x));
+        } catch (const std::invalid_argument & e) {
+            throw std::invalid_argument(std::string(key) + ": " + e.what());
+        }
+    }
+    return v;
+}
+
 nlohmann::json sweep_row_to_json(const sweep_row & r) {
     nlohmann::json j;
+    std::vector<std::string> non_finite;
     j["key"] = r.key;
     j["method"] = r.method;
     j["method_name"] = r.method_name;
     j["score"] = r.score;
-    j["density_set"] = r.density_set;
+    j["density_set"] = metric_json(r.density_set, "density_set", non_finite);
     j["ctx"] = r.ctx;
     j["model_id"] = r.model_id;
     j["model_sha256"] = r.model_sha256;
@@ -211,23 +262,23 @@ nlohmann::json sweep_row_to_json(const sweep_row & r) {
     j["text_sha256"] = r.text_sha256;
     j["tokens"] = r.tokens;
     j["windows"] = r.windows;
-    j["ppl_dense"] = r.ppl_dense;
-    j["ppl"] = r.ppl;
-    j["delta_ppl"] = r.delta_ppl;
-    j["delta_ppl_rel"] = r.delta_ppl_rel;
-    j["top1_agreement"] = r.top1_agreement;
-    j["token_density"] = r.token_density;
-    j["block_density"] = r.block_density;
-    j["predictor_s"] = r.predictor_s;
-    j["kernel_s"] = r.kernel_s;
-    j["dense_kernel_s"] = r.dense_kernel_s;
-    j["predictor_flop_share"] = r.predictor_flop_share;
-    j["mass_recall"] = r.mass_recall;
-    j["passkey_accuracy"] = r.passkey_accuracy;
+    j["ppl_dense"] = metric_json(r.ppl_dense, "ppl_dense", non_finite);
+    j["ppl"] = metric_json(r.ppl, "ppl", non_finite);
+    j["delta_ppl"] = metric_json(r.delta_ppl, "delta_ppl", non_finite);
+    j["delta_ppl_rel"] = metric_json(r.delta_ppl_rel, "delta_ppl_rel", non_finite);
+    j["top1_agreement"] = metric_json(r.top1_agreement, "top1_agreement", non_finite);
+    j["token_density"] = metric_json(r.token_density, "token_density", non_finite);
+    j["block_density"] = metric_json(r.block_density, "block_density", non_finite);
+    j["predictor_s"] = metric_json(r.predictor_s, "predictor_s", non_finite);
+    j["kernel_s"] = metric_json(r.kernel_s, "kernel_s", non_finite);
+    j["dense_kernel_s"] = metric_json(r.dense_kernel_s, "dense_kernel_s", non_finite);
+    j["predictor_flop_share"] = metric_json(r.predictor_flop_share, "predictor_flop_share", non_finite);
+    j["mass_recall"] = metric_json(r.mass_recall, "mass_recall", non_finite);
+    j["passkey_accuracy"] = metric_json(r.passkey_accuracy, "passkey_accuracy", non_finite);
     j["passkey_trials"] = r.passkey_trials;
-    j["seconds"] = r.seconds;
-    j["layer_token_density"] = r.layer_token_density;
-    j["layer_block_density"] = r.layer_block_density;
+    j["seconds"] = metric_json(r.seconds, "seconds", non_finite);
+    j["layer_token_density"] = metrics_json(r.layer_token_density, "layer_token_density", non_finite);
+    j["layer_block_density"] = metrics_json(r.layer_block_density, "layer_block_density", non_finite);
     j["params_file"] = r.params_file;
     j["params_sha256"] = r.params_sha256;
     j["calib_text_sha256"] = r.calib_text_sha256;
@@ -236,6 +287,7 @@ nlohmann::json sweep_row_to_json(const sweep_row & r) {
     j["device_bytes_peak"] = r.device_bytes_peak;
     j["dense_device_bytes_peak"] = r.dense_device_bytes_peak;
     j["selection_bytes"] = r.selection_bytes;
+    if (!non_finite.empty()) j["non_finite"] = non_finite;
     return j;
 }
 
@@ -245,7 +297,7 @@ sweep_row sweep_row_from_json(const nlohmann::json & j) {
     r.method = j.at("method").get<std::string>();
     r.method_name = j.at("method_name").get<std::string>();
     r.score = j.value("score", std::string("softmax"));
-    r.density_set = j.at("density_set").get<double>();
+    r.density_set = metric_at(j, "density_set");
     r.ctx = j.at("ctx").get<int>();
     r.model_id = j.value("model_id", std::string());
     r.model_sha256 = j.at("model_sha256").get<std::string>();
@@ -253,23 +305,23 @@ sweep_row sweep_row_from_json(const nlohmann::json & j) {
     r.text_sha256 = j.at("text_sha256").get<std::string>();
     r.tokens = j.at("tokens").get<int64_t>();
     r.windows = j.at("windows").get<int>();
-    r.ppl_dense = j.at("ppl_dense").get<double>();
-    r.ppl = j.at("ppl").get<double>();
-    r.delta_ppl = j.at("delta_ppl").get<double>();
-    r.delta_ppl_rel = j.at("delta_ppl_rel").get<double>();
-    r.top1_agreement = j.at("top1_agreement").get<double>();
-    r.token_density = j.at("token_density").get<double>();
-    r.block_density = j.at("block_density").get<double>();
-    r.predictor_s = j.at("predictor_s").get<double>();
-    r.kernel_s = j.at("kernel_s").get<double>();
-    r.dense_kernel_s = j.at("dense_kernel_s").get<double>();
-    r.predictor_flop_share = j.at("predictor_flop_share").get<double>();
-    r.mass_recall = j.at("mass_recall").get<double>();
-    r.passkey_accuracy = j.at("passkey_accuracy").get<double>();
+    r.ppl_dense = metric_at(j, "ppl_dense");
+    r.ppl = metric_at(j, "ppl");
+    r.delta_ppl = metric_at(j, "delta_ppl");
+    r.delta_ppl_rel = metric_at(j, "delta_ppl_rel");
+    r.top1_agreement = metric_at(j, "top1_agreement");
+    r.token_density = metric_at(j, "token_density");
+    r.block_density = metric_at(j, "block_density");
+    r.predictor_s = metric_at(j, "predictor_s");
+    r.kernel_s = metric_at(j, "kernel_s");
+    r.dense_kernel_s = metric_at(j, "dense_kernel_s");
+    r.predictor_flop_share = metric_at(j, "predictor_flop_share");
+    r.mass_recall = metric_at(j, "mass_recall");
+    r.passkey_accuracy = metric_at(j, "passkey_accuracy");
     r.passkey_trials = j.at("passkey_trials").get<int>();
-    r.seconds = j.at("seconds").get<double>();
-    r.layer_token_density = j.at("layer_token_density").get<std::vector<double>>();
-    r.layer_block_density = j.at("layer_block_density").get<std::vector<double>>();
+    r.seconds = metric_at(j, "seconds");
+    r.layer_token_density = metrics_at(j, "layer_token_density");
+    r.layer_block_density = metrics_at(j, "layer_block_density");
     // absent in rows written before trained methods were swept
     r.params_file = j.value("params_file", std::string());
     r.params_sha256 = j.value("params_sha256", std::string());
@@ -363,7 +415,8 @@ void sweep_rewrite_csv(const std::string & dir, const std::vector<sweep_row> & r
 
 sweep_outcome sweep_execute(const std::vector<sweep_task> & tasks, const std::string & dir,
                             const sweep_row_runner & runner, job_progress * progress) {
-    dir_create_all(dir, "out");
+    // One writer: a second sweep on the directory is refused, naming the first.
+    const dir_lock lock(dir, dir_lock::directory, "out");
     std::vector<sweep_row> old = sweep_load_rows(dir);
     std::map<std::string, size_t> by_key;
     for (size_t i = 0; i < old.size(); ++i) by_key[old[i].key] = i;
@@ -452,6 +505,7 @@ static std::string first_difference(const nlohmann::json & a, const nlohmann::js
 
 sweep_merge_result sweep_merge(const std::vector<std::string> & shard_dirs, const std::string & dir) {
     if (shard_dirs.empty()) throw input_error("merge", "shards", "no shard directories given");
+    const dir_lock lock(dir, dir_lock::directory, "out");   // one writer
     sweep_merge_result res;
     std::vector<nlohmann::json> kept_json;
     std::vector<std::string> kept_file;            // where each kept row came from
@@ -498,7 +552,6 @@ sweep_merge_result sweep_merge(const std::vector<std::string> & shard_dirs, cons
         if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) throw input_error(path, "file", "no such file (not a sweep directory?)");
         add_rows(path, sweep_load_rows(d));
     }
-    dir_create_all(dir, "out");
     std::string text;
     for (const auto & j : kept_json) text += j.dump() + "\n";
     write_file_atomic(jsonl_path(dir), text);

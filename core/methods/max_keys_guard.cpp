@@ -3,7 +3,8 @@
 // the highest logits s·q·k among them (ties: lower j). Rows at or under the
 // cap are untouched; the result is token-level once any row is capped.
 // Spec: max_keys:k=256,inner=block_topk:rho=0.2|B=64 ('|' stands for the
-// inner spec's ',', since a value cannot hold ',').
+// inner spec's ',', since a value cannot hold ','; a guard inside a guard
+// wraps its own inner in '(...)': method_spec_nest in method_spec.h).
 #include <algorithm>
 #include <cmath>
 
@@ -98,18 +99,16 @@ private:
 };
 
 std::unique_ptr<sparse_method> create(const method_args & a) {
-    std::string inner = a.text("inner");
-    std::replace(inner.begin(), inner.end(), '|', ',');
+    const std::string inner = method_spec_unnest(a.text("inner"));
     std::unique_ptr<sparse_method> m;
     try {
         m = method_create(inner);
     } catch (const input_error & e) {
         throw input_error(a.spec_text, "inner", e.what());
     }
-    // canonical: the inner method's own canonical spec, ',' written '|'
+    // canonical: the inner method's own canonical spec, nested (method_spec.h)
     method_args c = a;
-    c.values["inner"] = m->spec();
-    std::replace(c.values["inner"].begin(), c.values["inner"].end(), ',', '|');
+    c.values["inner"] = method_spec_nest(m->spec());
     return std::make_unique<max_keys_method>(a.integer("k"), std::move(m), method_args_spec("max_keys", c));
 }
 

@@ -72,4 +72,38 @@ std::string method_spec_format(const method_spec & s) {
     return r;
 }
 
+// True when s is "(...)" with the first '(' closed by the last ')'.
+static bool wrapped(const std::string & s) {
+    if (s.size() < 2 || s.front() != '(' || s.back() != ')') return false;
+    int depth = 0;
+    for (size_t i = 0; i < s.size(); ++i) {
+        depth += s[i] == '(' ? 1 : s[i] == ')' ? -1 : 0;
+        if (depth == 0) return i + 1 == s.size();
+    }
+    return false;
+}
+
+std::string method_spec_nest(const std::string & spec_text) {
+    const method_spec s = method_spec_parse(spec_text);
+    std::string r = s.name;
+    for (size_t i = 0; i < s.args.size(); ++i) {
+        const std::string & v = s.args[i].second;
+        // a value holding '|' is a nested spec of its own: one level deeper
+        const bool nested = v.find('|') != std::string::npos && !wrapped(v);
+        r += (i == 0 ? ":" : "|") + s.args[i].first + "=" + (nested ? "(" + v + ")" : v);
+    }
+    return r;
+}
+
+std::string method_spec_unnest(const std::string & value) {
+    std::string v = wrapped(value) ? value.substr(1, value.size() - 2) : value;
+    int depth = 0;
+    for (char & c : v) {
+        if (c == '(') depth++;
+        else if (c == ')') depth--;
+        else if (c == '|' && depth == 0) c = ',';
+    }
+    return v;
+}
+
 } // namespace attnlab

@@ -21,4 +21,13 @@ struct method_spec {
 method_spec method_spec_parse(const std::string & text);
 std::string method_spec_format(const method_spec & s);
 
+// A spec held in another spec's value (max_keys' inner): its ',' are written
+// '|', and a value of it that is itself such a spec is wrapped in '(...)', so
+// a guard inside a guard re-parses at every depth:
+//   max_keys:k=8,inner=max_keys:k=16|inner=(block_topk:rho=0.2|B=64)
+// nest: canonical spec -> value text; unnest: value text -> spec text (also
+// accepts the hand-written one-level form "block_topk:rho=0.2|B=64").
+std::string method_spec_nest(const std::string & spec_text);
+std::string method_spec_unnest(const std::string & value);
+
 } // namespace attnlab

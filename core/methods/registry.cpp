@@ -2,6 +2,8 @@
 // registrar), spec resolution against an entry's parameters with clear
 // errors, building from a spec; shared helpers of the method files.
 #include <algorithm>
+#include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -81,10 +83,14 @@ bool parse_real(const std::string & s, double & out) {
     return end && *end == '\0' && end != s.c_str() && std::isfinite(out);
 }
 
+// Whole text, and within int: every integer parameter is read back as an int
+// (method_args::integer), so a wider value would run as its low bits
+// (B=4294967360 ran as 64 but was recorded as given).
 bool parse_int(const std::string & s, long long & out) {
     char * end = nullptr;
+    errno = 0;
     out = std::strtoll(s.c_str(), &end, 10);
-    return end && *end == '\0' && end != s.c_str();
+    return end && *end == '\0' && end != s.c_str() && errno != ERANGE && out >= INT_MIN && out <= INT_MAX;
 }
 
 // Checks one value against its parameter; returns the canonical text.
@@ -95,7 +101,10 @@ std::string value_check(const std::string & spec_text, const method_param & p, c
         case mp::integer:
         case mp::block: {
             long long x = 0;
-            if (!parse_int(v, x)) throw input_error(spec_text, p.key, "'" + v + "' is not an integer");
+            if (!parse_int(v, x)) {
+                throw input_error(spec_text, p.key, "'" + v + "' is not an integer within " + std::to_string(INT_MIN) + ".." +
+                                                        std::to_string(INT_MAX));
+            }
             if (p.kind == mp::block) {
                 if (!block_size_valid((int) x)) {
                     throw input_error(spec_text, p.key, "block size " + v + " is not one of 16, 32, 64, 128");

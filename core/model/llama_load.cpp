@@ -14,6 +14,7 @@
 #include "base/error.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
+#include "model/rope_theta.h"
 #include "base/sha256.h"
 #include "base/job.h"
 
@@ -120,7 +121,7 @@ llama_model load_gguf(const std::string & path, job_progress * progress) {
     c.n_ff = ld.get_int("llama.feed_forward_length");
     c.n_ctx_train = ld.get_int_or("llama.context_length", 0);
     c.head_dim = ld.get_int_or("llama.attention.key_length", c.n_head > 0 ? c.n_embd / c.n_head : 0);
-    c.rope_theta = (float) f.get_f64_or("llama.rope.freq_base", 10000.0);
+    c.rope_theta = (float) rope_theta_gguf(f, c.arch);   // one reading, shared with model_info
     c.rms_eps = (float) f.get_f64_or("llama.attention.layer_norm_rms_epsilon", 1e-5);
 
     const gguf_tensor * embd = f.find_tensor("token_embd.weight");
@@ -293,12 +294,10 @@ llama_model load_hf(const std::string & dir, job_progress * progress) {
 
     // RoPE: transformers < 5 writes rope_theta and rope_scaling at the top
     // level; transformers 5 writes rope_parameters {rope_theta, rope_type}.
-    double theta = ld.get_num_or(cfg, "rope_theta", 10000.0);
+    const double theta = rope_theta_hf(cfg, cfg_file);   // one reading, shared with model_info
     for (const char * key : {"rope_parameters", "rope_scaling"}) {
         const json * rp = ld.find(key);
         if (!rp) continue;
-        if (!rp->is_object()) throw input_error(cfg_file, key, "not an object");
-        theta = ld.get_num_or(*rp, "rope_theta", theta);
         std::string type = "default";
         for (const char * tk : {"rope_type", "type"}) {
             auto it = rp->find(tk);

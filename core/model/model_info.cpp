@@ -8,6 +8,7 @@
 #include "io/gguf.h"
 #include "io/safetensors.h"
 #include "io/trace.h"
+#include "model/rope_theta.h"
 
 namespace attnlab {
 
@@ -26,7 +27,7 @@ static void read_gguf(model_info & f) {
     f.head_dim = int64_t(g.get_u64_or(a + ".attention.key_length", f.heads > 0 ? uint64_t(f.embedding / f.heads) : 0));
     f.ffn = int64_t(g.get_u64_or(a + ".feed_forward_length", 0));
     f.context = int64_t(g.get_u64_or(a + ".context_length", 0));
-    f.rope_theta = g.get_f64_or(a + ".rope.freq_base", 0.0);
+    f.rope_theta = rope_theta_gguf(g, a);   // what the loader uses
     f.metadata_keys = int64_t(g.metadata().size());
     f.n_tensors = int64_t(g.tensors().size());
     for (const auto & t : g.tensors()) {
@@ -59,17 +60,7 @@ static void read_hf(model_info & f) {
     f.head_dim = geti("head_dim", f.heads > 0 ? f.embedding / f.heads : 0);
     f.ffn = geti("intermediate_size", 0);
     f.context = geti("max_position_embeddings", 0);
-    // As the loader reads it: transformers 5 moved rope_theta into
-    // rope_parameters (older configs may carry it in rope_scaling).
-    auto theta_in = [](const nlohmann::json & o, double def) {
-        auto it = o.find("rope_theta");
-        return it != o.end() && it->is_number() ? it->get<double>() : def;
-    };
-    f.rope_theta = theta_in(cfg, 10000.0);
-    for (const char * key : {"rope_parameters", "rope_scaling"}) {
-        auto it = cfg.find(key);
-        if (it != cfg.end() && it->is_object()) f.rope_theta = theta_in(*it, f.rope_theta);
-    }
+    f.rope_theta = rope_theta_hf(cfg, f.path + "/config.json");   // what the loader uses
     f.shards = int64_t(ck.shard_paths().size());
     for (const auto & s : ck.shard_paths()) f.file_bytes += int64_t(std::filesystem::file_size(s));
     for (const auto & n : ck.tensor_names()) {

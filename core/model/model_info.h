@@ -23,7 +23,7 @@ struct model_info {
     int64_t layers = 0, heads = 0, kv_heads = 0, head_dim = 0;
     int64_t embedding = 0, ffn = 0;       // 0 for a trace (it does not record them)
     int64_t context = 0;                  // the model's training context
-    double rope_theta = 0.0;              // GGUF: 0 when absent; HF: 10000 when absent
+    double rope_theta = 0.0;              // as the loader reads it (model/rope_theta.h)
 
     int64_t file_bytes = 0;               // the file, the sum of the shards, or the trace file
     int64_t n_tensors = 0;
