@@ -1,5 +1,6 @@
 #include "base/mapped_file.h"
 #include "base/error.h"
+#include "base/read_file.h"
 
 #include <cerrno>
 #include <cstring>
@@ -11,14 +12,9 @@
 namespace attnlab {
 
 mapped_file::mapped_file(const std::string & path) : path_(path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw input_error(path, "file", std::string("cannot open: ") + std::strerror(errno));
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        ::close(fd);
-        throw input_error(path, "file", "not a regular file");
-    }
-    size_ = static_cast<size_t>(st.st_size);
+    uint64_t size = 0;
+    const int fd = open_regular_file(path, "file", &size); // FIFOs and devices refused, never blocked on
+    size_ = static_cast<size_t>(size);
     if (size_ > 0) {
         void * p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) {

@@ -1,6 +1,7 @@
 #include "data/corpus.h"
 #include "base/data_path.h"
 #include "base/error.h"
+#include "base/read_file.h"
 #include "base/sha256.h"
 
 #include <cstdlib>
@@ -70,13 +71,20 @@ std::string kjv_part(const std::string & whole, text_part part, const std::strin
 
 static std::string read_all(const std::string & path) {
     if (path == "-") {
-        std::ostringstream ss;
-        ss << std::cin.rdbuf();
-        return ss.str();
+        // stdin has no size to check first: read in chunks up to the cap
+        const uint64_t cap = text_max_bytes();
+        std::string s;
+        char buf[1 << 16];
+        while (std::cin.read(buf, sizeof(buf)) || std::cin.gcount() > 0) {
+            s.append(buf, (size_t)std::cin.gcount());
+            if (s.size() > cap) {
+                throw input_error("-", "file", "standard input is over the " + std::to_string(cap) +
+                                                   "-byte limit for texts (raise it with ATTNLAB_MAX_TEXT_BYTES)");
+            }
+        }
+        return s;
     }
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw input_error(path, "file", "cannot open text file");
-    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    return read_text_input(path, "file"); // regular files only, size-capped
 }
 
 static bool parse_part(const std::string & s, text_part * out) {

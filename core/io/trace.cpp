@@ -1,5 +1,7 @@
 #include "io/trace.h"
 #include "base/error.h"
+#include "base/json_read.h"
+#include "base/read_file.h"
 #include "base/half.h"
 #include "base/job.h"
 
@@ -110,12 +112,7 @@ static trace_info info_from_file(const safetensors_file & f) {
     if (it == f.metadata().end()) {
         throw input_error(path, std::string("__metadata__.") + k_trace_key, "not an AttnLab trace (key missing)");
     }
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(it->second);
-    } catch (const std::exception & e) {
-        throw input_error(path, k_trace_key, std::string("bad JSON: ") + e.what());
-    }
+    const nlohmann::json j = json_parse(path, k_trace_key, it->second);
     if (!j.is_object()) throw input_error(path, k_trace_key, "not a JSON object");
     trace_info t;
     if (json_get<std::string>(j, "format", path) != "attnlab-trace") {
@@ -233,15 +230,13 @@ trace_info trace_read_info(const std::string & path) {
 }
 
 bool trace_is_trace(const std::string & path) {
-    std::ifstream in(path, std::ios::binary);
-    uint8_t len_bytes[8];
-    if (!in.read(reinterpret_cast<char *>(len_bytes), 8)) return false;
+    std::string head;
+    if (!read_head(path, 8, &head) || head.size() < 8) return false;
     uint64_t len = 0;
-    for (int i = 7; i >= 0; i--) len = (len << 8) | len_bytes[i];
+    for (int i = 7; i >= 0; i--) len = (len << 8) | (uint8_t)head[i];
     if (len < 2 || len > (100u << 20)) return false;
-    std::string header(len, '\0');
-    if (!in.read(&header[0], std::streamsize(len))) return false;
-    return header[0] == '{' && header.find(std::string("\"") + k_trace_key + "\"") != std::string::npos;
+    if (!read_head(path, 8 + len, &head) || head.size() < 8 + len) return false;
+    return head[8] == '{' && head.find(std::string("\"") + k_trace_key + "\"", 8) != std::string::npos;
 }
 
 } // namespace attnlab

@@ -20,6 +20,7 @@
 #include <Eigen/Core>
 
 #include "base/error.h"
+#include "base/json_read.h"
 #include "base/sha256.h"
 #include "data/capture.h"
 #include "base/job.h"
@@ -390,7 +391,7 @@ std::vector<sweep_row> sweep_load_rows(const std::string & dir) {
         line_no++;
         if (line.empty()) continue;
         try {
-            rows.push_back(sweep_row_from_json(nlohmann::json::parse(line)));
+            rows.push_back(sweep_row_from_json(json_parse(path, "line " + std::to_string(line_no), line)));
         } catch (const std::exception & ex) {
             throw input_error(path, "line " + std::to_string(line_no), std::string("not a sweep row: ") + ex.what());
         }

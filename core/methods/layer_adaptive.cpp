@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/json_read.h"
 #include "base/job.h"
 #include "methods/train/calib.h"
 #include "methods/train/st_meta.h"
@@ -281,14 +282,7 @@ void layer_adaptive_save(const std::string & path, const layer_adaptive_table & 
 }
 
 layer_adaptive_table layer_adaptive_load(const std::string & path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw input_error(path, "file", "cannot open");
-    json j;
-    try {
-        j = json::parse(f);
-    } catch (const std::exception & e) {
-        throw input_error(path, "json", e.what());
-    }
+    const json j = json_read_file(path, "json");
     if (jstr(j, "attnlab.kind", path) != "layer_adaptive") throw input_error(path, "attnlab.kind", "expected layer_adaptive");
     if (jnum(j, "format_version", path, 1, 1) != 1) throw input_error(path, "format_version", "unsupported");
     recall_curves c;

@@ -1,5 +1,6 @@
 #include "model/model_files.h"
 #include "base/error.h"
+#include "base/read_file.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
 #include "io/trace.h"
@@ -30,11 +31,10 @@ static bool is_dir(const std::string & p) {
 
 file_kind file_kind_detect(const std::string & path) {
     if (is_dir(path)) return hf_checkpoint_is_dir(path) ? file_kind::hf_checkpoint : file_kind::unknown;
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return file_kind::unknown;
-    char head[16] = {0};
-    in.read(head, sizeof(head));
-    std::streamsize got = in.gcount();
+    std::string h;
+    if (!read_head(path, 16, &h)) return file_kind::unknown; // a FIFO or device throws: never blocks
+    const char * head = h.data();
+    const std::streamsize got = (std::streamsize)h.size();
     if (got >= 4 && std::string(head, 4) == "GGUF") return file_kind::gguf;
     if (got >= 9 && head[8] == '{') return trace_is_trace(path) ? file_kind::trace : file_kind::safetensors;
     // tokenizer.json: a JSON object; skip leading whitespace

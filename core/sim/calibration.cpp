@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/json_read.h"
 #include "sim/cost.h"
 
 namespace attnlab {
@@ -17,12 +18,7 @@ namespace attnlab {
 using nlohmann::json;
 
 std::vector<bench_row> bench_rows_parse(const std::string & text, const std::string & file, int * skipped) {
-    json j;
-    try {
-        j = json::parse(text);
-    } catch (const std::exception & e) {
-        throw input_error(file, "json", std::string("not valid JSON: ") + e.what());
-    }
+    const json j = json_parse(file, "json", text);
     const json * arr = &j;
     json meta = json::object();
     if (j.is_object()) {

@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/read_file.h"
+#include "base/json_read.h"
 
 
 namespace attnlab {
@@ -40,22 +42,13 @@ std::string preset_dir() {
 }
 
 std::string sim_read_text(const std::string & path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw input_error(path, "file", "cannot open (missing or unreadable)");
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
+    return read_file(path, "file", k_json_max_file_bytes);
 }
 
 namespace {
 
 json parse_object(const std::string & text, const std::string & file, const char * kind) {
-    json j;
-    try {
-        j = json::parse(text);
-    } catch (const std::exception & e) {
-        throw input_error(file, "json", std::string("not valid JSON: ") + e.what());
-    }
+    const json j = json_parse(file, "json", text);
     if (!j.is_object()) throw input_error(file, "json", "top level must be an object");
     if (!j.contains("kind") || !j["kind"].is_string()) throw input_error(file, "kind", std::string("missing; expected \"") + kind + "\"");
     if (j["kind"].get<std::string>() != kind) {

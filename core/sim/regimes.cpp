@@ -6,18 +6,14 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/json_read.h"
 
 namespace attnlab {
 
 using nlohmann::json;
 
 regime_table regime_table_parse(const std::string & text, const std::string & file) {
-    json j;
-    try {
-        j = json::parse(text);
-    } catch (const std::exception & e) {
-        throw input_error(file, "json", std::string("not valid JSON: ") + e.what());
-    }
+    const json j = json_parse(file, "json", text);
     if (!j.is_object() || j.value("kind", "") != "regimes") throw input_error(file, "kind", "expected an object with \"kind\": \"regimes\"");
     regime_table t;
     t.file = file;

@@ -9,6 +9,7 @@
 #include "base/atomic_write.h"
 #include "base/data_path.h"
 #include "base/error.h"
+#include "base/json_read.h"
 #include "base/job.h"
 #include "lab/scenario.h"
 #include "lab/scenario/common.h"
@@ -122,10 +123,7 @@ json scenario_run_snapshot(const scenario & s, const std::string & out_dir, bool
     snapshot_writer w(out_dir, overwrite);
     scenario_run(s, w.staging_dir(), progress);
     // report.json holds everything the manifest records (written by scenario_run).
-    std::ifstream f(w.staging_dir() + "/report.json");
-    std::stringstream ss;
-    ss << f.rdbuf();
-    const json rep = json::parse(ss.str());
+    const json rep = json_read_file(w.staging_dir() + "/report.json", "json");
     json man;
     for (const char * k : {"scenario", "inputs", "methods", "trained", "seeds", "threads", "metrics", "timings"}) man[k] = rep[k];
     man["small"] = s.small;

@@ -9,6 +9,8 @@
 
 #include "attention/selection.h"
 #include "base/error.h"
+#include "base/read_file.h"
+#include "base/json_read.h"
 #include "lab/scenario.h"
 #include "lab/scenario/kind.h"
 
@@ -249,12 +251,7 @@ const std::vector<std::string> & scenario_kinds() {
 scenario scenario_parse(const std::string & text, const std::string & file, bool small, const std::vector<std::string> & view_ids) {
     // An empty list would read as "any view" (key_choice's {}): refuse it.
     if (view_ids.empty()) throw std::invalid_argument("scenario_parse: no view ids given (app/view_ids.h)");
-    json j;
-    try {
-        j = json::parse(text);
-    } catch (const json::parse_error & e) {
-        throw input_error(file, "json", std::string("not valid JSON: ") + e.what());
-    }
+    const json j = json_parse(file, "json", text);
     if (!j.is_object()) throw input_error(file, "json", "a scenario is a JSON object");
     if (!j.contains("schema")) throw input_error(file, "schema", "missing (want \"" + std::string(k_scenario_schema) + "\")");
     if (!j["schema"].is_string() || j["schema"].get<std::string>() != k_scenario_schema) {
@@ -281,11 +278,7 @@ scenario scenario_parse(const std::string & text, const std::string & file, bool
 }
 
 scenario scenario_load(const std::string & path, bool small, const std::vector<std::string> & view_ids) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw input_error(path, "file", "cannot open");
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return scenario_parse(ss.str(), path, small, view_ids);
+    return scenario_parse(read_file(path, "file", k_json_max_file_bytes), path, small, view_ids);
 }
 
 scenario scenario_from_json(const json & cfg, const std::string & file, const std::vector<std::string> & view_ids) {
