@@ -6,6 +6,8 @@
 #include "io/gguf.h"
 #include "base/error.h"
 #include "base/mapped_file.h"
+#include "base/read_file.h"
+#include "io/byte_ranges.h"
 
 #include <cstring>
 #include <limits>
@@ -212,12 +214,8 @@ const std::string & gguf_file::path() const {
 uint64_t gguf_file::file_size() const { return map_ ? map_->size() : 0; }
 
 bool gguf_is_gguf(const std::string & path) {
-    FILE * f = std::fopen(path.c_str(), "rb");
-    if (!f) return false;
-    char m[4] = {0, 0, 0, 0};
-    const size_t n = std::fread(m, 1, 4, f);
-    std::fclose(f);
-    return n == 4 && std::memcmp(m, "GGUF", 4) == 0;
+    std::string head;
+    return read_head(path, 4, &head) && head == "GGUF";
 }
 
 gguf_file gguf_file::open(const std::string & path) {
@@ -328,17 +326,24 @@ gguf_file gguf_file::open(const std::string & path) {
     // Tensor data starts at the next multiple of the alignment.
     const uint64_t data_start = (r.pos() + g.alignment_ - 1) / g.alignment_ * g.alignment_;
     const uint64_t fsize = g.map_->size();
+    std::vector<byte_range> ranges;
+    ranges.reserve(g.tensors_.size());
     for (size_t k = 0; k < g.tensors_.size(); k++) {
         gguf_tensor & t = g.tensors_[k];
+        const std::string field = "tensor_infos[" + std::to_string(k) + "].offset";
         uint64_t begin = 0, end = 0;
         if (!checked_add(data_start, t.offset, begin) || !checked_add(begin, t.nbytes, end) || end > fsize) {
-            throw input_error(file, "tensor_infos[" + std::to_string(k) + "].offset",
+            throw input_error(file, field,
                               "data of \"" + t.name + "\" (" + std::to_string(t.nbytes) + " bytes at offset " +
                                   std::to_string(t.offset) + ") runs past the end of the file (" +
                                   std::to_string(fsize) + " bytes)");
         }
         t.data = g.map_->data() + begin;
+        ranges.push_back({t.offset, t.offset + t.nbytes, t.name, field});
     }
+    // Tensors may not share bytes: each is dequantised on its own, so shared
+    // data would multiply the memory a small file costs.
+    byte_ranges_disjoint(file, ranges);
     return g;
 }
 

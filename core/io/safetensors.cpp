@@ -6,7 +6,10 @@
 #include "base/atomic_write.h"
 #include "base/error.h"
 #include "io/gguf.h"
+#include "base/json_read.h"
 #include "base/mapped_file.h"
+#include "base/read_file.h"
+#include "io/byte_ranges.h"
 
 #include <nlohmann/json.hpp>
 
@@ -30,7 +33,6 @@ using json = nlohmann::json;
 // The reference implementation refuses headers above 100 MB; so do we, which
 // also bounds what the JSON parser may allocate.
 const uint64_t k_max_header = 100ull << 20;
-const int k_max_json_depth = 64;
 
 struct dtype_row {
     st_dtype t;
@@ -57,33 +59,8 @@ bool dtype_from_name(const std::string & s, st_dtype & out) {
 // nlohmann's parser is iterative but its recursion-based helpers are not; a
 // header like "[[[[...]]]]" must not exhaust the stack, so reject deep nesting
 // before parsing.
-bool json_depth_ok(const char * p, size_t n) {
-    int depth = 0;
-    bool in_str = false;
-    for (size_t i = 0; i < n; i++) {
-        const char c = p[i];
-        if (in_str) {
-            if (c == '\\') i++;
-            else if (c == '"') in_str = false;
-            continue;
-        }
-        if (c == '"') in_str = true;
-        else if (c == '{' || c == '[') {
-            if (++depth > k_max_json_depth) return false;
-        } else if (c == '}' || c == ']') {
-            depth--;
-        }
-    }
-    return true;
-}
-
 json parse_json(const std::string & file, const std::string & field, const char * p, size_t n) {
-    if (!json_depth_ok(p, n)) throw input_error(file, field, "JSON nested deeper than " + std::to_string(k_max_json_depth));
-    try {
-        return json::parse(p, p + n);
-    } catch (const json::exception & e) {
-        throw input_error(file, field, std::string("invalid JSON: ") + e.what());
-    }
+    return json_parse(file, field, p, n);
 }
 
 // A non-negative JSON integer, or an input_error naming the field.
@@ -98,16 +75,7 @@ uint64_t json_uint(const std::string & file, const std::string & field, const js
 }
 
 std::string read_text_file(const std::string & path, const std::string & field, uint64_t max_bytes) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw input_error(path, field, "cannot open");
-    in.seekg(0, std::ios::end);
-    const std::streamoff sz = in.tellg();
-    if (sz < 0) throw input_error(path, field, "cannot read");
-    if ((uint64_t)sz > max_bytes) throw input_error(path, field, "file larger than " + std::to_string(max_bytes) + " bytes");
-    in.seekg(0);
-    std::string s((size_t)sz, '\0');
-    if (sz > 0 && !in.read(&s[0], sz)) throw input_error(path, field, "cannot read");
-    return s;
+    return read_file(path, field, max_bytes);
 }
 
 bool is_dir(const std::string & p) {
@@ -200,11 +168,7 @@ safetensors_file safetensors_file::open(const std::string & path) {
     const uint8_t * buf = base + 8 + hlen;
     const uint64_t buf_size = fsize - 8 - hlen;
 
-    struct span {
-        uint64_t begin, end;
-        size_t idx;
-    };
-    std::vector<span> spans;
+    std::vector<byte_range> spans;
     for (auto it = h.begin(); it != h.end(); ++it) {
         const std::string & name = it.key();
         const json & e = it.value();
@@ -264,24 +228,14 @@ safetensors_file safetensors_file::open(const std::string & path) {
         }
         t.data = buf + begin;
         t.nbytes = end - begin;
-        spans.push_back({begin, end, sf.tensors_.size()});
+        spans.push_back({begin, end, t.name, field + ".data_offsets"});
         sf.tensors_.push_back(std::move(t));
     }
 
-    // File order (by offset) is the natural order to list tensors in, and
-    // sorting makes the overlap check one pass.
-    std::sort(spans.begin(), spans.end(), [](const span & a, const span & b) {
-        return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
-    });
+    // File order (by offset) is the natural order to list tensors in.
     std::vector<st_tensor> sorted;
     sorted.reserve(spans.size());
-    for (size_t k = 0; k < spans.size(); k++) {
-        if (k > 0 && spans[k].begin < spans[k - 1].end) {
-            throw input_error(file, "tensors[" + sf.tensors_[spans[k].idx].name + "].data_offsets",
-                              "overlaps tensor \"" + sf.tensors_[spans[k - 1].idx].name + "\"");
-        }
-        sorted.push_back(std::move(sf.tensors_[spans[k].idx]));
-    }
+    for (size_t k : byte_ranges_disjoint(file, spans)) sorted.push_back(std::move(sf.tensors_[k]));
     sf.tensors_.swap(sorted);
     return sf;
 }

@@ -11,7 +11,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/checked.h"
 #include "base/error.h"
+#include "base/json_read.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
 #include "model/rope_theta.h"
@@ -62,6 +64,35 @@ void check_config(const llama_config & c, const std::string & file, const char *
     if (c.head_dim % 2 != 0) throw input_error(file, f_head_dim, "head dimension must be even for RoPE");
     if (!(c.rms_eps > 0.0f) || !std::isfinite(c.rms_eps)) throw input_error(file, "rms_eps", "must be positive");
     if (!(c.rope_theta > 1.0f) || !std::isfinite(c.rope_theta)) throw input_error(file, "rope_theta", "must be > 1");
+}
+
+// Shapes that are products of header values, checked (65536 heads x 65536
+// head dim wrapped a signed int before), and the resource budget: the weights
+// of n_layer layers must fit in the bytes the file holds, at min_bits per
+// weight at the least (no GGUF type stores fewer than 1.5 bits, safetensors
+// at least 8), before any layer is allocated. `weight_bytes` is the file's
+// tensor data.
+struct model_dims {
+    int q_dim = 0, kv_dim = 0;
+};
+model_dims check_budget(const llama_config & c, const std::string & file, const char * f_layer, const char * f_head,
+                        const char * f_head_kv, uint64_t weight_bytes, int64_t min_bits) {
+    model_dims d;
+    d.q_dim = checked_mul_int(c.n_head, c.head_dim, file, f_head);
+    d.kv_dim = checked_mul_int(c.n_head_kv, c.head_dim, file, f_head_kv);
+    // per layer: two norms, q and o (q_dim x n_embd), k and v (kv_dim x n_embd), three FFN matrices
+    const int64_t e = c.n_embd;
+    int64_t per_layer = checked_mul<int64_t>(e, 2 * (int64_t)d.q_dim + 2 * (int64_t)d.kv_dim, file, f_layer);
+    per_layer = checked_add<int64_t>(per_layer, checked_mul<int64_t>(3 * e, c.n_ff, file, f_layer), file, f_layer);
+    per_layer = checked_add<int64_t>(per_layer, 2 * e, file, f_layer);
+    const int64_t weights = checked_mul<int64_t>(per_layer, c.n_layer, file, f_layer);
+    const int64_t min_bytes = checked_mul<int64_t>(weights / 8, min_bits, file, f_layer);
+    if ((uint64_t)min_bytes > weight_bytes) {
+        throw input_error(file, f_layer, std::to_string(c.n_layer) + " layers of " + std::to_string(per_layer) +
+                                             " weights need at least " + std::to_string(min_bytes) + " bytes, the file holds " +
+                                             std::to_string(weight_bytes));
+    }
+    return d;
 }
 
 // ---------------------------------------------------------------- GGUF
@@ -145,7 +176,9 @@ llama_model load_gguf(const std::string & path, job_progress * progress) {
         throw input_error(path, "rope_freqs.weight", "RoPE frequency factors (Llama 3.1 scaling) are not supported");
 
     const int hd = c.head_dim;
-    const int q_dim = c.n_head * hd, kv_dim = c.n_head_kv * hd;
+    const model_dims dims = check_budget(c, path, "llama.block_count", "llama.attention.head_count",
+                                         "llama.attention.head_count_kv", f.file_size(), 1);
+    const int q_dim = dims.q_dim, kv_dim = dims.kv_dim;
     m.tok_embd = ld.matrix("token_embd.weight", c.n_vocab, c.n_embd);
     m.output_norm = ld.vector("output_norm.weight", c.n_embd);
     c.tied_embeddings = f.find_tensor("output.weight") == nullptr;
@@ -255,19 +288,15 @@ std::string hf_sha256(const hf_checkpoint & ck) {
 llama_model load_hf(const std::string & dir, job_progress * progress) {
     hf_checkpoint ck = hf_checkpoint::open(dir);
     const std::string cfg_file = dir + "/config.json";
-    json cfg;
-    try {
-        cfg = json::parse(ck.config_json());
-    } catch (const json::exception & e) {
-        throw input_error(cfg_file, "json", e.what());
-    }
+    const json cfg = json_parse(cfg_file, "json", ck.config_json());
     if (!cfg.is_object()) throw input_error(cfg_file, "json", "not an object");
     hf_loader ld{ck, dir, cfg_file, cfg};
 
     llama_model m;
     llama_config & c = m.cfg;
     const json * mt = ld.find("model_type");
-    if (!mt || !mt->is_string()) throw input_error(cfg_file, "model_type", "missing");
+    if (!mt) throw input_error(cfg_file, "model_type", "missing");
+    if (!mt->is_string()) throw input_error(cfg_file, "model_type", std::string("expected a string, found ") + mt->type_name());
     c.arch = mt->get<std::string>();
     // Mistral is Llama without biases; without a sliding window it is the same net.
     const bool ok_arch = c.arch == "llama" || (c.arch == "mistral" && !ld.find("sliding_window"));
@@ -310,8 +339,11 @@ llama_model load_hf(const std::string & dir, job_progress * progress) {
     check_config(c, cfg_file, "num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads",
                  "intermediate_size", "vocab_size", "head_dim");
 
-    const int hd = c.head_dim;
-    const int q_dim = c.n_head * hd, kv_dim = c.n_head_kv * hd;
+    uint64_t weight_bytes = 0;
+    for (const std::string & n : ck.tensor_names()) weight_bytes += ck.find(n)->nbytes;
+    const model_dims dims = check_budget(c, cfg_file, "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+                                         weight_bytes, 8);
+    const int q_dim = dims.q_dim, kv_dim = dims.kv_dim;
     m.tok_embd = ld.matrix("model.embed_tokens.weight", c.n_vocab, c.n_embd);
     m.output_norm = ld.vector("model.norm.weight", c.n_embd);
     if (!c.tied_embeddings) m.output = ld.matrix("lm_head.weight", c.n_vocab, c.n_embd);

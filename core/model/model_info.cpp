@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/json_read.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
 #include "io/trace.h"
@@ -41,18 +42,25 @@ static void read_gguf(model_info & f) {
 
 static void read_hf(model_info & f) {
     hf_checkpoint ck = hf_checkpoint::open(f.path);
-    nlohmann::json cfg;
-    try {
-        cfg = nlohmann::json::parse(ck.config_json());
-    } catch (const std::exception & e) {
-        throw input_error(f.path + "/config.json", "json", e.what());
+    const std::string cfg_file = f.path + "/config.json";
+    const nlohmann::json cfg = json_parse(cfg_file, "json", ck.config_json());
+    if (!cfg.is_object()) throw input_error(cfg_file, "json", "not an object");
+    for (const char * k : {"model_type", "_name_or_path"}) {
+        auto it = cfg.find(k);
+        if (it != cfg.end() && !it->is_string() && !it->is_null()) {
+            throw input_error(cfg_file, k, std::string("expected a string, found ") + it->type_name());
+        }
     }
     auto geti = [&](const char * k, int64_t def) -> int64_t {
         auto it = cfg.find(k);
         return it != cfg.end() && it->is_number_integer() ? it->get<int64_t>() : def;
     };
-    f.arch = cfg.value("model_type", "");
-    f.name = cfg.value("_name_or_path", "");
+    auto gets = [&](const char * k) {
+        auto it = cfg.find(k);
+        return it != cfg.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    f.arch = gets("model_type");
+    f.name = gets("_name_or_path");
     f.heads = geti("num_attention_heads", 0);
     f.embedding = geti("hidden_size", 0);
     f.layers = geti("num_hidden_layers", 0);

@@ -10,6 +10,7 @@
 #include "model/tokenizer.h"
 
 #include "base/error.h"
+#include "base/json_read.h"
 #include "io/gguf.h"
 #include "model/unicode.h"
 
@@ -19,6 +20,7 @@
 #include <fstream>
 #include <queue>
 #include <unordered_map>
+#include <sys/stat.h>
 
 namespace attnlab {
 
@@ -627,6 +629,10 @@ namespace {
 
 using json = nlohmann::json;
 
+// Unused ids a tokenizer.json may leave below its largest id (real files leave
+// none; each costs a slot).
+const int64_t k_max_id_gap = 1 << 16;
+
 // The pre-tokenizer of a tokenizer.json, reduced to the cases we split by hand.
 pre_kind pre_from_json(const std::string & file, const json & pt, std::string & name) {
     const std::string field = "pre_tokenizer";
@@ -702,14 +708,7 @@ bpe_tokenizer bpe_tokenizer::from_tokenizer_json(const std::string & path) {
     impl & m = *tok.p_;
     m.source = path;
 
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw input_error(path, "file", "cannot open");
-    json doc;
-    try {
-        doc = json::parse(in);
-    } catch (const json::exception & e) {
-        throw input_error(path, "json", std::string("malformed JSON: ") + e.what());
-    }
+    const json doc = json_read_file(path, "json");
     if (!doc.is_object()) throw input_error(path, "json", "top level is not an object");
 
     try {
@@ -766,6 +765,14 @@ bpe_tokenizer bpe_tokenizer::from_tokenizer_json(const std::string & path) {
             max_id = std::max(max_id, a["id"].get<int64_t>());
         }
         if (max_id < 0) throw input_error(path, "model.vocab", "empty vocabulary");
+        // Every id up to the largest gets a slot: bound the gaps so a small
+        // file cannot ask for 2^24 slots (1.5 GB for one id in a 39 KB file).
+        const int64_t n_listed = int64_t(model["vocab"].size() + added.size());
+        if (max_id >= n_listed + k_max_id_gap) {
+            throw input_error(path, "model.vocab", "largest token id " + std::to_string(max_id) + " leaves more than " +
+                                                       std::to_string(k_max_id_gap) + " unused ids beyond the " +
+                                                       std::to_string(n_listed) + " listed tokens");
+        }
         m.tokens.assign(size_t(max_id + 1), std::string());
         m.kinds.assign(size_t(max_id + 1), TOK_UNUSED);
         for (auto it = model["vocab"].begin(); it != model["vocab"].end(); ++it) {
@@ -815,9 +822,9 @@ bpe_tokenizer bpe_tokenizer::from_tokenizer_json(const std::string & path) {
     // bos/eos names live in tokenizer_config.json next to tokenizer.json, when present.
     const size_t slash = path.find_last_of('/');
     const std::string cfg_path = (slash == std::string::npos ? std::string() : path.substr(0, slash + 1)) + "tokenizer_config.json";
-    std::ifstream cfg_in(cfg_path, std::ios::binary);
-    if (cfg_in) {
-        const json cfg = json::parse(cfg_in, nullptr, false);
+    struct stat cfg_st {};
+    if (::stat(cfg_path.c_str(), &cfg_st) == 0) {
+        const json cfg = json_read_file(cfg_path, "json");
         if (cfg.is_object()) {
             auto lookup = [&](const char * k) -> int32_t {
                 if (!cfg.contains(k)) return -1;
