@@ -124,6 +124,7 @@ int run_verify(const snapshot_args & a) {
     });
     const size_t compared = count_leaves(r.recorded["metrics"]);
     if (!a.json) {
+        for (const std::string & n : r.notes) std::fprintf(stderr, "note: %s\n", n.c_str());
         print_verify(r, compared);
         return r.ok() ? 0 : 1;
     }
@@ -132,6 +133,8 @@ int run_verify(const snapshot_args & a) {
     print_json({{"ok", r.ok()},
                 {"dir", a.dir},
                 {"threads", r.recorded["threads"]},
+                {"threads_used", r.threads},
+                {"notes", r.notes},
                 {"metrics_compared", compared},
                 {"diffs", diffs},
                 {"files_differ", r.files_differ},

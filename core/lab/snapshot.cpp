@@ -14,6 +14,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <thread>
 #include <signal.h>
 #include <sstream>
 #include <sys/stat.h>
@@ -22,6 +23,7 @@
 #include <omp.h>
 
 #include "base/error.h"
+#include "base/json_read.h"
 #include "base/sha256.h"
 #include "base/job.h"
 
@@ -131,10 +133,8 @@ bool dir_is_empty(const std::string & dir) {
 // A directory "looks like" a snapshot when its manifest parses and names our
 // schema; the full check (hashes) is snapshot_read's.
 bool looks_like_snapshot(const std::string & dir) {
-    std::ifstream f(dir + "/" + manifest_name, std::ios::binary);
-    if (!f) return false;
     try {
-        const nlohmann::json m = nlohmann::json::parse(f);
+        const nlohmann::json m = json_read_file(dir + "/" + manifest_name, "json");
         return m.is_object() && m.value("schema", std::string()) == snapshot_schema;
     } catch (const std::exception &) {
         return false;
@@ -180,7 +180,8 @@ std::vector<std::string> walk_files(const std::string & root) {
     for (; it != end; it.increment(ec)) {
         if (ec) throw input_error(root, "dir", "cannot list: " + ec.message());
         const fs::file_status st = it->symlink_status();
-        const std::string rel = fs::relative(it->path(), root).generic_string();
+        // lexically: fs::relative resolves symlinks and would name the target, not the link
+        const std::string rel = it->path().lexically_relative(root).generic_string();
         if (fs::is_directory(st)) continue;
         if (!fs::is_regular_file(st)) throw input_error(root + "/" + rel, "file", "not a regular file (symlinks and special files are not allowed in a snapshot)");
         out.push_back(rel);
@@ -411,14 +412,10 @@ nlohmann::json snapshot_read(const std::string & dir_in) {
         throw input_error(dir, "dir", "an uncommitted staging directory of an interrupted export, not a snapshot");
     }
     const std::string mpath = dir + "/" + manifest_name;
-    std::ifstream f(mpath, std::ios::binary);
-    if (!f) throw input_error(mpath, "manifest", "missing: not a snapshot, or an export that never finished");
-    nlohmann::json m;
-    try {
-        m = nlohmann::json::parse(f);
-    } catch (const std::exception & e) {
-        throw input_error(mpath, "json", std::string("invalid or truncated JSON: ") + e.what());
+    if (!fs::exists(fs::symlink_status(mpath, ec))) {
+        throw input_error(mpath, "manifest", "missing: not a snapshot, or an export that never finished");
     }
+    const nlohmann::json m = json_read_file(mpath, "json");
     if (!m.is_object()) throw input_error(mpath, "json", "not a JSON object");
     if (!m.contains("schema") || !m["schema"].is_string()) throw input_error(mpath, "schema", "missing");
     if (m["schema"] != snapshot_schema) {
@@ -431,9 +428,8 @@ nlohmann::json snapshot_read(const std::string & dir_in) {
     if (!m.contains("created_utc") || !m["created_utc"].is_string()) throw input_error(mpath, "created_utc", "missing or not a string");
     if (!m.contains("metrics") || !m["metrics"].is_object()) throw input_error(mpath, "metrics", "missing or not an object");
     if (m.contains("scenario") && !m["scenario"].is_object()) throw input_error(mpath, "scenario", "not an object");
-    if (m.contains("threads") && (!m["threads"].is_number_integer() || m["threads"].get<int64_t>() < 1)) {
-        throw input_error(mpath, "threads", "not a positive integer");
-    }
+    // checked, never narrowed: 4294967297 is out of range, not 1
+    if (m.contains("threads")) (void)json_int_in(mpath, "threads", m["threads"], 1, k_snapshot_max_threads);
     if (!m.contains("files") || !m["files"].is_array()) throw input_error(mpath, "files", "missing or not an array");
 
     std::set<std::string> listed;
@@ -524,7 +520,16 @@ snapshot_verify_result snapshot_verify(const std::string & dir, const snapshot_r
         out = tmp.path + "/rerun";
     }
     {
-        omp_threads_scope threads(r.recorded["threads"].get<int>());
+        // The recorded count (checked by snapshot_read), capped to this
+        // machine: more threads than hardware threads only oversubscribes.
+        const int64_t want = r.recorded["threads"].get<int64_t>();
+        const int64_t hw = std::max<int64_t>(1, (int64_t)std::thread::hardware_concurrency());
+        r.threads = (int)std::min(want, hw);
+        if (r.threads < want) {
+            r.notes.push_back("recorded with " + std::to_string(want) + " threads; this machine runs " + std::to_string(hw) +
+                              ", so sums that depend on the thread count may differ");
+        }
+        omp_threads_scope threads(r.threads);
         runner(r.recorded["scenario"], out, progress);
     }
     r.rerun = snapshot_read(out);
@@ -632,7 +637,10 @@ snapshot_summary snapshot_summarize(const nlohmann::json & m) {
     if (m.is_object() && m.contains("methods") && m["methods"].is_array()) {
         for (const auto & x : m["methods"]) s.methods.push_back(x.is_string() ? x.get<std::string>() : x.dump());
     }
-    if (m.is_object() && m.contains("threads") && m["threads"].is_number_integer()) s.threads = m["threads"].get<int>();
+    if (m.is_object() && m.contains("threads") && m["threads"].is_number_integer()) {
+        const int64_t t = m["threads"].get<int64_t>();
+        s.threads = t >= 1 && t <= k_snapshot_max_threads ? (int)t : 0;
+    }
     if (m.is_object() && m.contains("files") && m["files"].is_array()) {
         s.n_files = m["files"].size();
         for (const auto & f : m["files"]) {

@@ -132,12 +132,17 @@ std::vector<snapshot_diff> snapshot_compare_metrics(const nlohmann::json & recor
 using snapshot_runner =
     std::function<void(const nlohmann::json & scenario, const std::string & out_dir, job_progress * progress)>;
 
+// The largest thread count a manifest may record.
+constexpr int64_t k_snapshot_max_threads = 4096;
+
 struct snapshot_verify_result {
     nlohmann::json recorded;                 // manifest of the snapshot
     nlohmann::json rerun;                    // manifest of the re-run
     std::vector<snapshot_diff> diffs;        // metrics and input hashes that differ (verify fails)
     std::vector<std::string> files_differ;   // files present in both with other bytes (informational)
     std::string rerun_dir;                   // kept only when keep_dir was given
+    int threads = 0;                         // threads the re-run used (recorded, capped to the machine)
+    std::vector<std::string> notes;          // e.g. the thread count was capped
     bool ok() const { return diffs.empty(); }
 };
 // keep_dir: where the re-run goes and stays ("" = a temporary directory,

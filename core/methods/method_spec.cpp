@@ -24,6 +24,23 @@ bool is_ident(const std::string & s) {
     return true;
 }
 
+// How deep specs nest: a value that is itself a spec ("inner=block_topk:B=64")
+// is one level more. Counted on the text before anything is split or copied,
+// so an 8,500-level spec costs one scan, not gigabytes of nested copies.
+int spec_depth(const std::string & text) {
+    int depth = 1;
+    for (size_t i = 0; i < text.size(); ++i) {
+        if (text[i] != '=') continue;
+        size_t j = i + 1;
+        while (j < text.size() && std::isspace((unsigned char) text[j])) ++j;
+        const size_t id = j;
+        while (j < text.size() && (std::isalnum((unsigned char) text[j]) || text[j] == '_')) ++j;
+        while (j < text.size() && std::isspace((unsigned char) text[j])) ++j;
+        if (j > id && j < text.size() && text[j] == ':') ++depth;
+    }
+    return depth;
+}
+
 } // namespace
 
 const std::string * method_spec::find(const std::string & key) const {
@@ -34,6 +51,12 @@ const std::string * method_spec::find(const std::string & key) const {
 }
 
 method_spec method_spec_parse(const std::string & text) {
+    const int depth = spec_depth(text);
+    if (depth > k_method_spec_max_depth) {
+        const std::string shown = text.size() > 80 ? text.substr(0, 80) + "..." : text;
+        throw input_error(shown, "nesting", "specs nested " + std::to_string(depth) + " deep; at most " +
+                                                std::to_string(k_method_spec_max_depth) + " allowed");
+    }
     method_spec s;
     s.text = text;
     const size_t colon = text.find(':');

@@ -16,8 +16,12 @@ struct method_spec {
     const std::string * find(const std::string & key) const;
 };
 
+// Specs nest (max_keys:inner=...) at most this deep.
+constexpr int k_method_spec_max_depth = 8;
+
 // Throws input_error(text, field, msg): field "name" for a bad name, the key
-// for an empty/duplicate key or a missing '=' or value.
+// for an empty/duplicate key or a missing '=' or value, "nesting" for a spec
+// nested deeper than k_method_spec_max_depth.
 method_spec method_spec_parse(const std::string & text);
 std::string method_spec_format(const method_spec & s);
 
