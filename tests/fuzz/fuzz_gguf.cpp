@@ -1,10 +1,8 @@
 // libFuzzer target for the GGUF reader (input: fuzz_input.h): mmap,
 // header, metadata, tensor infos, bounds, then dequantisation of each tensor.
 // Anything but success or input_error is a bug.
-//   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -Icore -Itests/fuzz \
-//     core/base/mapped_file.cpp core/io/gguf.cpp core/io/ggml_quants.cpp \
-//     tests/fuzz/fuzz_gguf.cpp -o /tmp/fuzz_gguf
-//   /tmp/fuzz_gguf -max_total_time=60 tests/fuzz_corpus/gguf
+//   cmake --preset fuzz && cmake --build build-fuzz --target fuzz_gguf
+//   build-fuzz/fuzz_gguf -runs=1000000 /tmp/corpus tests/fuzz_corpus/gguf
 #include "base/error.h"
 #include "fuzz_input.h"
 #include "io/gguf.h"

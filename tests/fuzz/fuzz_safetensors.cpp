@@ -3,10 +3,8 @@
 // exactly as on disk: mmap, header length, JSON header, every tensor entry,
 // then float conversion of each float tensor. Anything but success or
 // input_error is a bug.
-//   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -Icore -Itests/fuzz \
-//     core/base/mapped_file.cpp core/base/atomic_write.cpp core/io/ggml_quants.cpp core/io/safetensors.cpp \
-//     tests/fuzz/fuzz_safetensors.cpp -o /tmp/fuzz_safetensors
-//   /tmp/fuzz_safetensors -max_total_time=60 tests/fuzz_corpus/safetensors
+//   cmake --preset fuzz && cmake --build build-fuzz --target fuzz_safetensors
+//   build-fuzz/fuzz_safetensors -runs=1000000 /tmp/corpus tests/fuzz_corpus/safetensors
 #include "base/error.h"
 #include "fuzz_input.h"
 #include "io/safetensors.h"
