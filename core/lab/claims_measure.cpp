@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "base/error.h"
+#include "base/read_file.h"
 #include "data/capture.h"
 #include "data/corpus.h"
 #include "base/job.h"
@@ -58,7 +59,7 @@ std::vector<bench_row> bench_read(const std::string & dir) {
     closedir(d);
     std::sort(files.begin(), files.end());
     for (const auto & f : files) {
-        std::ifstream in(dir + "/" + f);
+        std::istringstream in(read_file(dir + "/" + f, "file", 16u << 20));
         std::string line;
         bool table = false;
         while (std::getline(in, line)) {

@@ -23,6 +23,7 @@
 #include <omp.h>
 
 #include "base/error.h"
+#include "base/read_file.h"
 #include "base/json_read.h"
 #include "base/sha256.h"
 #include "base/job.h"
@@ -321,6 +322,8 @@ std::string snapshot_writer::path(const std::string & rel) {
 
 void snapshot_writer::add_copy(const std::string & src, const std::string & rel) {
     const std::string dst = path(rel);
+    uint64_t src_bytes = 0;
+    ::close(open_regular_file(src, "file", &src_bytes)); // a FIFO or device is refused, not copied forever
     std::ifstream in(src, std::ios::binary);
     if (!in) throw input_error(src, "file", "cannot read");
     std::ofstream out(dst, std::ios::binary | std::ios::trunc);

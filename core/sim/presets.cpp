@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <fstream>
 #include <sstream>
+#include <sys/stat.h>
 
 #include <nlohmann/json.hpp>
 
@@ -116,8 +117,8 @@ std::string resolve(const std::string & name_or_path, const std::string & dir, c
     if (looks_like_path(name_or_path)) return name_or_path;
     const std::string base = dir.empty() ? preset_dir() : dir;
     std::string path = base + "/" + kind + "/" + name_or_path + ".json";
-    std::ifstream f(path);
-    if (!f) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
         std::string known;
         for (const std::string & s : preset_list(kind, base)) known += (known.empty() ? "" : ", ") + s;
         throw input_error(name_or_path, kind, "no such preset in " + base + "/" + kind + " (known: " + (known.empty() ? "none" : known) + ")");
