@@ -337,6 +337,10 @@ TEST_CASE("method specs nest at most 8 deep", "[hostile]") {
     CHECK(method_create(nested(k_method_spec_max_depth))->name() == "max_keys");
     const std::string nine = nested(k_method_spec_max_depth + 1);
     expect_refused([&] { method_spec_parse(nine); }, nine.substr(0, 80) + "...", "nesting", "at most 8");
+    // wrapped values (method_spec_nest's "(...)") nest the same
+    std::string wrapped_nine = "block_topk:B=64";
+    for (int i = 1; i <= k_method_spec_max_depth; ++i) wrapped_nine = "max_keys:k=4,inner=(" + wrapped_nine + ")";
+    expect_refused([&] { method_spec_parse(wrapped_nine); }, wrapped_nine.substr(0, 80) + "...", "nesting", "at most 8");
     // 8,500 levels: one scan and a short error, not gigabytes
     const std::string huge = nested(8500);
     try {

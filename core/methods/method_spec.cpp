@@ -32,7 +32,8 @@ int spec_depth(const std::string & text) {
     for (size_t i = 0; i < text.size(); ++i) {
         if (text[i] != '=') continue;
         size_t j = i + 1;
-        while (j < text.size() && std::isspace((unsigned char) text[j])) ++j;
+        // a nested value may be wrapped: "inner=(block_topk:rho=0.2|B=64)"
+        while (j < text.size() && (std::isspace((unsigned char) text[j]) || text[j] == '(')) ++j;
         const size_t id = j;
         while (j < text.size() && (std::isalnum((unsigned char) text[j]) || text[j] == '_')) ++j;
         while (j < text.size() && std::isspace((unsigned char) text[j])) ++j;
