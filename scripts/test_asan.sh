@@ -19,7 +19,7 @@ t1=$(date +%s)
 export ATTNLAB_REQUIRE_ASSETS=1 ATTNLAB_SANITIZED=1
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-labels=${ATTNLAB_ASAN_LABELS:-'^(attention|corpus|io|methods|outputs|sim|snapshot|sweep|tokenizer|trace)$'}
+labels=${ATTNLAB_ASAN_LABELS:-'^(attention|corpus|fuzz|hostile|io|methods|outputs|sim|snapshot|sweep|tokenizer|trace)$'}
 ctest --preset asan -j2 -L "$labels"
 t2=$(date +%s)
 echo "asan: build $((t1 - t0)) s, tests $((t2 - t1)) s"
