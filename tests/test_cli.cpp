@@ -15,27 +15,11 @@
 
 namespace {
 
-struct run_result {
-    int code = -1;
-    std::string out; // stdout + stderr
-};
-
-std::string cli_path() {
-    const char * e = std::getenv("ATTNLAB_CLI");
-    return e ? e : attnlab::data_path("build/attnlab-cli");
-}
+using attnlab_test::cli_path;
+using attnlab_test::run_result;
 
 run_result run_cli(const std::string & args, bool merge_stderr = true) {
-    std::string cmd = cli_path() + " " + args + (merge_stderr ? " 2>&1" : " 2>/dev/null");
-    run_result r;
-    FILE * p = popen(cmd.c_str(), "r");
-    REQUIRE(p);
-    std::array<char, 4096> buf{};
-    size_t n;
-    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-    int st = pclose(p);
-    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
+    return attnlab_test::run_sh(cli_path() + " " + args, merge_stderr);
 }
 
 bool have_cli() {

@@ -15,27 +15,9 @@
 
 namespace {
 
-struct run_result {
-    int code = -1;
-    std::string out;   // stdout + stderr
-};
-
-std::string cli_path() {
-    const char * e = std::getenv("ATTNLAB_CLI");
-    return e ? e : attnlab::data_path("build/attnlab-cli");
-}
-
-run_result run_sh(const std::string & cmd) {
-    run_result r;
-    FILE * p = popen((cmd + " 2>&1").c_str(), "r");
-    REQUIRE(p);
-    std::array<char, 4096> buf{};
-    size_t n;
-    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-    const int st = pclose(p);
-    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
-}
+using attnlab_test::cli_path;
+using attnlab_test::run_result;
+using attnlab_test::run_sh;
 
 run_result run_cli(const std::string & args) { return run_sh(cli_path() + " " + args); }
 

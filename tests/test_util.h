@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <array>
+#include <cstdio>
 #include <random>
 #include <string>
 #include <vector>
@@ -15,6 +17,7 @@
 #include "base/data_path.h"
 
 #include <catch2/catch.hpp>
+#include <sys/wait.h>
 
 namespace attnlab_test {
 
@@ -94,6 +97,32 @@ inline std::vector<char> selection_mask(const attnlab::selection & s) {
                 for (int j = s.blk_cols[t] * B; j < std::min(L, s.blk_cols[t] * B + B); ++j)
                     if (!(s.causal && j > i)) m[(size_t) i * L + j] = 1;
     return m;
+}
+
+// ---- running commands (the CLI tests) ----
+
+struct run_result {
+    int code = -1;
+    std::string out;   // stdout, and stderr unless discarded
+};
+
+// The CLI under test: $ATTNLAB_CLI (ctest sets it), else build/attnlab-cli.
+inline std::string cli_path() {
+    const char * e = std::getenv("ATTNLAB_CLI");
+    return e ? e : attnlab::data_path("build/attnlab-cli");
+}
+
+// A shell command's exit code and output (stderr merged, or discarded).
+inline run_result run_sh(const std::string & cmd, bool merge_stderr = true) {
+    run_result r;
+    FILE * p = popen((cmd + (merge_stderr ? " 2>&1" : " 2>/dev/null")).c_str(), "r");
+    REQUIRE(p);
+    std::array<char, 4096> buf{};
+    size_t n;
+    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+    const int st = pclose(p);
+    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return r;
 }
 
 } // namespace attnlab_test
