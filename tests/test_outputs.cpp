@@ -72,15 +72,7 @@ sweep_row fake_row(const sweep_task & t, double ppl) {
     return r;
 }
 
-input_error expect_input_error(const std::function<void()> & f) {
-    try {
-        f();
-    } catch (const input_error & e) {
-        return e;
-    }
-    FAIL("no input_error thrown");
-    return input_error("", "", "");
-}
+using attnlab_test::expect_input_error;
 
 } // namespace
 

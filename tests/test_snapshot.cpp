@@ -71,16 +71,7 @@ nlohmann::json write_example(const std::string & dir, bool overwrite = false, co
     return w.commit(base_manifest());
 }
 
-template <typename F>
-input_error expect_input_error(F && f) {
-    try {
-        f();
-    } catch (const input_error & e) {
-        return e;
-    }
-    FAIL("no input_error thrown");
-    return input_error("", "", "");
-}
+using attnlab_test::expect_input_error;
 
 // pid of a process that has exited (for "killed writer" leftovers).
 pid_t dead_pid() {

@@ -15,6 +15,7 @@
 #include "attention/attention.h"
 #include "attention/selection.h"
 #include "base/data_path.h"
+#include "base/error.h"
 
 #include <catch2/catch.hpp>
 #include <sys/wait.h>
@@ -123,6 +124,18 @@ inline run_result run_sh(const std::string & cmd, bool merge_stderr = true) {
     const int st = pclose(p);
     r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
     return r;
+}
+
+// The input_error f throws (a test failure when it throws none), for
+// checking the file and field an error names.
+template <typename F> attnlab::input_error expect_input_error(F && f) {
+    try {
+        f();
+    } catch (const attnlab::input_error & e) {
+        return e;
+    }
+    FAIL("no input_error thrown");
+    return attnlab::input_error("", "", "");
 }
 
 } // namespace attnlab_test
