@@ -203,7 +203,10 @@ private:
     struct layer_w {
         dev_buf attn_norm, ffn_norm, wqkv, wo, wgu, wdown;
     };
-    enum class sel_mode { dense, gate, host };
+    // host_attend: the method's whole attention on the host (its attention
+    // adds more than exact attention on the selection, e.g. spa's low-rank
+    // term): explicit, timed and reported as selection_path "host_attention".
+    enum class sel_mode { dense, gate, host, host_attend };
 
     // y[n, out] (fp32, row-major) = beta * y + x[n, in] (bf16) * W[out, in]^T (bf16).
     // Column-major view: y^T (out x n) = op_T(W as in x out) * x^T (in x n).
@@ -262,7 +265,7 @@ private:
     // Host selection: time and densities summed over layers, the qkv download,
     // the largest layer's tile arrays and how many layers needed token masks.
     struct host_acc {
-        double gate_s = 0.0, bd = 0.0, td = 0.0;
+        double gate_s = 0.0, attend_s = 0.0, bd = 0.0, td = 0.0;
         std::vector<float> qkv;
         int64_t mask_bytes = 0;
         int masked_layers = 0;
@@ -271,10 +274,10 @@ private:
     sel_plan plan_selection(const sparse_method * method) const {
         sel_plan p;
         if (!method) return p;
-        if (!method->attends_selection_only())
-            throw std::invalid_argument("llama_gpu: " + method->spec() +
-                                        ": its attention adds more than exact attention on the selection (a low-rank "
-                                        "term); the GPU pass does not compute that yet (use --device cpu)");
+        if (!method->attends_selection_only()) {
+            p.mode = sel_mode::host_attend;
+            return p;
+        }
         const gpu_selector g = method->gpu_selection();
         const bool block_ok = !flash_ || g.block == 64 || g.block == 128;
         if (g.kind == gpu_selector::dense) return p;
@@ -333,9 +336,10 @@ private:
         const sel_plan plan = plan_selection(method);
         stats_ = llama_gpu_stats{};
         stats_.attention_path = flash_ ? "flash" : "reference";
-        stats_.selection_path = plan.mode == sel_mode::dense ? "dense"
-                                : plan.mode == sel_mode::gate ? (plan.gate ? "gpu_learned_gate" : "gpu_gate")
-                                                              : "host";
+        stats_.selection_path = plan.mode == sel_mode::dense         ? "dense"
+                                : plan.mode == sel_mode::gate        ? (plan.gate ? "gpu_learned_gate" : "gpu_gate")
+                                : plan.mode == sel_mode::host_attend ? "host_attention"
+                                                                     : "host";
         if (record_) rec_.assign(c_.n_layer, {});
         else rec_.clear();
         dev_bytes::peak() = dev_bytes::live();
@@ -361,7 +365,8 @@ private:
             ck(cudaEventRecord(ev[0], st_), "event");
             const layer_sel sel = select_layer(plan, method, il, n, scale, host);
             ck(cudaEventRecord(ev[1], st_), "event");
-            attend_layer(sel, n, scale);
+            if (plan.mode == sel_mode::host_attend) host_attend(*method, il, n, scale, host);
+            else attend_layer(sel, n, scale);
             ck(cudaEventRecord(ev[2], st_), "event");
             linear(att_.p, n, H_ * D_, w.wo, E_, x_.as<float>(), 1.0f);
             feed_forward(w, n);
@@ -478,6 +483,12 @@ private:
             stats_.block_density = host.bd / c_.n_layer;
             stats_.token_density = host.td / c_.n_layer;
             if (host.masked_layers > 0) stats_.selection_path = "host+token_masks";
+        } else if (plan.mode == sel_mode::host_attend) {
+            // host wall times: the events bracket the host's work, not the GPU's
+            stats_.gate_s = host.gate_s;
+            stats_.attention_s = host.attend_s;
+            stats_.block_density = host.bd / c_.n_layer;
+            stats_.token_density = host.td / c_.n_layer;
         }
         stats_.device_bytes_peak = dev_bytes::peak();
         stats_.selection_bytes = plan.mode == sel_mode::gate
@@ -486,7 +497,9 @@ private:
     }
 
     // The observer's view of layer il: post-RoPE Q/K/V split out of qkv_.
-    void observe_layer(int il, int n, float scale) {
+    // Post-RoPE Q/K/V of the current layer to the host (obs_q_/obs_k_/obs_v_,
+    // layouts of attention_layer_io), out of the interleaved qkv_.
+    void split_qkv(int n) {
         obs_qkv_.resize((size_t)n * C_);
         ck(cudaMemcpyAsync(obs_qkv_.data(), qkv_.p, obs_qkv_.size() * 4, cudaMemcpyDeviceToHost, st_), "copy qkv");
         ck(cudaStreamSynchronize(st_), "qkv");
@@ -500,6 +513,10 @@ private:
             std::copy(row + q, row + q + kv, obs_k_.data() + (size_t)t * kv);
             std::copy(row + q + kv, row + q + 2 * kv, obs_v_.data() + (size_t)t * kv);
         }
+    }
+
+    // The host view of layer il after split_qkv (out null).
+    attention_layer_io host_layer_io(int il, int n, float scale) const {
         attention_layer_io io;
         io.layer = il;
         io.n_tokens = n;
@@ -511,7 +528,13 @@ private:
         io.q = obs_q_.data();
         io.k = obs_k_.data();
         io.v = obs_v_.data();
-        observer_->on_qkv(io);
+        return io;
+    }
+
+    // The observer's view of layer il.
+    void observe_layer(int il, int n, float scale) {
+        split_qkv(n);
+        observer_->on_qkv(host_layer_io(il, n, scale));
     }
 
     void record_gate(int il, int n, int B, int nb) {
@@ -603,6 +626,46 @@ private:
         sel.max_kv = t.max_kv;
     }
 
+    // The whole attention of layer il on the host (sel_mode::host_attend):
+    // post-RoPE Q/K/V down, the method's select() and attend() as the CPU
+    // forward pass runs them (score function included), the output up as
+    // bf16 into att_. Selection and attention are timed apart.
+    void host_attend(const sparse_method & m, int il, int n, float scale, host_acc & host) {
+        const auto t0 = std::chrono::steady_clock::now();
+        split_qkv(n);
+        attention_layer_io io = host_layer_io(il, n, scale);
+        std::vector<selection> sels(H_);
+        std::vector<std::string> errs(H_);
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int h = 0; h < H_; ++h) {
+            try {
+                sels[h] = m.select(head_inputs_of(io, h));
+            } catch (const std::exception & e) {
+                errs[h] = e.what();
+            }
+        }
+        for (const auto & e : errs)
+            if (!e.empty()) throw std::runtime_error("llama_gpu: " + m.spec() + ": " + e);
+        for (int h = 0; h < H_; ++h) {
+            host.bd += selection_block_density(sels[h]) / H_;
+            host.td += selection_token_density(sels[h]) / H_;
+            if (record_)
+                rec_[il].push_back({sels[h].block, sels[h].blk_ptr, sels[h].blk_cols, sels[h].token_level, sels[h].tok_ptr,
+                                    sels[h].tok_cols});
+        }
+        const auto t1 = std::chrono::steady_clock::now();
+        host_out_.assign((size_t)n * H_ * D_, 0.0f);
+        io.out = host_out_.data();
+        m.attend(io, sels.data(), score_);
+        host_att_.resize(host_out_.size());
+        for (size_t i = 0; i < host_out_.size(); ++i) host_att_[i] = f32_to_bf16(host_out_[i]);
+        ck(cudaMemcpyAsync(att_.p, host_att_.data(), host_att_.size() * 2, cudaMemcpyHostToDevice, st_), "copy attention");
+        ck(cudaStreamSynchronize(st_), "upload attention");
+        const auto t2 = std::chrono::steady_clock::now();
+        host.gate_s += std::chrono::duration<double>(t1 - t0).count();
+        host.attend_s += std::chrono::duration<double>(t2 - t1).count();
+    }
+
     llama_config c_;
     int H_ = 0, Hk_ = 0, D_ = 0, E_ = 0, F_ = 0, V_ = 0, C_ = 0;
     bool flash_ = true;
@@ -620,7 +683,8 @@ private:
     std::vector<std::vector<recorded_blocks>> rec_;
     attention_hook * observer_ = nullptr;
     score_fn score_;   // of the call in progress
-    std::vector<float> obs_qkv_, obs_q_, obs_k_, obs_v_;
+    std::vector<float> obs_qkv_, obs_q_, obs_k_, obs_v_, host_out_;
+    std::vector<uint16_t> host_att_;
 };
 
 } // namespace

@@ -2,10 +2,10 @@
 # The default model's real weights on the GPU machine, which one device call
 # can carry only part of (64 MiB a call; the GGUF is 98 MB): split here, carry
 # one part per call while the machine stays warm, join and check there.
-#   here:    scripts/gpu_model.sh split          # .gpu_model/part1, part2 + sha256
-#   call 1:  carry [".gpu_model/part1", ...]:  bash scripts/gpu_model.sh receive 1
-#   call 2:  carry [".gpu_model/part2", ...]:  bash scripts/gpu_model.sh receive 2
-#            -> $GPU_MODEL_DIR/SmolLM2-135M-Instruct.Q4_1.gguf, sha256 checked
+#   here:    scripts/gpu_model.sh split [N]      # .gpu_model/part1..partN (N = 2 by default)
+#   call i:  carry [".gpu_model/parti", ...]:  bash scripts/gpu_model.sh receive i
+#            after the last part -> $GPU_MODEL_DIR/SmolLM2-135M-Instruct.Q4_1.gguf, sha256 checked
+# Three parts leave room beside each for the prebuilt binaries (scripts/gpu_bin.sh).
 # Parts are copied outside the checkout (GPU_MODEL_DIR, default /root/model):
 # a later call that does not carry .gpu_model loses it, files outside stay.
 # A part and the checkout leave little room under the limit, so the
@@ -24,23 +24,29 @@ split)
     mkdir -p .gpu_model
     src=assets/models/$FILE
     echo "$SHA  $src" | sha256sum -c --quiet -
+    n=${2:-2}
+    [[ "$n" =~ ^[1-9]$ ]] || { echo "gpu_model: N must be 1..9" >&2; exit 2; }
+    rm -f .gpu_model/part*
     size=$(stat -c %s "$src")
-    half=$(( (size + 1) / 2 ))
-    head -c "$half" "$src" > .gpu_model/part1
-    tail -c +"$(( half + 1 ))" "$src" > .gpu_model/part2
+    chunk=$(( (size + n - 1) / n ))
+    split -b "$chunk" -d -a 1 "$src" .gpu_model/tmp.
+    for i in $(seq 0 $(( n - 1 ))); do mv ".gpu_model/tmp.$i" ".gpu_model/part$(( i + 1 ))"; done
+    echo "$n" > .gpu_model/count
     ls -l .gpu_model ;;
 receive)
     n=${2:?part number}
     mkdir -p "$DIR"
+    total=$(cat .gpu_model/count 2>/dev/null || echo 2)
     cp ".gpu_model/part$n" "$DIR/part$n"
-    if [ -f "$DIR/part1" ] && [ -f "$DIR/part2" ]; then
-        cat "$DIR/part1" "$DIR/part2" > "$DIR/$FILE.tmp"
+    have=0; for i in $(seq 1 "$total"); do [ -f "$DIR/part$i" ] && have=$(( have + 1 )); done
+    if [ "$have" = "$total" ]; then
+        for i in $(seq 1 "$total"); do cat "$DIR/part$i"; done > "$DIR/$FILE.tmp"
         echo "$SHA  $DIR/$FILE.tmp" | sha256sum -c --quiet - || { echo "gpu_model: sha256 mismatch" >&2; exit 1; }
         mv "$DIR/$FILE.tmp" "$DIR/$FILE"
-        rm -f "$DIR/part1" "$DIR/part2"
+        rm -f "$DIR"/part[0-9]
         echo "gpu_model: $DIR/$FILE (sha256 ok)"
     else
-        echo "gpu_model: part $n of 2 in $DIR"
+        echo "gpu_model: part $n of $total in $DIR ($have there)"
     fi ;;
 pack)
     grep -qx '/.gpu_pack/' .git/info/exclude 2>/dev/null || echo '/.gpu_pack/' >> .git/info/exclude
@@ -56,5 +62,5 @@ unpack)
     [ -d .oldk ] || [ ! -f .gpu_pack/oldk.tar.xz ] || tar -xJf .gpu_pack/oldk.tar.xz
     echo "gpu_model: unpacked .deps, assets/text/kjv.txt$([ -d .oldk ] && echo ', .oldk')" ;;
 *)
-    echo "usage: $0 split | pack | receive 1|2 | unpack" >&2; exit 2 ;;
+    echo "usage: $0 split [N] | pack | receive I | unpack" >&2; exit 2 ;;
 esac

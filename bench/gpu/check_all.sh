@@ -16,16 +16,23 @@ mkdir -p "$OUT" "$BUILD"
 for d in /usr/local/cuda/lib64 /usr/local/cuda/lib; do [ -d "$d" ] && export LD_LIBRARY_PATH=$d:${LD_LIBRARY_PATH:-}; done
 [ -d "$ROOT/.deps/include" ] && export CPATH=$ROOT/.deps/include${CPATH:+:$CPATH}
 t0=$(date +%s)
-echo "== build"
-cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DATTNLAB_GUI=OFF -DATTNLAB_BENCH=OFF -DATTNLAB_NATIVE=OFF \
-    -DATTNLAB_CUDA_ARCHS=90a -DATTNLAB_DEPS_DIR="$ROOT/.deps" >"$OUT/cmake.log" 2>&1 || { tail -30 "$OUT/cmake.log"; exit 1; }
-nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Xcompiler -fPIC -shared -Ikernels -Icore \
-    kernels/attention.cu kernels/block_topk_gate.cu -o "$BUILD/libattnlab_kernels.so" >"$OUT/so.log" 2>&1 &
-so_pid=$!
-cmake --build "$BUILD" -j"$(nproc)" --target attnlab_cuda_tests attnlab_cuda_model_tests attnlab-cli bench_llama_gpu \
-    >"$OUT/build.log" 2>&1 || { grep -E "error" -A3 "$OUT/build.log" | head -60; exit 1; }
-wait $so_pid || { tail -30 "$OUT/so.log"; exit 1; }
-echo "built in $(( $(date +%s) - t0 )) s"
+# SKIP_BUILD=1 with BUILD=$GPU_BIN_DIR: binaries prebuilt elsewhere (scripts/gpu_bin.sh),
+# used when they run here; otherwise build.
+[ -d "$BUILD/lib" ] && export LD_LIBRARY_PATH=$BUILD/lib:${LD_LIBRARY_PATH:-}
+if [ "${SKIP_BUILD:-0}" = 1 ] && "$BUILD/attnlab-cli" --version >/dev/null 2>&1; then
+  echo "== prebuilt binaries in $BUILD (commit $(cut -c1-10 "$BUILD/COMMIT" 2>/dev/null))"
+else
+  echo "== build"
+  cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DATTNLAB_GUI=OFF -DATTNLAB_BENCH=OFF -DATTNLAB_NATIVE=OFF \
+      -DATTNLAB_CUDA_ARCHS=90a -DATTNLAB_DEPS_DIR="$ROOT/.deps" >"$OUT/cmake.log" 2>&1 || { tail -30 "$OUT/cmake.log"; exit 1; }
+  nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -Xcompiler -fPIC -shared -Ikernels -Icore \
+      kernels/attention.cu kernels/block_topk_gate.cu -o "$BUILD/libattnlab_kernels.so" >"$OUT/so.log" 2>&1 &
+  so_pid=$!
+  cmake --build "$BUILD" -j"$(nproc)" --target attnlab_cuda_tests attnlab_cuda_model_tests attnlab_cuda_app_tests \
+      attnlab-cli bench_llama_gpu >"$OUT/build.log" 2>&1 || { grep -E "error" -A3 "$OUT/build.log" | head -60; exit 1; }
+  wait $so_pid || { tail -30 "$OUT/so.log"; exit 1; }
+  echo "built in $(( $(date +%s) - t0 )) s"
+fi
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,temperature.gpu --format=csv,noheader
 rc=0
 if [[ " $STEPS " == *" tests "* ]]; then
@@ -34,6 +41,9 @@ if [[ " $STEPS " == *" tests "* ]]; then
   echo "== cuda tests (GPU model)"
   ATTNLAB_CLI=$BUILD/attnlab-cli "$BUILD/attnlab_cuda_model_tests" >"$OUT/cuda_model_tests.log" 2>&1; r=$?
   tail -3 "$OUT/cuda_model_tests.log"; [ $r = 0 ] || { rc=$r; grep -B5 -A15 FAILED "$OUT/cuda_model_tests.log" | head -60; }
+  echo "== cuda tests (app GPU paths)"
+  "$BUILD/attnlab_cuda_app_tests" >"$OUT/cuda_app_tests.log" 2>&1; r=$?
+  tail -3 "$OUT/cuda_app_tests.log"; [ $r = 0 ] || { rc=$r; grep -B5 -A15 FAILED "$OUT/cuda_app_tests.log" | head -60; }
 fi
 if [[ " $STEPS " == *" cli "* ]]; then
   echo "== ppl --device cuda (tiny_llama_hd64)"
@@ -46,6 +56,7 @@ if [[ " $STEPS " == *" bench "* ]]; then
 fi
 if [[ " $STEPS " == *" ab "* ]] && [ -n "${A_DIR:-}" ]; then
   echo "== kernel A/B ($A_DIR vs kernels/)"
+  [ -f "$BUILD/libattnlab_kernels_oldk.so" ] && export A_SO=$BUILD/libattnlab_kernels_oldk.so B_SO=$BUILD/libattnlab_kernels.so
   OUT=$OUT/ab BENCH_ARGS=${AB_ARGS:---lens 16384 --dims 64,128 --causal 1 --densities 1,0.2,0.05 --variants 0 --no-flex} \
       timeout "${AB_TIMEOUT:-240}" bash bench/gpu/ab.sh >"$OUT/ab.log" 2>&1
   grep -vE "^\s*$" "$OUT/ab.log" | tail -40

@@ -2,10 +2,11 @@
 # The lab on the GPU machine with the default model's real weights, resumable
 # across device calls (each at most 10 minutes; state lives outside the
 # checkout, in $LAB, while the machine stays warm):
-#   call 1: carry .deps .gpu_model/part1 assets/text:  STEPS=receive1 bench/gpu/run_lab.sh
-#   call 2: carry .deps .gpu_model/part2 assets/text:  STEPS="receive2 smoke sweep" bench/gpu/run_lab.sh
-#   later:  carry .deps assets/text:                   STEPS=sweep bench/gpu/run_lab.sh   (continues the sweep)
-# Steps: build (implied when the binaries are missing), receive1|receive2
+#   call i: carry .gpu_pack .gpu_model/parti .gpu_model/count:  STEPS=receivei bench/gpu/run_lab.sh
+#           (scripts/gpu_model.sh unpack first; the last part: STEPS="receiveN smoke sweep")
+#   later:  carry .gpu_pack:  STEPS=sweep bench/gpu/run_lab.sh   (continues the sweep)
+# With prebuilt binaries (scripts/gpu_bin.sh): BUILD=/root/bin.
+# Steps: build (implied when the binaries are missing or do not run), receive1..receive9
 # (scripts/gpu_model.sh), smoke (ppl dense and block_topk at ctx 2048 and
 # 8192, capture --device cuda at 8192), sweep (attnlab-cli sweep --device cuda
 # into $LAB/sweep_ctx8192, rows appended as they finish; SWEEP_TIMEOUT
@@ -23,14 +24,14 @@ for d in /usr/local/cuda/lib64 /usr/local/cuda/lib; do [ -d "$d" ] && export LD_
 [ -d "$ROOT/.deps/include" ] && export CPATH=$ROOT/.deps/include${CPATH:+:$CPATH}
 CLI=$BUILD/attnlab-cli
 has() { [[ " $STEPS " == *" $1 "* ]]; }
-if [ ! -x "$CLI" ] || has build; then
+[ -d "$BUILD/lib" ] && export LD_LIBRARY_PATH=$BUILD/lib:${LD_LIBRARY_PATH:-}   # prebuilt (scripts/gpu_bin.sh)
+if ! "$CLI" --version >/dev/null 2>&1 || has build; then
   echo "== build"
   cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DATTNLAB_GUI=OFF -DATTNLAB_BENCH=OFF -DATTNLAB_NATIVE=OFF \
       -DATTNLAB_CUDA_ARCHS=90a -DATTNLAB_DEPS_DIR="$ROOT/.deps" >"$OUT/cmake.log" 2>&1 || { tail -30 "$OUT/cmake.log"; exit 1; }
   cmake --build "$BUILD" -j"$(nproc)" --target attnlab-cli >"$OUT/build.log" 2>&1 || { grep -E "error" -A3 "$OUT/build.log" | head -40; exit 1; }
 fi
-has receive1 && { bash scripts/gpu_model.sh receive 1 || exit 1; }
-has receive2 && { bash scripts/gpu_model.sh receive 2 || exit 1; }
+for i in 1 2 3 4 5 6 7 8 9; do has receive$i && { bash scripts/gpu_model.sh receive $i || exit 1; }; done
 [ -f "$MODEL" ] || { echo "run_lab: no model at $MODEL yet"; exit 0; }
 export ATTNLAB_DATA_DIR=$ROOT
 if has smoke; then

@@ -32,7 +32,9 @@ struct llama_gpu_stats {
     double token_density = 1.0;   // causal pairs in kept blocks / causal pairs
     std::string attention_path;   // "flash", "reference" (head dims the flash kernels lack)
     std::string selection_path;   // "dense", "gpu_gate" (block_topk), "gpu_learned_gate", "host" (select()
-                                  // on the host: block lists) or "host+token_masks" (some layer needed masks)
+                                  // on the host: block lists), "host+token_masks" (some layer needed masks)
+                                  // or "host_attention" (select() and attend() on the host: spa's
+                                  // low-rank term; attention_s is then host wall time)
     // Device memory (bytes, measured from this object's allocations): the
     // most held at once during the call (weights, activations, selection
     // arrays, workspaces) and the selection's share (block lists, token
@@ -69,7 +71,11 @@ public:
     // select() per head on the host from downloaded post-RoPE Q/K, timed as
     // selection and reported as selection_path "host", then the flash kernel
     // on block lists, with token masks for blocks kept in part
-    // (attention/tile_list.h). Every method runs; none falls back silently.
+    // (attention/tile_list.h). A method whose attention adds more than exact
+    // attention on its selection (attends_selection_only() false: spa's
+    // low-rank term) runs select() and attend() on the host, uploads the
+    // output and reports selection_path "host_attention", both steps timed.
+    // Every method runs; none falls back silently.
     // Logits (fp32, row-major [n (or 1), n_vocab]) come back to the host.
     // score: the attention's score function (attention/score.h) in every
     // layer, softmax by default; relu and hyperbolic need head dim 64/128.
