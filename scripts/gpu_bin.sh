@@ -3,7 +3,8 @@
 # 4-minute build: built here (sm_90a, no -march=native, Release) and carried
 # compressed; the libraries they need beyond glibc and CUDA travel with them.
 #   here:    scripts/gpu_bin.sh build          # build-gpu/ (CLI, cuda tests, bench, kernels .so)
-#            scripts/gpu_bin.sh pack [gui]     # .gpu_bin/bin.tar.xz (gui: the app and its X/GL libraries too)
+#            scripts/gpu_bin.sh pack [gui]     # .gpu_bin/bin.tar.xz; gui: .gpu_bin/app.tar.xz, the app and its
+#                                              # X/GLFW libraries apart (it travels beside scripts/gpu_gl.sh's parts)
 #   there:   scripts/gpu_bin.sh unpack         # -> $GPU_BIN_DIR (default /root/bin); prints whether they run
 # bench/gpu/check_all.sh and run_lab.sh use them with BUILD=$GPU_BIN_DIR SKIP_BUILD=1.
 # If they do not run there (other system libraries), those scripts build there.
@@ -29,22 +30,22 @@ build)
     fi ;;
 pack)
     grep -qx '/.gpu_bin/' .git/info/exclude 2>/dev/null || echo '/.gpu_bin/' >> .git/info/exclude
+    name=bin; files="$TARGETS libattnlab_kernels.so libattnlab_kernels_oldk.so"
+    [ "${2:-}" = gui ] && { name=app; files=attnlab; }
     rm -rf .gpu_bin/stage && mkdir -p .gpu_bin/stage/lib
-    files="$TARGETS"; [ "${2:-}" = gui ] && files="$files attnlab"
-    for f in $files libattnlab_kernels.so; do cp "$BUILD/$f" .gpu_bin/stage/; done
-    [ -f "$BUILD/libattnlab_kernels_oldk.so" ] && cp "$BUILD/libattnlab_kernels_oldk.so" .gpu_bin/stage/
+    for f in $files; do [ -f "$BUILD/$f" ] && cp "$BUILD/$f" .gpu_bin/stage/; done
     # Everything ldd resolves outside glibc, the CUDA toolkit and the GL
     # vendor-neutral dispatch (which must come from the machine's driver).
     for f in .gpu_bin/stage/*; do ldd "$f" 2>/dev/null; done | awk '/=> \// {print $3}' | sort -u \
         | grep -v -E '/(libc|libm|libdl|libpthread|librt|ld-linux[^/]*)\.so|/usr/local/cuda|libcud|libcublas|libGL|libEGL|libOpenGL|libGLX|libGLdispatch|libnvidia' \
-        | while read -r lib; do cp -L "$lib" .gpu_bin/stage/lib/; done
+        | while read -r lib; do cp -L "$lib" .gpu_bin/stage/lib/; done || true   # ldd fails on some inputs
     git rev-parse HEAD > .gpu_bin/stage/COMMIT
-    tar -C .gpu_bin/stage -cJf .gpu_bin/bin.tar.xz .
+    tar -C .gpu_bin/stage -cJf .gpu_bin/$name.tar.xz .
     rm -rf .gpu_bin/stage
-    ls -l .gpu_bin/bin.tar.xz ;;
+    ls -l .gpu_bin/$name.tar.xz ;;
 unpack)
     mkdir -p "$DIR"
-    tar -C "$DIR" -xJf .gpu_bin/bin.tar.xz
+    for t in .gpu_bin/bin.tar.xz .gpu_bin/app.tar.xz; do [ -f $t ] && tar -C "$DIR" -xJf $t; done
     for d in /usr/local/cuda/lib64 /usr/local/cuda/lib; do [ -d "$d" ] && export LD_LIBRARY_PATH=$d:${LD_LIBRARY_PATH:-}; done
     export LD_LIBRARY_PATH=$DIR/lib:${LD_LIBRARY_PATH:-}
     if "$DIR/attnlab-cli" --version >/dev/null 2>&1; then

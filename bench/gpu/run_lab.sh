@@ -58,14 +58,26 @@ PY
       --dtype bf16 --out "$LAB/eval8192.safetensors" | head -c 600; echo
   ls -la "$LAB/eval8192.safetensors"
 fi
+# The scenario's methods, densities, contexts and passkey depths (one source of truth).
+SCEN=scenarios/tradeoff_sweep_ctx8192.json
+scen() { python3 -c "import json,sys; v=json.load(open('$SCEN'))[sys.argv[1]]; print(','.join(map(str, v)))" "$1"; }
 if has sweep; then
-  echo "== sweep --device cuda (resumable; $LAB/sweep_ctx8192)"
-  timeout "${SWEEP_TIMEOUT:-480}" "$CLI" sweep -q --device cuda --model "$MODEL" --text kjv:eval --ctx 2048,4096,8192 \
-      --methods "${SWEEP_METHODS:-dense,block_topk,window,sinks_window,global_tokens,block_local,strided,random,bigbird,max_keys,oracle_topk}" \
-      --densities 0.05,0.1,0.2,0.4 --max-tokens 65536 --passkey-depths 0.1,0.3,0.5,0.7,0.9 --no-recall \
-      --out "$LAB/sweep_ctx8192" > "$OUT/sweep.log" 2>&1
+  echo "== sweep --device cuda (resumable; $LAB/sweep_ctx8192; the methods of $SCEN)"
+  timeout "${SWEEP_TIMEOUT:-480}" "$CLI" sweep -q --device cuda --model "$MODEL" --text kjv:eval --ctx "$(scen ctx)" \
+      --methods "${SWEEP_METHODS:-$(scen methods)}" --densities "$(scen densities)" --max-tokens "$(scen max_tokens)" \
+      --passkey-depths "$(scen passkey_depths)" --no-recall --out "$LAB/sweep_ctx8192" > "$OUT/sweep.log" 2>&1
   echo "sweep rc=$? ($(wc -l < "$LAB/sweep_ctx8192/results.jsonl" 2>/dev/null || echo 0) rows)"
   tail -45 "$OUT/sweep.log"
+fi
+if has run; then
+  # the scenario itself, end to end (a snapshot; its shard RUN_SHARD=i/n if set)
+  echo "== run $SCEN --device cuda ${RUN_SHARD:+--shard $RUN_SHARD}"
+  sed "s#assets/models/SmolLM2-135M-Instruct.Q4_1.gguf#$MODEL#" "$SCEN" > "$LAB/scenario_ctx8192.json"
+  /usr/bin/time -f "   %e s wall" timeout "${RUN_TIMEOUT:-540}" "$CLI" run -q --device cuda "$LAB/scenario_ctx8192.json" \
+      ${RUN_SHARD:+--shard $RUN_SHARD} --out "$LAB/run_ctx8192${RUN_SHARD:+_$(echo $RUN_SHARD | tr / o)}" --force \
+      > "$OUT/run.log" 2>&1
+  echo "run rc=$?"; tail -20 "$OUT/run.log"
+  tar -C "$LAB" -czf "$OUT/run_ctx8192.tgz" $(cd "$LAB" && ls -d run_ctx8192*) 2>/dev/null && ls -la "$OUT/run_ctx8192.tgz"
 fi
 if has pack || has sweep; then
   tar -C "$LAB" -czf "$OUT/sweep_ctx8192.tgz" sweep_ctx8192 2>/dev/null && ls -la "$OUT/sweep_ctx8192.tgz"
