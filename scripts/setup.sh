@@ -12,7 +12,7 @@ MODEL_SHA256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 PACKAGES=(build-essential cmake git python3 python3-pip unzip
           libeigen3-dev libboost-graph-dev catch2 nlohmann-json3-dev libstb-dev libcli11-dev
           bible-kjv
-          libimgui-dev libglfw3-dev xvfb xauth libgl1-mesa-dri libgl-dev)
+          libglfw3-dev xvfb xauth libgl1-mesa-dri libgl-dev)
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
@@ -45,6 +45,9 @@ if [ ! -s assets/text/kjv.txt ]; then
   bible gen1:1-rev22:21 > assets/text/kjv.txt.tmp
   mv assets/text/kjv.txt.tmp assets/text/kjv.txt
 fi
+
+# Dear ImGui 1.93 (docking) and ImPlot sources for the app, from PyPI's imgui-bundle sdist.
+bash scripts/fetch_imgui.sh
 
 # Build (release preset: CLI, tests, benchmarks).
 cmake --preset release >/dev/null

@@ -11,6 +11,7 @@
 
 #include "base/error.h"
 #include "model/llama.h"
+#include "model/model_files.h"
 #include "model/model_info.h"
 #include "test_util.h"
 
@@ -101,6 +102,23 @@ TEST_CASE("model_info_read refuses what is not a model or a trace", "[model]") {
     const std::string path = attnlab_test::data_dir() + "/tokenizer_small.json";
     CHECK_THROWS_AS(model_info_read(path), input_error);
     CHECK_THROWS_AS(model_info_read(attnlab_test::data_dir() + "/no_such_file.gguf"), input_error);
+}
+
+// A missing file was reported as "not a GGUF file, ..." (issue 14): the
+// error says what is wrong, for the app's Source view and the CLI alike.
+TEST_CASE("a missing file is reported as missing, a wrong one as wrong", "[model]") {
+    const std::string missing = attnlab_test::data_dir() + "/no_such_file.gguf";
+    const input_error e = attnlab_test::expect_input_error([&] { model_info_read(missing); });
+    CHECK(std::string(e.what()).find("no such file or directory") != std::string::npos);
+    CHECK(std::string(e.what()).find("not a GGUF") == std::string::npos);
+    CHECK(std::string(e.what()).find(missing) != std::string::npos);
+    const input_error t = attnlab_test::expect_input_error([&] { tokenizer_load(missing); });
+    CHECK(std::string(t.what()).find("no such file or directory") != std::string::npos);
+    const input_error w = attnlab_test::expect_input_error(
+        [&] { model_info_read(attnlab_test::data_dir() + "/tokenizer_small.json"); });
+    CHECK(std::string(w.what()).find("not a GGUF file") != std::string::npos);
+    const input_error d = attnlab_test::expect_input_error([&] { model_info_read(attnlab_test::data_dir()); });
+    CHECK(std::string(d.what()).find("a directory without config.json") != std::string::npos);
 }
 
 TEST_CASE("model_info_read shows the RoPE base the loader runs with, one reading for both", "[model]") {

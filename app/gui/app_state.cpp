@@ -1,10 +1,13 @@
 #include "app_state.h"
 
+#include <cstdio>
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
+#include "base/atomic_write.h"
 #include "base/error.h"
 #include "base/sha256.h"
 #include "data/capture.h"
@@ -32,10 +35,14 @@ void app_state::load_recent() {
 }
 
 void app_state::save_recent() const {
-    std::error_code ec;
-    fs::create_directories(fs::path(recent_path()).parent_path(), ec);
-    std::ofstream out(recent_path());
-    for (const auto & r : recent) out << r << "\n";
+    std::string text;
+    for (const auto & r : recent) text += r + "\n";
+    try {
+        attnlab::dir_create_all(fs::path(recent_path()).parent_path().string(), "recent");
+        attnlab::write_file_atomic(recent_path(), text);
+    } catch (const std::exception & e) {
+        std::fprintf(stderr, "attnlab: recent list not saved: %s\n", e.what());   // the app goes on without it
+    }
 }
 
 void app_state::add_recent(const std::string & path) {
@@ -45,7 +52,7 @@ void app_state::add_recent(const std::string & path) {
     save_recent();
 }
 
-void app_state::open_path(const std::string & path) {
+void app_state::open_path(std::string path) {
     using namespace attnlab;
     load_error.clear();
     model_info f;
@@ -63,6 +70,7 @@ void app_state::open_path(const std::string & path) {
             auto c = std::make_shared<const qkv_capture>(trace_read(path));
             return apply_fn([this, c, path, f]() {
                 source_path = path;
+                source_sha256.clear();
                 facts = f;
                 model.reset();
                 tok.reset();
@@ -80,8 +88,11 @@ void app_state::open_path(const std::string & path) {
         p.report(1.0, "tokenizer");
         auto t = std::make_shared<const bpe_tokenizer>(tokenizer_load(path));
         tokenizer_check_model(*t, *m, path);
-        return apply_fn([this, m, t, path, f]() {
+        p.report(1.0, "sha256");
+        std::string sha = fs::is_regular_file(path) ? sha256_file(path) : std::string();
+        return apply_fn([this, m, t, path, f, sha]() {
             source_path = path;
+            source_sha256 = sha;
             facts = f;
             model = m;
             tok = t;

@@ -35,6 +35,7 @@ public:
 
     // ---- source ----
     std::string source_path;
+    std::string source_sha256;             // of the file (a model directory: empty), computed while loading
     attnlab::model_info facts;             // header facts (core's model_info_read, as attnlab-cli info)
     std::shared_ptr<const attnlab::llama_model> model;
     std::shared_ptr<const attnlab::bpe_tokenizer> tok;
@@ -60,7 +61,9 @@ public:
     std::vector<std::string> recent;
 
     // Actions (main thread). Each starts a task and returns immediately.
-    void open_path(const std::string & path);   // GGUF / HF dir: model; trace: capture
+    // GGUF / HF dir: model; trace: capture. By value: callers pass entries
+    // of `recent`, which opening reorders.
+    void open_path(std::string path);
     void start_capture();
     void cancel_capture();
     void select_head(int layer_index, int head); // clamps, publishes head_selected

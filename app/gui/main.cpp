@@ -1,23 +1,29 @@
-// attnlab: the desktop app. GLFW window + Dear ImGui; a sidebar of views, a
-// task list and a status bar. All engine work runs in task_manager workers;
-// the frame loop applies finished results once per frame. The views come
-// from one table (view_registry.h), scripted runs from script.h, PNGs of the
-// window from screenshot.h.
+// attnlab: the desktop app. GLFW window + Dear ImGui 1.93 (docking) and
+// ImPlot; the frame around the views (menu, dock space, tasks, status bar,
+// help) is frame_ui.h, the session restored at start session.h. All engine
+// work runs in task_manager workers; the frame loop applies finished results
+// once per frame. The views come from one table (view_registry.h), scripted
+// runs from script.h, PNGs of the window from screenshot.h.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <GLFW/glfw3.h>
 #include <imgui.h>
+#include <implot.h>
 #include <backends/imgui_impl_glfw.h>
 #include <backends/imgui_impl_opengl3.h>
 
 #include "app_state.h"
+#include "base/version.h"
+#include "frame_ui.h"
+#include "session.h"
 #include "attention/gpu_backend.h"
 #include "base/data_path.h"
 #include "screenshot.h"
@@ -68,6 +74,7 @@ struct frame_stats {
 struct app_args {
     std::string script_path, shot_dir = ".", open_arg;
     int win_w = 1600, win_h = 1000;
+    bool no_session = false;   // --no-session: neither restore nor save session.json
 };
 
 // -1: go on; otherwise the exit code (--help, a bad argument).
@@ -76,11 +83,12 @@ int parse_args(int argc, char ** argv, app_args & a) {
         std::string s = argv[i];
         if (s == "--script" && i + 1 < argc) a.script_path = argv[++i];
         else if (s == "--screenshot-dir" && i + 1 < argc) a.shot_dir = argv[++i];
+        else if (s == "--no-session") a.no_session = true;
         else if (s == "--size" && i + 2 < argc) {
             a.win_w = std::atoi(argv[++i]);
             a.win_h = std::atoi(argv[++i]);
         } else if (s == "--help" || s == "-h") {
-            std::printf("usage: attnlab [MODEL_OR_TRACE] [--script FILE --screenshot-dir DIR] [--size W H]\n"
+            std::printf("usage: attnlab [MODEL_OR_TRACE] [--script FILE --screenshot-dir DIR] [--size W H] [--no-session]\n"
                         "  no arguments: opens %s and captures kjv:eval in the background\n", k_default_model);
             return 0;
         } else if (!s.empty() && s[0] != '-') a.open_arg = s;
@@ -124,8 +132,12 @@ GLFWwindow * window_open(int w, int h) {
 
     IMGUI_CHECKVERSION();
     ImGui::CreateContext();
+    ImPlot::CreateContext();
     ImGuiIO & io = ImGui::GetIO();
-    io.IniFilename = nullptr;  // layout is fixed; nothing to persist
+    io.ConfigFlags |= ImGuiConfigFlags_DockingEnable;
+    // The dock layout, Dear ImGui's own file, beside the session.
+    static const std::string ini = session_dir() + "/layout.ini";
+    io.IniFilename = ini.c_str();
     apply_style();
     const char * font = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
     if (fs::exists(font)) io.Fonts->AddFontFromFileTTF(font, 15.0f);
@@ -137,6 +149,7 @@ GLFWwindow * window_open(int w, int h) {
 void window_close(GLFWwindow * win) {
     ImGui_ImplOpenGL3_Shutdown();
     ImGui_ImplGlfw_Shutdown();
+    ImPlot::DestroyContext();
     ImGui::DestroyContext();
     glfwDestroyWindow(win);
     glfwTerminate();
@@ -156,80 +169,10 @@ std::string device_setup() {
 #endif
 }
 
-void draw_sidebar(app_state & st, view_set & views) {
-    ImGui::TextColored(ImVec4(0.55f, 0.8f, 1.0f, 1), "AttnLab");
-    ImGui::TextDisabled("sparse attention lab");
-    ImGui::Separator();
-    for (size_t i = 0; i < views.size(); ++i) {
-        char label[64];
-        std::snprintf(label, sizeof label, "%zu  %s", i + 1, views.entry(i).title);
-        if (ImGui::Selectable(label, views.current() == i)) views.show(i);
-    }
-    ImGui::Separator();
-    ImGui::TextUnformatted("Tasks");
-    for (const auto & t : st.tasks.snapshot()) {
-        ImGui::PushID(t.id);
-        ImGui::TextWrapped("%s", t.name.c_str());
-        char b[96];
-        std::snprintf(b, sizeof b, "%.0f%% %.1fs", t.fraction * 100, t.seconds);
-        ImGui::ProgressBar(float(t.fraction), ImVec2(-28, 0), b);
-        ImGui::SameLine();
-        if (ImGui::SmallButton("x")) st.tasks.cancel(t.id);
-        if (ImGui::IsItemHovered()) ImGui::SetTooltip("cancel");
-        ImGui::PopID();
-    }
-    int shown = 0;
-    for (const auto & h : st.tasks.history()) {
-        if (shown++ >= 6) break;
-        ImVec4 c = h.state == task_state::failed ? ImVec4(1, 0.45f, 0.4f, 1)
-                   : h.state == task_state::cancelled ? ImVec4(1, 0.8f, 0.3f, 1) : ImVec4(0.6f, 0.6f, 0.65f, 1);
-        ImGui::TextColored(c, "%s %s %.2fs", task_state_name(h.state), h.name.c_str(), h.seconds);
-        if (!h.error.empty() && ImGui::IsItemHovered()) ImGui::SetTooltip("%s", h.error.c_str());
-    }
-}
-
-void draw_status_bar(const app_state & st, const std::string & device) {
-    std::string model = st.facts.valid() ? st.facts.name : "no model";
-    std::string cap = st.cap ? std::to_string(st.cap->info.n_tokens()) + " tokens x " +
-                                   std::to_string(st.cap->layers.size()) + " layers"
-                             : "no capture";
-    ImGui::Text("%s  |  %s  |  layer %d head %d  |  method %s  |  %s  |  %.1f ms/frame  |  %d task(s)", model.c_str(),
-                cap.c_str(), st.layer_id(), st.head, st.method_spec.c_str(), device.c_str(),
-                1000.0f / std::max(1.0f, ImGui::GetIO().Framerate), int(st.tasks.snapshot().size()));
-}
-
-// One frame's UI: the sidebar, the shown view, the status bar; keys 1-9 switch views.
-void draw_frame(app_state & st, view_set & views, const std::string & device) {
-    ImGuiIO & io = ImGui::GetIO();
-    ImGui::SetNextWindowPos(ImVec2(0, 0));
-    ImGui::SetNextWindowSize(io.DisplaySize);
-    ImGui::Begin("AttnLab", nullptr, ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove |
-                                         ImGuiWindowFlags_NoBringToFrontOnFocus | ImGuiWindowFlags_NoScrollbar);
-    const float status_h = ImGui::GetFrameHeightWithSpacing() + 4;
-    ImGui::BeginChild("sidebar", ImVec2(210, -status_h), true);
-    draw_sidebar(st, views);
-    ImGui::EndChild();
-    ImGui::SameLine();
-    ImGui::BeginChild("content", ImVec2(0, -status_h), true, ImGuiWindowFlags_NoScrollWithMouse);
-    ImGui::TextColored(ImVec4(0.55f, 0.8f, 1.0f, 1), "%s", views.shown_title());
-    ImGui::Separator();
-    views.shown().drawContent();
-    ImGui::EndChild();
-    // Shortcuts: 1-9 switch views; the view gets the rest. Not while typing.
-    if (!io.WantTextInput) {
-        for (int k = 0; k < int(views.size()) && k < 9; ++k) {
-            if (ImGui::IsKeyPressed('1' + k) && !io.KeyCtrl) views.show(size_t(k));
-        }
-        views.shown().on_keys();
-    }
-    ImGui::Separator();
-    draw_status_bar(st, device);
-    ImGui::End();
-}
-
-// The model or trace named on the command line, else the default model
-// (captured at once when no script drives the app).
-void open_first(app_state & st, const app_args & a, bool * autostart) {
+// The model or trace named on the command line, else the last session's
+// source, else the default model (captured at once when no script drives the
+// app; a restored session selects its layer and head once captured).
+void open_first(app_state & st, const app_args & a, const session * sess, bool * autostart) {
     *autostart = a.script_path.empty() && a.open_arg.empty();
     st.bus.subscribe(event_kind::model_loaded, [&st, autostart](const event &) {
         if (*autostart && st.model) {
@@ -237,10 +180,32 @@ void open_first(app_state & st, const app_args & a, bool * autostart) {
             st.start_capture();
         }
     });
-    std::string first = a.open_arg.empty() ? std::string(k_default_model) : a.open_arg;
-    if (!fs::exists(first) && a.open_arg.empty()) first = attnlab::data_path(k_default_model);
+    if (sess) {
+        const int li = sess->layer_index, h = sess->head;
+        auto once = std::make_shared<bool>(true);
+        st.bus.subscribe(event_kind::capture_loaded, [&st, li, h, once](const event &) {
+            if (*once) st.select_head(li, h);
+            *once = false;
+        });
+    }
+    std::string first = !a.open_arg.empty()                   ? a.open_arg
+                        : sess && fs::exists(sess->source) ? sess->source
+                                                            : std::string(k_default_model);
+    if (!fs::exists(first) && a.open_arg.empty() && first == k_default_model) first = attnlab::data_path(k_default_model);
     if (fs::exists(first)) st.open_path(first);
-    else st.load_error = first + ": not found (scripts/setup.sh downloads the default model)";
+    else st.load_error = first + ": not found" + (a.open_arg.empty() ? " (scripts/setup.sh downloads the default model)" : "");
+}
+
+std::string versions_line() {
+    int gl_major = 0, gl_minor = 0, gl_rev = 0;
+    glfwGetVersion(&gl_major, &gl_minor, &gl_rev);
+    const char * gl = reinterpret_cast<const char *>(glGetString(GL_VERSION));
+    const char * renderer = reinterpret_cast<const char *>(glGetString(GL_RENDERER));
+    char b[512];
+    std::snprintf(b, sizeof b, "AttnLab %s; Dear ImGui %s (docking); ImPlot %s; GLFW %d.%d.%d; OpenGL %s (%s)",
+                  attnlab::version_string(), IMGUI_VERSION, IMPLOT_VERSION, gl_major, gl_minor, gl_rev,
+                  gl ? gl : "?", renderer ? renderer : "?");
+    return b;
 }
 
 int run_app(GLFWwindow * win, const app_args & args, script_runner & script, const std::string & device) {
@@ -248,14 +213,30 @@ int run_app(GLFWwindow * win, const app_args & args, script_runner & script, con
     app_state st;
     view_set views(st);
     st.bus.subscribe(event_kind::open_view, [&](const event & e) { views.select(e.text); });
-    open_first(st, args, &autostart);
+    frame_info fi;
+    fi.device = device;
+    fi.versions = versions_line();
+    const std::string session_path = session_dir() + "/session.json";
+    std::unique_ptr<session> sess;
+    if (!args.no_session && fs::exists(session_path)) {
+        try {
+            sess = std::make_unique<session>(session_read(session_path));
+            session_apply(*sess, st, views);
+            fi.ui_scale = sess->ui_scale;
+        } catch (const std::exception & e) {
+            std::fprintf(stderr, "attnlab: session ignored: %s\n", e.what());
+            sess.reset();
+        }
+    }
+    open_first(st, args, sess.get(), &autostart);
     screenshot_taker shots;
     script_context cx{st, views, shots, args.shot_dir, [win](double x, double y) { glfwSetCursorPos(win, x, y); }};
     int exit_code = 0;
     frame_stats stats;
     using clock = std::chrono::steady_clock;
     using ms = std::chrono::duration<double, std::milli>;
-    while (!glfwWindowShouldClose(win) && !script.finished(cx)) {
+    double work_ms_avg = 0.0;
+    while (!glfwWindowShouldClose(win) && !script.finished(cx) && !fi.quit) {
         bool busy = st.tasks.busy();
         // Idle desktop: sleep until input; a running job or a script keeps frames coming.
         if (busy || script.active()) glfwPollEvents();
@@ -266,10 +247,12 @@ int run_app(GLFWwindow * win, const app_args & args, script_runner & script, con
         g_dropped.clear();
         st.bus.dispatch();
 
+        ImGui::GetStyle().FontScaleMain = fi.ui_scale;
         ImGui_ImplOpenGL3_NewFrame();
         ImGui_ImplGlfw_NewFrame();
         ImGui::NewFrame();
-        draw_frame(st, views, device);
+        fi.work_ms = work_ms_avg;
+        frame_draw(st, views, fi);
         ImGui::Render();
         auto t_ui = clock::now();
         int fb_w = 0, fb_h = 0;
@@ -286,6 +269,8 @@ int run_app(GLFWwindow * win, const app_args & args, script_runner & script, con
         stats.render_ms += ms(t_render - t_ui).count();
         stats.swap_ms += ms(t_swap - t_render).count();
         stats.frames++;
+        // the status bar's figure: work only (UI + render), not the wait for input or vsync
+        work_ms_avg = 0.9 * work_ms_avg + 0.1 * ms(t_render - t_frame).count();
         (busy ? stats.busy_ms : stats.idle_ms).push_back(ms(clock::now() - t_frame).count());
 
         script.step(glfwGetTime(), cx);
@@ -295,6 +280,13 @@ int run_app(GLFWwindow * win, const app_args & args, script_runner & script, con
         if (spent < 1.0 / 60) std::this_thread::sleep_for(std::chrono::duration<double>(1.0 / 60 - spent));
     }
     st.tasks.cancel_all();
+    if (!args.no_session) {
+        try {
+            session_write(session_path, session_take(st, views, fi.ui_scale));
+        } catch (const std::exception & e) {
+            std::fprintf(stderr, "attnlab: session not saved: %s\n", e.what());
+        }
+    }
     stats.report();
     return std::max(exit_code, script.exit_code());
 }

@@ -1,9 +1,10 @@
 #pragma once
-// The app's views, one table: id (the script and scenario name), sidebar
-// title and factory, in sidebar order (keys 1-9). The ids must be exactly
+// The app's views, one table: id (the script and scenario name), title,
+// factory and help text, in menu order (keys 1-9). The ids must be exactly
 // attnlab_app::view_ids() (app/view_ids.h), the list the CLI and the scenario
 // parser check scenarios against; the app refuses to start otherwise. A new
 // view: its class in views/, one row here, its id in app/view_ids.h.
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@ struct view_entry {
     const char * id;
     const char * title;
     std::unique_ptr<view> (*make)(app_state & s);
+    const char * help;   // F1: what the view shows and how to read it
 };
 
 const std::vector<view_entry> & view_registry();
@@ -23,7 +25,9 @@ const std::vector<view_entry> & view_registry();
 // "" when the table's ids equal attnlab_app::view_ids() in order, else what differs.
 std::string view_registry_check();
 
-// The views made from the table, and which one is shown.
+// The views made from the table. Each is a dockable window (frame_ui.cpp):
+// open or closed, and one is current, the last focused (or asked for): it
+// gets the keyboard shortcuts and a script's view commands.
 class view_set {
 public:
     explicit view_set(app_state & s);
@@ -31,16 +35,28 @@ public:
     const view_entry & entry(size_t i) const { return view_registry()[i]; }
     view & at(size_t i) { return *views_[i]; }
     size_t current() const { return current_; }
-    void show(size_t i) { current_ = i < views_.size() ? i : current_; }
+    // Opens view i and brings it to the front on the next frame.
+    void show(size_t i);
     view & shown() { return *views_[current_]; }
     const char * shown_id() const { return view_registry()[current_].id; }
     const char * shown_title() const { return view_registry()[current_].title; }
     // Shows the view with this id; false when there is none.
     bool select(const std::string & id);
 
+    bool & open(size_t i) { return open_[i]; }
+    // The window title: "Title###id" (ImGui's id stays the view id, so a
+    // saved layout survives a renamed title).
+    std::string window_name(size_t i) const;
+    // The view to bring to the front this frame, once; -1: none.
+    int take_focus_request();
+    // The frame loop reports which view window has focus.
+    void focused(size_t i) { current_ = i; }
+
 private:
     std::vector<std::unique_ptr<view>> views_;
+    std::deque<bool> open_;   // deque: open(i) hands out a bool& for ImGui::Begin
     size_t current_ = 0;
+    int focus_request_ = 0;
 };
 
 } // namespace attnlab_gui

@@ -54,7 +54,15 @@ bpe_tokenizer tokenizer_load(const std::string & path) {
             throw input_error(path, "tokenizer", "a trace carries token strings but no tokenizer; give the model");
         default: break;
     }
-    throw input_error(path, "file", "not a GGUF file, a Hugging Face checkpoint directory or a tokenizer.json");
+    file_kind_refuse(path, "a GGUF file, a Hugging Face checkpoint directory or a tokenizer.json");
+}
+
+void file_kind_refuse(const std::string & path, const std::string & expected) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) throw input_error(path, "file", "no such file or directory");
+    if (S_ISDIR(st.st_mode))
+        throw input_error(path, "file", "a directory without config.json and *.safetensors: not " + expected);
+    throw input_error(path, "file", "not " + expected);
 }
 
 void tokenizer_check_model(const bpe_tokenizer & tok, const llama_model & m, const std::string & tok_source) {

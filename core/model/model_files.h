@@ -12,6 +12,12 @@ const char * file_kind_name(file_kind k);
 // Looks at magic bytes and directory contents, never at the extension alone.
 file_kind file_kind_detect(const std::string & path);
 
+// Throws input_error(path, "file", ...) for a path whose kind is unknown,
+// saying why: no such file, a directory that is not a checkpoint, or a file
+// that is none of `expected` (e.g. "a GGUF file, a Hugging Face checkpoint
+// directory or an AttnLab trace").
+[[noreturn]] void file_kind_refuse(const std::string & path, const std::string & expected);
+
 // The tokenizer of a GGUF file, of a HF checkpoint directory (its
 // tokenizer.json), or a tokenizer.json itself. input_error otherwise.
 bpe_tokenizer tokenizer_load(const std::string & path);

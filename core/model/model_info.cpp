@@ -110,7 +110,7 @@ model_info model_info_read(const std::string & path) {
         case file_kind::hf_checkpoint: read_hf(f); break;
         case file_kind::trace: read_trace(f); break;
         default:
-            throw input_error(path, "file", "not a GGUF file, a Hugging Face checkpoint directory or an AttnLab trace");
+            file_kind_refuse(path, "a GGUF file, a Hugging Face checkpoint directory or an AttnLab trace");
     }
     return f;
 }

@@ -34,19 +34,13 @@ public:
         });
     }
 
+    // Layer and head keys are the app's (main.cpp), for every view.
     void on_keys() override {
-        if (!st_.cap) return;
-        auto pressed = [](ImGuiKey k) { return ImGui::IsKeyPressed(ImGui::GetKeyIndex(k)); };
-        if (pressed(ImGuiKey_UpArrow)) st_.select_head(st_.layer_index - 1, st_.head);
-        if (pressed(ImGuiKey_DownArrow)) st_.select_head(st_.layer_index + 1, st_.head);
-        if (pressed(ImGuiKey_LeftArrow)) st_.select_head(st_.layer_index, st_.head - 1);
-        if (pressed(ImGuiKey_RightArrow)) st_.select_head(st_.layer_index, st_.head + 1);
-        if (map_) {
-            double cx = 0.5 * (vp_.x0 + vp_.x1), cy = 0.5 * (vp_.y0 + vp_.y1);
-            if (ImGui::IsKeyPressed('=') || ImGui::IsKeyPressed(GLFW_KEY_KP_ADD_)) zoom(cx, cy, 0.5);
-            if (ImGui::IsKeyPressed('-') || ImGui::IsKeyPressed(GLFW_KEY_KP_SUB_)) zoom(cx, cy, 2.0);
-            if (ImGui::IsKeyPressed('F') || ImGui::IsKeyPressed('0')) vp_.fit(map_->L);
-        }
+        if (!st_.cap || !map_) return;
+        double cx = 0.5 * (vp_.x0 + vp_.x1), cy = 0.5 * (vp_.y0 + vp_.y1);
+        if (ImGui::IsKeyPressed(ImGuiKey_Equal) || ImGui::IsKeyPressed(ImGuiKey_KeypadAdd)) zoom(cx, cy, 0.5);
+        if (ImGui::IsKeyPressed(ImGuiKey_Minus) || ImGui::IsKeyPressed(ImGuiKey_KeypadSubtract)) zoom(cx, cy, 2.0);
+        if (ImGui::IsKeyPressed(ImGuiKey_F) || ImGui::IsKeyPressed(ImGuiKey_0)) vp_.fit(map_->L);
     }
 
     bool on_script(const std::string & cmd, const std::vector<std::string> & a) override {
@@ -109,8 +103,6 @@ public:
     }
 
 private:
-    static constexpr int GLFW_KEY_KP_ADD_ = 334, GLFW_KEY_KP_SUB_ = 333;
-
     void zoom(double cx, double cy, double f) {
         zoom_range(vp_.x0, vp_.x1, cx, f, 4, 0, map_->L);
         zoom_range(vp_.y0, vp_.y1, cy, f, 4, 0, map_->L);

@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include <imgui.h>
+#include <stdexcept>
 
 #include "sim/cost.h"
 #include "sim/presets.h"
@@ -68,6 +69,15 @@ public:
             for (size_t i = 0; i < hws_.size(); ++i) {
                 if (hws_[i] == a[0]) hw_sel_ = int(i);
             }
+            return true;
+        }
+        // expect_fits naive|flash yes|no: what the last drawn table says for dense
+        if (cmd == "expect_fits" && a.size() == 2) {
+            if (!sim_ok_) throw std::runtime_error("quadratic lesson: no simulated rows drawn yet");
+            const bool fits = a[0] == "naive" ? naive_fits_ : flash_fits_;
+            if (fits != (a[1] == "yes"))
+                throw std::runtime_error("quadratic lesson: dense " + a[0] + " kernel " + (fits ? "fits" : "does not fit") +
+                                         " at L = " + std::to_string(ctx_) + ", expected " + a[1]);
             return true;
         }
         return false;
@@ -325,10 +335,28 @@ private:
             };
             row("SIMULATED attention time, one layer / whole model prefill (" + hw_.name + ")", t(attn_time(dn)), t(dn.time_s),
                 t(attn_time(sp)), t(sp.time_s));
-            row("SIMULATED naive score matrix, one layer / memory total vs " + format_si(hw_.mem_gb * 1e9, "B"),
-                format_si(dn.score_bytes_naive_layer, "B"), format_si(dn.mem_total, "B") + (dn.fits ? " (fits)" : " (does not fit)"),
-                format_si(sp.score_bytes_naive_layer, "B"),
-                format_si(sp.mem_total, "B") + (sp.fits ? " (fits)" : " (does not fit)"));
+            // Memory is the simulator's per implementation: a naive kernel
+            // holds one layer's L x L scores (all heads) beside the weights,
+            // KV and activations; a flash kernel holds only row statistics.
+            // Each row says which, so the table never pairs a matrix size
+            // with another kernel's total.
+            attnlab::sim_options on = o;
+            on.impl = attnlab::attn_impl::naive;
+            const attnlab::sim_result dn_naive = attnlab::sim_run(*mp, hw_, attnlab::sim_method_parse("dense"), on);
+            const attnlab::sim_result sp_naive = attnlab::sim_run(*mp, hw_, attnlab::sim_method_parse(spec), on);
+            const std::string hbm = format_si(hw_.mem_gb * 1e9, "B");
+            auto total = [&](const attnlab::sim_result & r) {
+                return format_si(r.mem_total, "B") + " of " + hbm + (r.fits ? " (fits)" : " (does NOT fit)");
+            };
+            row("SIMULATED naive kernel: one head's score matrix / memory needed (weights, KV, activations, one layer's "
+                "matrices)",
+                format_si(dn_naive.score_bytes_naive_head, "B"), total(dn_naive),
+                format_si(sp_naive.score_bytes_naive_head, "B"), total(sp_naive));
+            naive_fits_ = dn_naive.fits;
+            flash_fits_ = dn.fits;
+            row("SIMULATED flash kernel (no L x L matrix): row statistics per head / memory needed",
+                format_si(dn.score_bytes_flash_layer / std::max(1, mp->n_head), "B"), total(dn),
+                format_si(sp.score_bytes_flash_layer / std::max(1, mp->n_head), "B"), total(sp));
             sim_ok_ = true;
         } catch (const std::exception & e) {
             preset_error_ = e.what();
@@ -341,6 +369,7 @@ private:
     attnlab::model_preset model_;
     attnlab::hw_preset hw_;
     bool model_ok_ = false, sim_ok_ = false;
+    bool naive_fits_ = true, flash_fits_ = true;   // dense, at the drawn L (for scripts)
 
     int ctx_ = 32768;
     float rho_ = 0.2f;

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "../app_state.h"
 #include "../plot.h"
 
@@ -23,6 +25,11 @@ public:
     // Scripted mode: view-specific commands ("compare on", "zoom 0 64 0 64").
     // Returns false for a command the view does not know.
     virtual bool on_script(const std::string & cmd, const std::vector<std::string> & args) { return false; }
+    // The view's own settings in the session (session.h): folders, sizes,
+    // choices. settings_load gets what settings_save wrote, possibly from an
+    // older version: read what is there, with types checked.
+    virtual void settings_save(nlohmann::json & j) const { (void) j; }
+    virtual void settings_load(const nlohmann::json & j) { (void) j; }
 
 protected:
     app_state & st_;
