@@ -69,6 +69,14 @@ struct vline {
     ImU32 color = IM_COL32(255, 255, 255, 160);
 };
 
+// The i-th series' colour: 20 distinct colours; the charts also give the
+// i-th named series marker series_marker(i), so (colour, marker) pairs are
+// distinct for the first 200 series.
+ImU32 series_color(size_t i);
+int series_marker(size_t i);   // an ImPlotMarker
+
+// The x/y charts are ImPlot plots (chart.cpp): zoom and pan, double click
+// fits, legend outside the data, PNG and CSV export buttons (chart_export.h).
 // A line plot with axes, a legend and vertical marker lines; returns the
 // hovered x value (NaN when not hovered).
 double line_plot(const char * id, ImVec2 size, const std::vector<series> & s, axis_spec x, axis_spec y,

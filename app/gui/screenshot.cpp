@@ -6,7 +6,10 @@
 
 #include <GLFW/glfw3.h>
 
+#include <imgui.h>
+
 #include "base/png_write.h"
+#include "chart_export.h"
 
 namespace attnlab_gui {
 
@@ -98,6 +101,8 @@ void screenshot_taker::request(const std::string & path, int frames) {
 }
 
 bool screenshot_taker::after_render(int fb_w, int fb_h, double now, view_set & views, const app_state & st) {
+    const float disp_w = ImGui::GetIO().DisplaySize.x;
+    chart_export_after_render(fb_w, fb_h, disp_w > 0 ? float(fb_w) / disp_w : 1.0f);
     if (!g_job && !g_queue.empty()) view_shot_start(views);
     if (g_job) view_shot_step(fb_w, fb_h, now, views, st);
     bool ok = true;

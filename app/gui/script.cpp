@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "app_state.h"
+#include "chart_export.h"
 #include "screenshot.h"
 #include "view_registry.h"
 
@@ -102,6 +103,7 @@ void script_runner::run(const script_line & l, double now, script_context & cx) 
     else if (l.cmd == "method") st.set_method(l.rest);
     else if (l.cmd == "mouse") cx.move_mouse(std::stod(a.at(0)), std::stod(a.at(1)));
     else if (l.cmd == "screenshot") cx.shots.request((std::filesystem::path(cx.shot_dir) / l.rest).string());
+    else if (l.cmd == "export_charts") chart_export_all((std::filesystem::path(cx.shot_dir) / l.rest).string());
     else if (l.cmd == "expect") expect(l, cx);
     else if (l.cmd == "quit") quit_ = true;
     else if (!cx.views.shown().on_script(l.cmd, a)) fail(l, "unknown command for view " + std::string(cx.views.shown_id()));

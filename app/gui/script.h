@@ -8,6 +8,7 @@
 //   view ID | layer N | head N | method SPEC
 //   mouse X Y           move the pointer (window pixels), e.g. off a plot before a screenshot
 //   screenshot FILE     PNG of the whole window into the screenshot dir
+//   export_charts DIR   every chart of the next frame as PNG + CSV into the screenshot dir's DIR
 //   expect capture_tokens N | expect last capture cancelled | expect no_failed_tasks
 //   quit
 // Anything else goes to the current view (view::on_script), e.g. "zoom 0 64 0 64".

@@ -42,10 +42,6 @@ const metric_def k_metrics[4] = {{"perplexity change (%)", false, m_dppl},
                                  {"passkey accuracy", true, m_passkey},
                                  {"top-1 agreement", true, m_top1}};
 
-const ImU32 k_palette[] = {IM_COL32(230, 97, 80, 255),  IM_COL32(90, 160, 230, 255), IM_COL32(120, 200, 110, 255),
-                           IM_COL32(240, 190, 60, 255), IM_COL32(190, 120, 220, 255), IM_COL32(80, 210, 200, 255),
-                           IM_COL32(250, 140, 190, 255), IM_COL32(205, 225, 90, 255), IM_COL32(200, 130, 70, 255),
-                           IM_COL32(150, 200, 255, 255)};
 
 struct live_rows {
     std::mutex mu;
@@ -296,7 +292,7 @@ private:
             auto it = idx.find(r.method_name);
             if (it == idx.end()) {
                 it = idx.emplace(r.method_name, int(groups_.size())).first;
-                groups_.push_back({r.method_name, k_palette[groups_.size() % 10], {}, {}, {}, {}});
+                groups_.push_back({r.method_name, series_color(groups_.size()), {}, {}, {}, {}});
             }
             groups_[it->second].rows.push_back(int(i));
         }
