@@ -12,7 +12,7 @@ MODEL_SHA256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 PACKAGES=(build-essential cmake git python3 python3-pip unzip
           libeigen3-dev libboost-graph-dev catch2 nlohmann-json3-dev libstb-dev libcli11-dev
           bible-kjv
-          libglfw3-dev xvfb xauth libgl1-mesa-dri libgl-dev)
+          libglfw3-dev xvfb xauth xdotool libgl1-mesa-dri libgl-dev)
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi

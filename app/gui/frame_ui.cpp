@@ -5,6 +5,7 @@
 #include <string>
 
 #include <imgui.h>
+#include <imgui_stdlib.h>
 #include <imgui_internal.h>   // DockBuilder*, BeginViewportSideBar: the docking branch's layout API
 
 #include "app_state.h"
@@ -76,6 +77,44 @@ void layout_build_default(ImGuiID ds, view_set & views) {
     ImGui::DockBuilderFinish(ds);
 }
 
+const char * k_method_tip =
+    "the method every view compares with dense (Enter applies; Ctrl+M opens a box to type one)\n"
+    "name:key=value,...  e.g. block_topk:rho=0.2,B=64  sinks_window:g=4,w=256\n"
+    "oracle_topk:rho=0.1  mask:expr=k < 4 || q - k < 256";
+
+// The method spec, shared by every view, editable in the menu bar.
+void method_field_draw(app_state & st) {
+    static std::string edit;
+    ImGui::TextDisabled("method");
+    ImGui::SetNextItemWidth(320);
+    const ImGuiID id = ImGui::GetID("##method_spec");
+    if (ImGui::GetActiveID() != id) edit = st.method_spec;   // follows changes made elsewhere
+    if (ImGui::InputText("##method_spec", &edit, ImGuiInputTextFlags_EnterReturnsTrue)) st.set_method(edit);
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", k_method_tip);
+}
+
+// Ctrl+M: a box with the method spec, focused for typing; Enter applies,
+// Escape cancels.
+void method_box_draw(app_state & st) {
+    static std::string edit;
+    const ImGuiIO & io = ImGui::GetIO();
+    if (io.KeyCtrl && ImGui::IsKeyPressed(ImGuiKey_M, false)) {
+        edit = st.method_spec;
+        ImGui::OpenPopup("Method###method_box");
+    }
+    if (ImGui::BeginPopupModal("Method###method_box", nullptr, ImGuiWindowFlags_AlwaysAutoResize)) {
+        ImGui::TextUnformatted(k_method_tip);
+        if (ImGui::IsWindowAppearing()) ImGui::SetKeyboardFocusHere();
+        ImGui::SetNextItemWidth(480);
+        if (ImGui::InputText("##method_box_spec", &edit, ImGuiInputTextFlags_EnterReturnsTrue)) {
+            st.set_method(edit);
+            ImGui::CloseCurrentPopup();
+        }
+        if (ImGui::IsKeyPressed(ImGuiKey_Escape) || ImGui::Button("Cancel")) ImGui::CloseCurrentPopup();
+        ImGui::EndPopup();
+    }
+}
+
 void menu_draw(app_state & st, view_set & views, frame_info & fi, bool & tasks_open) {
     if (!ImGui::BeginMainMenuBar()) return;
     if (ImGui::BeginMenu("File")) {
@@ -113,6 +152,8 @@ void menu_draw(app_state & st, view_set & views, frame_info & fi, bool & tasks_o
         if (ImGui::MenuItem("About")) fi.show_about = true;
         ImGui::EndMenu();
     }
+    ImGui::Separator();
+    method_field_draw(st);
     ImGui::EndMainMenuBar();
 }
 
@@ -168,6 +209,31 @@ void keys_handle(app_state & st, view_set & views, frame_info & fi) {
 
 } // namespace
 
+std::string frame_layout_json(view_set & views) {
+    std::string j = "{\n  \"display\": [" + std::to_string(int(ImGui::GetIO().DisplaySize.x)) + ", " +
+                    std::to_string(int(ImGui::GetIO().DisplaySize.y)) + "],\n  \"font_size\": " +
+                    std::to_string(ImGui::GetFontSize()) + ",\n  \"views\": {";
+    auto rect = [](float a, float b, float c, float d) {
+        char t[96];
+        std::snprintf(t, sizeof t, "[%.0f, %.0f, %.0f, %.0f]", a, b, c, d);
+        return std::string(t);
+    };
+    for (size_t i = 0; i < views.size(); ++i) {
+        ImGuiWindow * w = ImGui::FindWindowByName(views.window_name(i).c_str());
+        const view_rect r = views.rect(i);
+        j += std::string(i ? "," : "") + "\n    \"" + views.entry(i).id + "\": {\"open\": " +
+             (views.open(i) ? "true" : "false") + ", \"visible\": " + (views.visible(i) ? "true" : "false") +
+             ", \"rect\": " + rect(r.x, r.y, r.x + r.w, r.y + r.h);
+        ImGuiTabBar * bar = w && w->DockIsActive && w->DockNode ? w->DockNode->TabBar : nullptr;
+        if (ImGuiTabItem * t = bar ? ImGui::TabBarFindTabByID(bar, w->TabId) : nullptr) {
+            const float x0 = bar->BarRect.Min.x + t->Offset - bar->ScrollingAnim;
+            j += ", \"tab\": " + rect(x0, bar->BarRect.Min.y, x0 + t->Width, bar->BarRect.Max.y);
+        }
+        j += "}";
+    }
+    return j + "\n  }\n}\n";
+}
+
 void frame_draw(app_state & st, view_set & views, frame_info & fi) {
     static bool tasks_open = true;
     menu_draw(st, views, fi, tasks_open);
@@ -183,12 +249,15 @@ void frame_draw(app_state & st, view_set & views, frame_info & fi) {
         ImGui::End();
     }
     const int focus = views.take_focus_request();
+    views.frame_begin();
     for (size_t i = 0; i < views.size(); ++i) {
         if (!views.open(i)) continue;
         if (int(i) == focus) ImGui::SetNextWindowFocus();
         bool open = true;
         if (ImGui::Begin(views.window_name(i).c_str(), &open, ImGuiWindowFlags_NoScrollWithMouse)) {
             if (ImGui::IsWindowFocused(ImGuiFocusedFlags_RootAndChildWindows) && focus < 0) views.focused(i);
+            const ImVec2 p = ImGui::GetWindowPos(), sz = ImGui::GetWindowSize();
+            views.drawn(i, view_rect{p.x, p.y, sz.x, sz.y});
             views.at(i).drawContent();
         }
         ImGui::End();
@@ -196,6 +265,7 @@ void frame_draw(app_state & st, view_set & views, frame_info & fi) {
     }
     help_draw(views, fi);
     about_draw(st, fi);
+    method_box_draw(st);
     keys_handle(st, views, fi);
 }
 

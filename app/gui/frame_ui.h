@@ -24,4 +24,8 @@ struct frame_info {
 // layer, Left/Right the head, F1 help; the current view gets the rest.
 void frame_draw(app_state & st, view_set & views, frame_info & fi);
 
+// The view windows as JSON (script dump_layout): per view id, open, visible,
+// the window rectangle and its tab's, in window pixels; and the display size.
+std::string frame_layout_json(view_set & views);
+
 } // namespace attnlab_gui

@@ -9,6 +9,11 @@
 //   mouse X Y           move the pointer (window pixels), e.g. off a plot before a screenshot
 //   screenshot FILE     PNG of the whole window into the screenshot dir
 //   export_charts DIR   every chart of the next frame as PNG + CSV into the screenshot dir's DIR
+//   signal NAME         creates DIR/NAME.signal (DIR: the screenshot dir), for a driver sending real input
+//   await NAME [S]      waits until DIR/NAME.go exists (default limit 120 s), then removes it
+//   dump_layout FILE    the view windows' tabs and rectangles (window pixels) as JSON, for that driver
+//   expect view ID | expect head N | expect layer N | expect method SPEC | expect visible ID
+//   expect side_by_side ID ID | expect display W H
 //   expect capture_tokens N | expect last capture cancelled | expect no_failed_tasks
 //   quit
 // Anything else goes to the current view (view::on_script), e.g. "zoom 0 64 0 64".
@@ -66,6 +71,7 @@ private:
     size_t pc_ = 0;
     bool waiting_ = false, quit_ = false;
     double wait_until_ = 0, wait_limit_ = 0;
+    std::string await_path_;   // "await": the file that ends the wait
     int exit_code_ = 0;
 };
 

@@ -63,6 +63,14 @@ view_set::view_set(app_state & s) {
         views_.push_back(e.make(s));
         open_.push_back(true);
     }
+    visible_.assign(views_.size(), false);
+    rect_.assign(views_.size(), view_rect{});
+}
+
+int view_set::index_of(const std::string & id) const {
+    for (size_t i = 0; i < views_.size(); ++i)
+        if (id == view_registry()[i].id) return int(i);
+    return -1;
 }
 
 void view_set::show(size_t i) {

@@ -4,6 +4,7 @@
 // attnlab_app::view_ids() (app/view_ids.h), the list the CLI and the scenario
 // parser check scenarios against; the app refuses to start otherwise. A new
 // view: its class in views/, one row here, its id in app/view_ids.h.
+#include <algorithm>
 #include <deque>
 #include <memory>
 #include <string>
@@ -12,6 +13,11 @@
 #include "views/view.h"
 
 namespace attnlab_gui {
+
+// A view window's place on screen (window pixels), from the last frame.
+struct view_rect {
+    float x = 0, y = 0, w = 0, h = 0;
+};
 
 struct view_entry {
     const char * id;
@@ -49,12 +55,20 @@ public:
     std::string window_name(size_t i) const;
     // The view to bring to the front this frame, once; -1: none.
     int take_focus_request();
-    // The frame loop reports which view window has focus.
+    // The frame loop reports which view window has focus, and which were
+    // drawn (visible: a selected tab or an undocked window) and where.
     void focused(size_t i) { current_ = i; }
+    void frame_begin() { std::fill(visible_.begin(), visible_.end(), false); }
+    void drawn(size_t i, view_rect r) { visible_[i] = true; rect_[i] = r; }
+    bool visible(size_t i) const { return visible_[i]; }
+    view_rect rect(size_t i) const { return rect_[i]; }
+    int index_of(const std::string & id) const;
 
 private:
     std::vector<std::unique_ptr<view>> views_;
     std::deque<bool> open_;   // deque: open(i) hands out a bool& for ImGui::Begin
+    std::vector<bool> visible_;
+    std::vector<view_rect> rect_;
     size_t current_ = 0;
     int focus_request_ = 0;
 };

@@ -25,13 +25,21 @@ run() {
   sed "s#@OUT@#$out#g" "$here/$1" > "$out/$1"
   xvfb-run -a -s "-screen 0 1600x1000x24" "$app" --script "$out/$1" --screenshot-dir "$out"
 }
-rm -rf "$out/sweep" "$out/snapshots"
+rm -rf "$out/sweep" "$out/snapshots" "$out/charts"
 echo "== visit every view"
 run visit_all.attnlab
 python3 "$here/check_screenshots.py" "$out" source.png attention_map.png:100 attention_map_zoom.png:20 \
   attention_map_sparse.png:100 masks.png:20 layers_heads.png:30 layers_heads_adaptive.png:30 \
   hyperbolic.png:60 hyperbolic_drag.png:60 hyperbolic_graph.png:60 tradeoffs.png:20 tradeoffs_time.png:20 \
   tradeoffs_sweep.png:12 kernels.png:12 quadratic.png:12 snapshots.png:60 snapshots_scenario.png:20
+# The trade-offs view's four charts, each as PNG and CSV with every sweep row.
+for c in ppl_change mass_recall passkey top1_agreement; do
+  [ -s "$out/charts/tradeoffs_$c.png" ] && [ -s "$out/charts/tradeoffs_$c.csv" ] || { echo "gui: export_charts: no tradeoffs_$c.png/.csv" >&2; exit 1; }
+done
+python3 "$here/check_screenshots.py" "$out/charts" tradeoffs_ppl_change.png:12
+# each method's measured rows are in the CSV: the 30 sweep rows (beside the Pareto front and slider points)
+rows=$(grep -v "^series,\|^Pareto front,\|^(unnamed)," "$out/charts/tradeoffs_ppl_change.csv" | grep -c . || true)
+[ "$rows" = 30 ] || { echo "gui: tradeoffs_ppl_change.csv has $rows method points, want the sweep's 30" >&2; exit 1; }
 # The exported snapshot holds one PNG per view, and the app read it back as verified.
 for v in source attention_map masks layers_heads hyperbolic tradeoffs kernels quadratic snapshots; do
   [ -s "$out/snapshots/gui_export/figures/$v.png" ] || { echo "gui: export lacks figures/$v.png" >&2; exit 1; }

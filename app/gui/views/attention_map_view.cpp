@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include <imgui.h>
+#include <stdexcept>
 #include <imgui_stdlib.h>
 
 #include "methods/method.h"
@@ -51,6 +52,12 @@ public:
             return true;
         }
         if (cmd == "fit") { if (map_) vp_.fit(map_->L); return true; }
+        if (cmd == "expect_zoomed") {   // the viewport shows less than the whole map (wheel or keys zoomed in)
+            if (!map_) throw std::runtime_error("attention map: no map yet");
+            if (vp_.x1 - vp_.x0 >= map_->L - 0.5 && vp_.y1 - vp_.y0 >= map_->L - 0.5)
+                throw std::runtime_error("attention map: not zoomed (viewport is the whole map)");
+            return true;
+        }
         if (cmd == "compare" && a.size() == 1) { set_compare(a[0] == "on"); return true; }
         if (cmd == "scale" && a.size() == 1) { style_.log = a[0] == "log"; return true; }
         if (cmd == "pool" && a.size() == 1) { style_.pool = a[0] == "mean" ? pool_mode::mean : pool_mode::max; return true; }

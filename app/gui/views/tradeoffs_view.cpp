@@ -379,7 +379,8 @@ private:
         std::vector<vline> marks;
         if (!x_time_) marks.push_back({double(density_), "slider", IM_COL32(255, 255, 255, 110)});
         ImGui::PushID(m);
-        plot_hit hit = scatter_plot("plot", size, ss, xa, ya, marks, m == 0);
+        static const char * ids[4] = {"ppl_change", "mass_recall", "passkey", "top1_agreement"};   // k_metrics order
+        plot_hit hit = scatter_plot(ids[m], size, ss, xa, ya, marks, m == 0);
         ImGui::PopID();
         if (hit.series >= 1 && hit.series <= int(n_groups)) {
             const group & g = groups_[hit.series - 1];
