@@ -93,9 +93,12 @@ void method_field_draw(app_state & st) {
     if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", k_method_tip);
 }
 
+bool g_method_box_ready = false;   // open, and its field has keyboard focus
+
 // Ctrl+M: a box with the method spec, focused for typing; Enter applies,
 // Escape cancels.
 void method_box_draw(app_state & st) {
+    g_method_box_ready = false;
     static std::string edit;
     const ImGuiIO & io = ImGui::GetIO();
     if (io.KeyCtrl && ImGui::IsKeyPressed(ImGuiKey_M, false)) {
@@ -110,6 +113,7 @@ void method_box_draw(app_state & st) {
             st.set_method(edit);
             ImGui::CloseCurrentPopup();
         }
+        g_method_box_ready = ImGui::IsItemActive();
         if (ImGui::IsKeyPressed(ImGuiKey_Escape) || ImGui::Button("Cancel")) ImGui::CloseCurrentPopup();
         ImGui::EndPopup();
     }
@@ -209,6 +213,8 @@ void keys_handle(app_state & st, view_set & views, frame_info & fi) {
 
 } // namespace
 
+bool frame_method_box_ready() { return g_method_box_ready; }
+
 std::string frame_layout_json(view_set & views) {
     std::string j = "{\n  \"display\": [" + std::to_string(int(ImGui::GetIO().DisplaySize.x)) + ", " +
                     std::to_string(int(ImGui::GetIO().DisplaySize.y)) + "],\n  \"font_size\": " +
@@ -245,7 +251,7 @@ void frame_draw(app_state & st, view_set & views, frame_info & fi) {
     }
     ImGui::DockSpaceOverViewport(ds, ImGui::GetMainViewport());
     if (tasks_open) {
-        if (ImGui::Begin(k_tasks, &tasks_open)) tasks_draw(st);
+        if (ImGui::Begin(k_tasks, &tasks_open, ImGuiWindowFlags_NoFocusOnAppearing)) tasks_draw(st);
         ImGui::End();
     }
     const int focus = views.take_focus_request();
@@ -254,7 +260,10 @@ void frame_draw(app_state & st, view_set & views, frame_info & fi) {
         if (!views.open(i)) continue;
         if (int(i) == focus) ImGui::SetNextWindowFocus();
         bool open = true;
-        if (ImGui::Begin(views.window_name(i).c_str(), &open, ImGuiWindowFlags_NoScrollWithMouse)) {
+        // NoFocusOnAppearing: a window appearing (every view at start) must not
+        // take focus and bring its tab to the front over the saved layout's.
+        if (ImGui::Begin(views.window_name(i).c_str(), &open,
+                         ImGuiWindowFlags_NoScrollWithMouse | ImGuiWindowFlags_NoFocusOnAppearing)) {
             if (ImGui::IsWindowFocused(ImGuiFocusedFlags_RootAndChildWindows) && focus < 0) views.focused(i);
             const ImVec2 p = ImGui::GetWindowPos(), sz = ImGui::GetWindowSize();
             views.drawn(i, view_rect{p.x, p.y, sz.x, sz.y});

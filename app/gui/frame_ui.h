@@ -28,4 +28,7 @@ void frame_draw(app_state & st, view_set & views, frame_info & fi);
 // the window rectangle and its tab's, in window pixels; and the display size.
 std::string frame_layout_json(view_set & views);
 
+// The Ctrl+M method box is open with its field taking keys (script wait_method_box).
+bool frame_method_box_ready();
+
 } // namespace attnlab_gui

@@ -61,6 +61,13 @@ bool script_runner::ready(double now, script_context & cx) {
     if (pc_ >= lines_.size() || cx.shots.pending() || view_shots_running() || quit_) return false;
     if (!waiting_) return true;
     if (now < wait_until_) return false;
+    if (await_box_) {
+        if (!frame_method_box_ready() && now <= wait_limit_) return false;
+        if (!frame_method_box_ready()) fail(lines_[pc_ - 1], "the method box did not open by the time limit");
+        await_box_ = false;
+        waiting_ = false;
+        return true;
+    }
     if (!await_path_.empty()) {   // "await": a driver's go file, or the limit
         std::error_code ec;
         if (std::filesystem::exists(await_path_, ec)) {
@@ -127,6 +134,11 @@ void script_runner::run(const script_line & l, double now, script_context & cx) 
         wait_until_ = now;
         wait_limit_ = now + (a.size() > 1 ? std::stod(a[1]) : 120.0);
         await_path_ = (std::filesystem::path(cx.shot_dir) / (a.at(0) + ".go")).string();
+    } else if (l.cmd == "wait_method_box") {
+        waiting_ = true;
+        wait_until_ = now;
+        wait_limit_ = now + (a.empty() ? 30.0 : std::stod(a[0]));
+        await_box_ = true;
     } else if (l.cmd == "dump_layout")
         attnlab::write_file_atomic((std::filesystem::path(cx.shot_dir) / l.rest).string(), frame_layout_json(cx.views));
     else if (l.cmd == "expect") expect(l, cx);

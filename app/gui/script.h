@@ -11,6 +11,7 @@
 //   export_charts DIR   every chart of the next frame as PNG + CSV into the screenshot dir's DIR
 //   signal NAME         creates DIR/NAME.signal (DIR: the screenshot dir), for a driver sending real input
 //   await NAME [S]      waits until DIR/NAME.go exists (default limit 120 s), then removes it
+//   wait_method_box [S] waits until the Ctrl+M method box is open and takes keys (default limit 30 s)
 //   dump_layout FILE    the view windows' tabs and rectangles (window pixels) as JSON, for that driver
 //   expect view ID | expect head N | expect layer N | expect method SPEC | expect visible ID
 //   expect side_by_side ID ID | expect display W H
@@ -72,6 +73,7 @@ private:
     bool waiting_ = false, quit_ = false;
     double wait_until_ = 0, wait_limit_ = 0;
     std::string await_path_;   // "await": the file that ends the wait
+    bool await_box_ = false;   // "wait_method_box"
     int exit_code_ = 0;
 };
 

@@ -39,7 +39,7 @@ void session_apply(const session & s, app_state & st, view_set & views) {
             if (c == id) views.open(i) = false;
         if (s.view_settings.contains(id)) views.at(i).settings_load(s.view_settings.at(id));
     }
-    if (!s.view.empty()) views.select(s.view);
+    if (!s.view.empty()) views.set_current(s.view);
 }
 
 } // namespace attnlab_gui

@@ -48,6 +48,12 @@ public:
     const char * shown_title() const { return view_registry()[current_].title; }
     // Shows the view with this id; false when there is none.
     bool select(const std::string & id);
+    // Makes it current without bringing it to the front (a restored session:
+    // the saved layout decides which tabs are in front).
+    void set_current(const std::string & id) {
+        if (int i = index_of(id); i >= 0) current_ = size_t(i);
+        focus_request_ = -1;
+    }
 
     bool & open(size_t i) { return open_[i]; }
     // The window title: "Title###id" (ImGui's id stays the view id, so a
@@ -70,7 +76,7 @@ private:
     std::vector<bool> visible_;
     std::vector<view_rect> rect_;
     size_t current_ = 0;
-    int focus_request_ = 0;
+    int focus_request_ = 0;   // the first view in front at a first start
 };
 
 } // namespace attnlab_gui

@@ -4,7 +4,8 @@
 # spec, the wheel zooms the map and a drag pans it, F1 opens help, a tab is
 # dragged to the side of another view (docking them side by side) and the
 # window is resized to 1024x700. tests/gui/input.attnlab checks each effect
-# in the app's state; screenshots are checked for content.
+# in the app's state; then a second start restores the session and layout
+# (tests/gui/session.attnlab); screenshots are checked for content.
 #   run_input_test.sh APP OUT_DIR
 set -euo pipefail
 app=${1:?usage: run_input_test.sh APP OUT_DIR}
@@ -18,11 +19,11 @@ if [ ! -f "$model" ]; then
 fi
 for t in Xvfb xdotool python3; do command -v $t >/dev/null || { echo "input: $t not installed (scripts/setup.sh)" >&2; exit 1; }; done
 rm -rf "$out" && mkdir -p "$out"
-export HOME=$(mktemp -d)
+export HOME=$(mktemp -d); echo "input: HOME=$HOME"
 disp=:$(( 90 + RANDOM % 800 ))
 Xvfb $disp -screen 0 1600x1000x24 -nolisten tcp >"$out/xvfb.log" 2>&1 &
 xpid=$!
-trap 'kill $apid $xpid 2>/dev/null || true; rm -rf "$HOME"' EXIT
+trap 'kill $apid $xpid 2>/dev/null || true; [ -n "${KEEP_HOME:-}" ] || rm -rf "$HOME"' EXIT
 for _ in $(seq 50); do xdotool -display $disp getmouselocation >/dev/null 2>&1 && break; sleep 0.1; done
 export DISPLAY=$disp
 "$app" "$model" --script "$here/input.attnlab" --screenshot-dir "$out" >"$out/app.log" 2>&1 &
@@ -44,12 +45,13 @@ key 2 Right Right Down
 done_ keys
 await_signal method
 key ctrl+m
-sleep 1.0   # the box opens and takes focus a frame or two later (frames are slow on 2 busy cores)
+done_ method
+await_signal typing   # the app says when its box is open and takes keys
 key ctrl+a
 xdotool type --delay 60 "sinks_window:g=4,w=64"
 sleep 0.3
 key Return
-done_ method
+done_ typing
 await_signal zoom
 # the map's centre: the attention_map window's rectangle from dump_layout
 read -r mx my < <(python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['views']['attention_map']['rect']; print(int(r[0]+0.4*(r[2]-r[0])), int(r[1]+0.5*(r[3]-r[1])))" "$out/layout_map.json")
@@ -91,5 +93,11 @@ rc=0; wait $apid || rc=$?
 apid=
 grep -E "^script .*:|screenshot:" "$out/app.log" | tail -20
 [ $rc = 0 ] || { echo "input: the app failed (rc $rc)" >&2; tail -30 "$out/app.log" >&2; exit 1; }
-python3 "$here/check_screenshots.py" "$out" input_help.png:12 input_docked.png:30 input_1024x700.png:30
+# A second start in the same HOME restores the session and the dock layout.
+"$app" "$model" --script "$here/session.attnlab" --screenshot-dir "$out" >"$out/app2.log" 2>&1 &
+apid=$!
+rc=0; wait $apid || rc=$?
+apid=
+[ $rc = 0 ] || { echo "input: the restored session failed (rc $rc)" >&2; grep -E "^script /" "$out/app2.log" >&2; exit 1; }
+python3 "$here/check_screenshots.py" "$out" input_help.png:12 input_docked.png:30 input_1024x700.png:30 session_restored.png:30
 echo "input: ok"

@@ -59,6 +59,21 @@ public:
         return false;
     }
 
+    void settings_save(nlohmann::json & j) const override {
+        j = {{"L", L_}, {"dim_index", dim_idx_}, {"heads", heads_}, {"repeats", reps_}, {"device", device_}, {"rho", rho_}};
+    }
+    void settings_load(const nlohmann::json & j) override {
+        auto integer = [&](const char * k, int & v, int lo, int hi) {
+            if (j.contains(k) && j[k].is_number_integer()) v = std::clamp(j[k].get<int>(), lo, hi);
+        };
+        integer("L", L_, 256, 16384);
+        integer("dim_index", dim_idx_, 0, 2);
+        integer("heads", heads_, 1, 16);
+        integer("repeats", reps_, 1, 20);
+        integer("device", device_, dev_auto, dev_gpu);
+        if (j.contains("rho") && j["rho"].is_number()) rho_ = std::clamp(j["rho"].get<float>(), 0.01f, 1.0f);
+    }
+
     void drawContent() override {
         const std::string gpu = gpu_name();
         ImGui::SetNextItemWidth(260);

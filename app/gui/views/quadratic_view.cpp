@@ -7,6 +7,8 @@
 // rate measured in the Kernels view (labelled as such).
 #include <cmath>
 
+#include <algorithm>
+
 #include <imgui.h>
 #include <stdexcept>
 
@@ -81,6 +83,19 @@ public:
             return true;
         }
         return false;
+    }
+
+    void settings_save(nlohmann::json & j) const override {
+        j = {{"ctx", ctx_}, {"rho", rho_}, {"hw", hw_key_}};
+    }
+    void settings_load(const nlohmann::json & j) override {
+        if (j.contains("ctx") && j["ctx"].is_number_integer()) ctx_ = std::clamp(j["ctx"].get<int>(), 1024, 1 << 20);
+        if (j.contains("rho") && j["rho"].is_number()) rho_ = std::clamp(j["rho"].get<float>(), 0.01f, 1.0f);
+        if (j.contains("hw") && j["hw"].is_string()) {
+            const std::string hw = j["hw"].get<std::string>();
+            for (size_t i = 0; i < hws_.size(); ++i)
+                if (hws_[i] == hw) hw_sel_ = int(i);
+        }
     }
 
     void drawContent() override {

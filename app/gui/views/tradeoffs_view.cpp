@@ -78,6 +78,26 @@ public:
         return false;
     }
 
+    void settings_save(nlohmann::json & j) const override {
+        j = {{"sweep_dir", dir_}, {"density", density_}, {"x_time", x_time_ != 0}, {"run_dir", run_dir_},
+             {"run_methods", run_methods_}, {"run_densities", run_densities_}, {"run_ctx", run_ctx_},
+             {"run_max_tokens", run_max_tokens_}, {"run_gpu", run_gpu_}};
+    }
+    void settings_load(const nlohmann::json & j) override {
+        if (j.contains("density") && j["density"].is_number()) density_ = std::clamp(j["density"].get<float>(), 0.0f, 1.0f);
+        if (j.contains("x_time") && j["x_time"].is_boolean()) x_time_ = j["x_time"].get<bool>();
+        for (auto [k, v] : {std::pair<const char *, std::string *>{"run_dir", &run_dir_}, {"run_methods", &run_methods_},
+                            {"run_densities", &run_densities_}})
+            if (j.contains(k) && j[k].is_string()) *v = j[k].get<std::string>();
+        if (j.contains("run_ctx") && j["run_ctx"].is_number_integer()) run_ctx_ = std::clamp(j["run_ctx"].get<int>(), 16, 1 << 20);
+        if (j.contains("run_max_tokens") && j["run_max_tokens"].is_number_integer())
+            run_max_tokens_ = std::clamp(j["run_max_tokens"].get<int>(), 16, 1 << 24);
+        if (j.contains("run_gpu") && j["run_gpu"].is_boolean()) run_gpu_ = j["run_gpu"].get<bool>();
+        if (j.contains("sweep_dir") && j["sweep_dir"].is_string() && !j["sweep_dir"].get<std::string>().empty() &&
+            fs::exists(j["sweep_dir"].get<std::string>() + "/results.jsonl"))
+            load(j["sweep_dir"].get<std::string>());
+    }
+
     void drawContent() override {
         if (!loaded_ && !dir_.empty()) load(dir_);
         poll_live();
