@@ -191,10 +191,12 @@ void draw_sidebar(app_state & st, view_set & views) {
 void draw_status_bar(const app_state & st, const std::string & device) {
     std::string model = st.facts.valid() ? st.facts.name : "no model";
     std::string cap = st.cap ? std::to_string(st.cap->info.n_tokens()) + " tokens x " +
-                                   std::to_string(st.cap->layers.size()) + " layers"
+                                   std::to_string(st.cap->layers.size()) + " layers (" + st.capture_device +
+                                   (st.gpu_cap ? ", Q/K kept on the GPU)" : ")")
                              : "no capture";
+    std::string dev = device + (st.map_status.empty() ? "" : "  |  " + st.map_status);
     ImGui::Text("%s  |  %s  |  layer %d head %d  |  method %s  |  %s  |  %.1f ms/frame  |  %d task(s)", model.c_str(),
-                cap.c_str(), st.layer_id(), st.head, st.method_spec.c_str(), device.c_str(),
+                cap.c_str(), st.layer_id(), st.head, st.method_spec.c_str(), dev.c_str(),
                 1000.0f / std::max(1.0f, ImGui::GetIO().Framerate), int(st.tasks.snapshot().size()));
 }
 
