@@ -5,8 +5,8 @@
 // an exact bit mask for each tile kept in part. So one definition of "which
 // pairs a method keeps" serves every GPU path, and token-level methods cost
 // bits only where a tile is partial. The kernels look tiles up in a dense
-// 64 x 64-tile map built from the list (n64^2 ints: 64 KB at L = 8192)
-// instead of searching the sorted kv_indices per tile.
+// 64 x 64-tile map of the list (tile_list_tile_map: n64^2 ints, 64 KB at
+// L = 8192) instead of searching the sorted kv_indices per tile.
 #include "head_map_run.h"
 
 #include <chrono>
@@ -107,24 +107,6 @@ void check_args(const gpu_head_map_args & a) {
                                     std::to_string(a.n_tokens));
 }
 
-// The 64 x 64-tile map of one head's tile list (hm_args::tile_map).
-std::vector<int32_t> tile_map_of(const tile_list & t, int n64) {
-    std::vector<int32_t> m((size_t)n64 * n64, -2);
-    const int sub = t.block / k_hm_tile;
-    for (int I = 0; I < t.nqb; ++I)
-        for (int e = 0; e < t.kv_num[I]; ++e) {
-            const size_t at = (size_t)I * t.max_kv + e;
-            const int J = t.kv_idx[at];
-            const int32_t mi = t.mask_index.empty() ? -1 : t.mask_index[at];
-            for (int si = 0; si < sub; ++si)
-                for (int sj = 0; sj < sub; ++sj) {
-                    const int I64 = I * sub + si, J64 = J * sub + sj;
-                    if (I64 < n64 && J64 < n64) m[(size_t)I64 * n64 + J64] = mi;
-                }
-        }
-    return m;
-}
-
 // Level sides, finest first, as core's build_pyramid stops (down to <= 8).
 std::vector<int> level_sides(int L, int f0) {
     std::vector<int> n{(L + f0 - 1) / f0};
@@ -144,7 +126,7 @@ void hm_run(const gpu_head_map_args & a, gpu_head_map_out & out) {
     const double t0 = now_s();
     out.host_s = out.kernel_s = out.total_s = 0.0;
     check_args(a);
-    const int L = a.n_tokens, d = a.head_dim, f0 = a.finest_factor, n64 = (L + k_hm_tile - 1) / k_hm_tile;
+    const int L = a.n_tokens, d = a.head_dim, f0 = a.finest_factor;
     const bool sparse = a.sel != nullptr;
     const int n_maps = sparse ? 3 : 1;
 
@@ -154,7 +136,7 @@ void hm_run(const gpu_head_map_args & a, gpu_head_map_out & out) {
     if (sparse) {
         const double h0 = now_s();
         tl = tile_list_build(a.sel, 1);
-        tmap = tile_map_of(tl, n64);
+        tmap = tile_list_tile_map(tl, 0);
         out.host_s = now_s() - h0;
     }
 
