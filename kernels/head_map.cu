@@ -7,6 +7,9 @@
 // Pipeline per 64-row query block (FlashAttention's loop, without V):
 //   stage a 32-wide chunk of Q rows and K rows in shared memory -> 4 x 4
 //   register tile of logits per thread -> next chunk ... -> a 64 x 64 tile.
+// The selection arrives as its own arrays (token rows or block lists) and
+// becomes keep bits per causal tile on the GPU (hm_bits_*), so no host pass
+// over L x keys precedes the map.
 // hm_rows sweeps the key tiles twice (max, then sum / entropy / kept mass);
 // hm_pool visits every causal tile once, turns its logits into dense, sparse
 // and kept values and pools each through one shared tile into f0 x f0 cells.
@@ -83,19 +86,47 @@ __device__ __forceinline__ float hm_sum16(float v) {
     return v;
 }
 
-// The selection's kept columns of row r of 64-tile (I, J), one bit per column.
-__device__ __forceinline__ unsigned long long hm_keep_word(const hm_args & a, int n64, int I, int J, int r) {
-    const int m = a.tile_map[(long long)I * n64 + J];
-    if (m == -2) return 0ull;
-    if (m == -1) return ~0ull;
-    const int sub = a.mask_block / T;   // 64-tiles per mask tile side
-    const long long row = (long long)m * a.mask_block + (I % sub) * T + r;
-    return a.masks[row * sub + (J % sub)];
+// The selection's kept columns of row r of causal tile (I, J), one bit per column.
+__device__ __forceinline__ unsigned long long hm_keep_word(const hm_args & a, int I, int J, int r) {
+    return a.keep_bits[((long long)I * (I + 1) / 2 + J) * T + r];
+}
+
+// One warp per query row: its kept keys into the row's words.
+__global__ void hm_bits_rows_kernel(const long long * tok_ptr, const int32_t * tok_cols, int L,
+                                    unsigned long long * bits) {
+    const int lane = threadIdx.x % 32, i = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    if (i >= L) return;
+    const int I = i / T, r = i % T;
+    for (long long e = tok_ptr[i] + lane; e < tok_ptr[i + 1]; e += 32) {
+        const int j = tok_cols[e];
+        if (j < 0 || j > i) continue;
+        const int J = j / T;
+        atomicOr(&bits[((long long)I * (I + 1) / 2 + J) * T + r], 1ull << (j % T));
+    }
+}
+
+// One thread block per query block of the mask: each (kept block, row) sets
+// the row's bits of the block's columns (one or two words).
+__global__ void hm_bits_blocks_kernel(const int32_t * blk_ptr, const int32_t * blk_cols, int L, int B,
+                                      unsigned long long * bits) {
+    const int IB = blockIdx.x, p0 = blk_ptr[IB], n = (blk_ptr[IB + 1] - p0) * B;
+    for (int e = threadIdx.x; e < n; e += blockDim.x) {
+        const int i = IB * B + e % B, j0 = blk_cols[p0 + e / B] * B;
+        if (i >= L) continue;
+        const int I = i / T, r = i % T;
+        for (int j = j0; j < j0 + B; j += T) {   // the words this block covers
+            const int J = j / T;
+            if (J > I) break;
+            const int w = B < T ? B : T;   // columns of the block in this word
+            const unsigned long long m = w == T ? ~0ull : ((1ull << w) - 1) << (j % T);
+            atomicOr(&bits[((long long)I * (I + 1) / 2 + J) * T + r], m);
+        }
+    }
 }
 
 __global__ void __launch_bounds__(NT) hm_rows_kernel(hm_args a) {
     __shared__ hm_stage sm;
-    const int I = blockIdx.x, i0 = I * T, n64 = (a.L + T - 1) / T;
+    const int I = blockIdx.x, i0 = I * T;
     const int tx = hm_tx(), ty = hm_ty();
     hm_logits t;
     float mx[RPT];
@@ -126,7 +157,7 @@ __global__ void __launch_bounds__(NT) hm_rows_kernel(hm_args a) {
 #pragma unroll
         for (int r = 0; r < RPT; ++r) {
             const int i = i0 + ty * RPT + r;
-            const unsigned long long kw = a.tile_map ? hm_keep_word(a, n64, I, J, ty * RPT + r) : 0ull;
+            const unsigned long long kw = a.keep_bits ? hm_keep_word(a, I, J, ty * RPT + r) : 0ull;
 #pragma unroll
             for (int b = 0; b < CPT; ++b) {
                 const int j = j0 + tx + 16 * b;
@@ -176,7 +207,7 @@ __global__ void __launch_bounds__(NT) hm_pool_kernel(hm_args a) {
     if (J > I) return;   // above the diagonal: zero (set before the launch)
     __shared__ hm_stage sm;
     __shared__ float w[T][T + 1];
-    const int i0 = I * T, j0 = J * T, n64 = (a.L + T - 1) / T, n0 = (a.L + a.f0 - 1) / a.f0;
+    const int i0 = I * T, j0 = J * T, n0 = (a.L + a.f0 - 1) / a.f0;
     const int tx = hm_tx(), ty = hm_ty();
     hm_logits t;
     hm_tile_logits(a, i0, j0, sm, t);
@@ -188,8 +219,8 @@ __global__ void __launch_bounds__(NT) hm_pool_kernel(hm_args a) {
     for (int r = 0; r < RPT; ++r) {
         const int i = i0 + ty * RPT + r;
         const float m = i < a.L ? a.row_max[i] : 0.0f, inv = i < a.L ? a.row_inv_sum[i] : 0.0f;
-        rec[r] = (a.tile_map && i < a.L) ? a.row_recall[i] : 0.0f;
-        kw[r] = a.tile_map ? hm_keep_word(a, n64, I, J, ty * RPT + r) : 0ull;
+        rec[r] = (a.keep_bits && i < a.L) ? a.row_recall[i] : 0.0f;
+        kw[r] = a.keep_bits ? hm_keep_word(a, I, J, ty * RPT + r) : 0ull;
 #pragma unroll
         for (int b = 0; b < CPT; ++b) {
             const int j = j0 + tx + 16 * b;
@@ -201,7 +232,7 @@ __global__ void __launch_bounds__(NT) hm_pool_kernel(hm_args a) {
     }
     __syncthreads();
     hm_pool_cells(w, a.f0, I, J, n0, a.dense_max, a.dense_sum);
-    if (!a.tile_map) return;
+    if (!a.keep_bits) return;
 
     __syncthreads();   // sparse: kept weights renormalised by the row's kept mass
 #pragma unroll
@@ -245,6 +276,18 @@ __global__ void hm_downsample_kernel(hm_level_maps m, int sn, int dn) {
 int launched() { return (int)cudaGetLastError(); }
 
 } // namespace
+
+int hm_bits_from_rows(const long long * tok_ptr, const int32_t * tok_cols, int L, unsigned long long * bits,
+                      void * stream) {
+    hm_bits_rows_kernel<<<(L + 7) / 8, 256, 0, (cudaStream_t)stream>>>(tok_ptr, tok_cols, L, bits);
+    return launched();
+}
+
+int hm_bits_from_blocks(const int32_t * blk_ptr, const int32_t * blk_cols, int L, int B, unsigned long long * bits,
+                        void * stream) {
+    hm_bits_blocks_kernel<<<(L + B - 1) / B, 256, 0, (cudaStream_t)stream>>>(blk_ptr, blk_cols, L, B, bits);
+    return launched();
+}
 
 int hm_rows(const hm_args & a, void * stream) {
     const int n64 = (a.L + T - 1) / T;

@@ -20,13 +20,11 @@ struct hm_args {
     long long q_stride = 0, k_stride = 0;
     int L = 0, d = 0;
     float scale = 1.0f;
-    // The selection as 64 x 64 tiles (null: dense only): tile_map[I * n64 + J]
-    // is -2 (tile not kept), -1 (every causal pair kept) or the number of its
-    // token mask in masks, core's tile_list layout (attention/tile_list.h)
-    // with tiles of mask_block (64 or 128) and mask_block / 64 words a row.
-    const int32_t * tile_map = nullptr;
-    const unsigned long long * masks = nullptr;
-    int mask_block = 64;
+    // The selection as keep bits (null: dense only), one 64-bit word per row
+    // of each causal 64 x 64 tile: tile (I, J), J <= I, at words
+    // (I (I + 1) / 2 + J) * 64 .. + 63, bit c = key J * 64 + c. Built on the
+    // GPU by hm_bits_from_rows / hm_bits_from_blocks; L^2 / 16 bytes.
+    const unsigned long long * keep_bits = nullptr;
     // Outputs: row statistics [L] (row_recall only with a selection) ...
     float * row_max = nullptr, * row_inv_sum = nullptr, * row_entropy = nullptr, * row_recall = nullptr;
     // ... and the finest level (cells of f0 x f0, f0 a power of 2 <= 64), n0 x n0
@@ -36,6 +34,21 @@ struct hm_args {
     float * sparse_max = nullptr, * sparse_sum = nullptr;
     float * kept_max = nullptr, * kept_sum = nullptr;
 };
+
+// Words of the keep bits for L tokens.
+inline long long hm_bits_words(int L) {
+    const long long n64 = (L + k_hm_tile - 1) / k_hm_tile;
+    return n64 * (n64 + 1) / 2 * k_hm_tile;
+}
+
+// Keep bits (zeroed before) from a token-level selection's kept keys, CSR
+// over rows (core's selection::tok_ptr / tok_cols), or from a block mask of
+// block B (16, 32, 64 or 128; blk_ptr / blk_cols): every pair of a kept block.
+// Pairs above the diagonal or past L are left out (the kernels test j <= i).
+int hm_bits_from_rows(const long long * tok_ptr, const int32_t * tok_cols, int L, unsigned long long * bits,
+                      void * stream);
+int hm_bits_from_blocks(const int32_t * blk_ptr, const int32_t * blk_cols, int L, int B, unsigned long long * bits,
+                        void * stream);
 
 // Per query row: max logit, 1/sum exp, entropy and (with a selection) the
 // kept attention mass. Two sweeps over the key tiles (max, then sums).

@@ -1,12 +1,14 @@
 // Host side of the GPU head map (kernels/head_map_run.h).
 //
-// The selection reaches the kernels as core's tile lists (attention/
-// tile_list.h), the layout the attention kernels already read: kept tiles and
-// an exact bit mask for each tile kept in part. So one definition of "which
-// pairs a method keeps" serves every GPU path, and token-level methods cost
-// bits only where a tile is partial. The kernels look tiles up in a dense
-// 64 x 64-tile map of the list (tile_list_tile_map: n64^2 ints, 64 KB at
-// L = 8192) instead of searching the sorted kv_indices per tile.
+// The selection goes to the GPU as its own arrays (a token-level selection's
+// kept keys per row, or a block mask's kept blocks) and becomes keep bits per
+// causal 64 x 64 tile there (hm_bits_*: L^2 / 16 bytes, 4 MB at L = 8192),
+// which the map kernels read one word per tile row. Not core's tile lists
+// (attention/tile_list.h, what the attention kernels read): building those
+// walks every kept key on the host, about 20 ms for sinks_window at
+// L = 8192 on one core, the whole budget of a map; the bits cost one upload
+// of the key lists and a kernel. The pairs kept are the selection's
+// (selection_row_keys), which the cuda test checks against the CPU map.
 #include "head_map_run.h"
 
 #include <chrono>
@@ -17,7 +19,6 @@
 
 #include <cuda_runtime.h>
 
-#include "attention/tile_list.h"
 #include "head_map_kernels.h"
 
 namespace attnlab::cuda {
@@ -80,7 +81,7 @@ struct pinned_arena {
 
 struct hm_state {
     std::mutex mu;
-    dev_arena levels, rows, inputs, tiles, masks;
+    dev_arena levels, rows, inputs, bits, sel_ptr, sel_cols;
     pinned_arena host;
     cudaEvent_t ev0 = nullptr, ev1 = nullptr;
 };
@@ -105,6 +106,14 @@ void check_args(const gpu_head_map_args & a) {
     if (a.sel && a.sel->n_tokens != a.n_tokens)
         throw std::invalid_argument(who + "selection has " + std::to_string(a.sel->n_tokens) + " tokens, the head " +
                                     std::to_string(a.n_tokens));
+    if (a.sel) {
+        const selection & s = *a.sel;
+        const bool ok = s.token_level ? (int64_t)s.tok_ptr.size() == (int64_t)s.n_tokens + 1 &&
+                                            s.tok_ptr.back() == (int64_t)s.tok_cols.size()
+                                      : block_size_valid(s.block) && (int)s.blk_ptr.size() == s.n_blocks() + 1 &&
+                                            s.blk_ptr.back() == (int32_t)s.blk_cols.size();
+        if (!ok) throw std::invalid_argument(who + "selection arrays of the wrong size (selection_check)");
+    }
 }
 
 // Level sides, finest first, as core's build_pyramid stops (down to <= 8).
@@ -130,16 +139,6 @@ void hm_run(const gpu_head_map_args & a, gpu_head_map_out & out) {
     const bool sparse = a.sel != nullptr;
     const int n_maps = sparse ? 3 : 1;
 
-    // Host step: the selection as tiles (timed, reported as host_s).
-    std::vector<int32_t> tmap;
-    tile_list tl;
-    if (sparse) {
-        const double h0 = now_s();
-        tl = tile_list_build(a.sel, 1);
-        tmap = tile_list_tile_map(tl, 0);
-        out.host_s = now_s() - h0;
-    }
-
     hm_state & st = state();
     std::lock_guard<std::mutex> lock(st.mu);
     if (!st.ev0) {
@@ -147,6 +146,7 @@ void hm_run(const gpu_head_map_args & a, gpu_head_map_out & out) {
         ck(cudaEventCreate(&st.ev1), "cudaEventCreate");
     }
     hm_args k;
+    void * sel_ptr = nullptr, * sel_cols = nullptr;
     k.L = L;
     k.d = d;
     k.scale = a.scale;
@@ -168,16 +168,23 @@ void hm_run(const gpu_head_map_args & a, gpu_head_map_out & out) {
         k.k = dq + (size_t)L * d;
         k.q_stride = k.k_stride = d;
     }
-    if (sparse) {
-        int32_t * dt = static_cast<int32_t *>(st.tiles.get(tmap.size() * 4, "cudaMalloc (tiles)"));
-        ck(cudaMemcpy(dt, tmap.data(), tmap.size() * 4, cudaMemcpyHostToDevice), "copy tile map");
-        k.tile_map = dt;
-        k.mask_block = tl.block;
-        if (!tl.masks.empty()) {
-            void * dm = st.masks.get(tl.masks.size() * 8, "cudaMalloc (token masks)");
-            ck(cudaMemcpy(dm, tl.masks.data(), tl.masks.size() * 8, cudaMemcpyHostToDevice), "copy token masks");
-            k.masks = static_cast<const unsigned long long *>(dm);
+    if (sparse) {   // the selection's arrays up (host_s: this copy), keep bits built below
+        const double h0 = now_s();
+        const selection & sl = *a.sel;
+        auto up = [](dev_arena & d, const void * src, size_t bytes, const char * what) {
+            void * p = d.get(bytes ? bytes : 8, what);
+            if (bytes) ck(cudaMemcpy(p, src, bytes, cudaMemcpyHostToDevice), what);
+            return p;
+        };
+        if (sl.token_level) {
+            sel_ptr = up(st.sel_ptr, sl.tok_ptr.data(), sl.tok_ptr.size() * 8, "copy selection rows");
+            sel_cols = up(st.sel_cols, sl.tok_cols.data(), sl.tok_cols.size() * 4, "copy selection keys");
+        } else {
+            sel_ptr = up(st.sel_ptr, sl.blk_ptr.data(), sl.blk_ptr.size() * 4, "copy selection blocks");
+            sel_cols = up(st.sel_cols, sl.blk_cols.data(), sl.blk_cols.size() * 4, "copy selection block columns");
         }
+        k.keep_bits = static_cast<unsigned long long *>(st.bits.get(hm_bits_words(L) * 8, "cudaMalloc (keep bits)"));
+        out.host_s = now_s() - h0;
     }
     float * rows = static_cast<float *>(st.rows.get((size_t)4 * L * sizeof(float), "cudaMalloc (rows)"));
     k.row_max = rows;
@@ -211,6 +218,16 @@ void hm_run(const gpu_head_map_args & a, gpu_head_map_out & out) {
     }
 
     ck(cudaEventRecord(st.ev0), "cudaEventRecord");
+    if (sparse) {
+        unsigned long long * bits = const_cast<unsigned long long *>(k.keep_bits);
+        ck(cudaMemsetAsync(bits, 0, hm_bits_words(L) * 8), "zero the keep bits");
+        if (a.sel->token_level)
+            ck_launch(hm_bits_from_rows(static_cast<const long long *>(sel_ptr), static_cast<const int32_t *>(sel_cols), L,
+                                        bits, nullptr), "keep bits kernel (rows)");
+        else
+            ck_launch(hm_bits_from_blocks(static_cast<const int32_t *>(sel_ptr), static_cast<const int32_t *>(sel_cols), L,
+                                          a.sel->block, bits, nullptr), "keep bits kernel (blocks)");
+    }
     // The finest levels are contiguous: zero them (tiles above the diagonal stay zero).
     ck(cudaMemsetAsync(lv, 0, (size_t)sides[0] * sides[0] * 2 * n_maps * sizeof(float)), "zero the finest level");
     ck_launch(hm_rows(k, nullptr), "row statistics kernel");

@@ -1,7 +1,7 @@
 // The GPU head map [cuda] (metrics/head_map.h, kernels/head_map.cu) against
 // the CPU's head_map_compute on the same random Q/K: row statistics, every
 // LOD level of the dense, sparse and kept maps, with and without a selection
-// (block_topk at blocks 64 and 128, a token-level sinks_window), at lengths
+// (block_topk at blocks 16, 32, 64 and 128, a token-level sinks_window), at lengths
 // that are not multiples of the 64-row tile and at finest factors 1, 2 and 4.
 // Also independent checks: float64 softmax sums of sampled rows, and the kept
 // map's total against the selection's pair count. Without a GPU the binary
@@ -129,7 +129,15 @@ TEST_CASE("GPU head map equals the CPU head map, dense and sparse", "[cuda]") {
     };
     // L = 1000: finest factor 1, a partial last tile; 2500: factor 2; 4200: factor 4.
     const shape shapes[] = {{1000, 4, 2, 1.0f}, {2500, 2, 1, 1.5f}, {4200, 2, 2, 1.0f}};
-    const char * methods[] = {"", "block_topk:rho=0.2,B=64", "block_topk:rho=0.1,B=128", "sinks_window:g=4,w=256"};
+    // Block masks of every block size (keep bits of part of a word, a word,
+    // two words) and token-level selections at blocks 64 and 128.
+    const char * methods[] = {"",
+                              "block_topk:rho=0.2,B=64",
+                              "block_topk:rho=0.1,B=128",
+                              "block_topk:rho=0.3,B=32",
+                              "block_topk:rho=0.3,B=16",
+                              "sinks_window:g=4,w=256",
+                              "sinks_window:g=4,w=90,B=128"};
     unsigned seed = 1234;
     for (const shape & sh : shapes) {
         auto cap = random_capture(sh.L, sh.H, sh.Hk, 64, sh.sd, ++seed);

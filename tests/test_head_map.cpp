@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "attention/lod_level.h"
-#include "attention/tile_list.h"
 #include "data/capture.h"
 #include "methods/method.h"
 #include "metrics/head_map.h"
@@ -113,41 +112,4 @@ TEST_CASE("head map: rows, dense, sparse and kept pyramids equal a float64 brute
             if (!sel) CHECK(m->sparse.empty());
         }
     }
-}
-
-TEST_CASE("head map: the GPU's 64 x 64 tile map keeps exactly the selection's pairs", "[head_map]") {
-    // kernels/head_map.cu reads a pair as below (hm_keep_word); every head
-    // of a layer's tile list, block and token-level selections, tiles of 64
-    // and 128, a length that is not a multiple of either.
-    const int L = 700;
-    auto cap = hm_capture(L, 2, 1, 16, 5);
-    const attention_layer_io io = capture_layer_io(*cap, 0);
-    for (const char * spec : {"block_topk:rho=0.3,B=64", "block_topk:rho=0.3,B=128", "block_topk:rho=0.3,B=32",
-                              "sinks_window:g=4,w=50", "sinks_window:g=4,w=90,B=128"}) {
-        INFO(spec);
-        std::vector<selection> sels;
-        for (int h = 0; h < 2; ++h) sels.push_back(method_create(spec)->select(head_inputs_of(io, h)));
-        const tile_list t = tile_list_build(sels.data(), 2);
-        const int n64 = (L + 63) / 64, sub = t.block / 64;
-        for (int h = 0; h < 2; ++h) {
-            const std::vector<int32_t> map = tile_list_tile_map(t, h);
-            REQUIRE(map.size() == size_t(n64) * n64);
-            int64_t bad = 0, kept = 0;
-            for (int i = 0; i < L; ++i)
-                for (int j = 0; j <= i; ++j) {
-                    const int I = i / 64, J = j / 64, m = map[size_t(I) * n64 + J];
-                    bool keep = m == -1;
-                    if (m >= 0) {
-                        const size_t row = size_t(m) * t.block + (I % sub) * 64 + i % 64;
-                        keep = (t.masks[row * sub + J % sub] >> (j % 64)) & 1ull;
-                    }
-                    kept += keep;
-                    bad += keep != selection_contains(sels[h], i, j);
-                }
-            CHECK(bad == 0);
-            CHECK(kept == selection_pairs(sels[h]));
-        }
-    }
-    CHECK_THROWS_AS(tile_list_tile_map(tile_list_build(std::vector<selection>{selection_dense(10, 64, true)}.data(), 1), 1),
-                    std::invalid_argument);
 }

@@ -9,7 +9,8 @@
 // all kernels, "call" the backend call with its download of the rows and
 // pyramids, "map" head_map_compute_gpu as the app calls it (plus the host copy
 // of the head's rows). The capture's Q/K are already on the GPU (uploaded
-// once, as the app keeps them). "host" is the tile-list step of a selection.
+// once, as the app keeps them). "host" is the host step of a selection (its
+// arrays copied to the GPU; the keep bits are built there, in "kernels").
 // CPU: head_map_compute, median of cpu_reps, all cores (OpenMP). The selection
 // itself (the method) is computed once, outside both timings.
 #include <algorithm>

@@ -76,8 +76,9 @@ struct gpu_head_map_args {
 
 // Row statistics and the pyramids (finest first, down to 8 cells a side or
 // fewer), as metrics/head_map.h's head_map holds them; sparse/kept/row_recall
-// only with a selection. Times: kernels (CUDA events), the host step that
-// lays the selection out as tiles, and the whole call (uploads and downloads).
+// only with a selection. Times: kernels (CUDA events), the host step (the
+// selection's arrays copied to the GPU; the rest of the selection work is
+// kernels), and the whole call (uploads and downloads).
 struct gpu_head_map_out {
     std::vector<float> row_max, row_inv_sum, row_entropy, row_recall;
     std::vector<lod_level> dense, sparse, kept;

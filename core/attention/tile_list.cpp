@@ -151,26 +151,6 @@ tile_list tile_list_build(const selection * sels, int n_heads) {
     return t;
 }
 
-std::vector<int32_t> tile_list_tile_map(const tile_list & t, int h) {
-    if (t.block % 64 || h < 0 || h >= t.n_heads) throw std::invalid_argument("tile_list_tile_map: bad tile size or head");
-    const int n64 = (t.n_tokens + 63) / 64, sub = t.block / 64;
-    std::vector<int32_t> m((size_t)n64 * n64, -2);
-    for (int I = 0; I < t.nqb; ++I) {
-        const size_t row = (size_t)h * t.nqb + I;
-        for (int e = 0; e < t.kv_num[row]; ++e) {
-            const size_t at = row * t.max_kv + e;
-            const int J = t.kv_idx[at];
-            const int32_t mi = t.mask_index.empty() ? -1 : t.mask_index[at];
-            for (int si = 0; si < sub; ++si)
-                for (int sj = 0; sj < sub; ++sj) {
-                    const int I64 = I * sub + si, J64 = J * sub + sj;
-                    if (I64 < n64 && J64 < n64) m[(size_t)I64 * n64 + J64] = mi;
-                }
-        }
-    }
-    return m;
-}
-
 bool tile_list_keeps(const tile_list & t, int h, int i, int j) {
     if (i < 0 || j < 0 || i >= t.n_tokens || j >= t.n_tokens || (t.causal && j > i)) return false;
     const int I = i / t.block, J = j / t.block;

@@ -36,14 +36,6 @@ struct tile_list {
 // a selection breaks its invariants' shape (ptr sizes).
 tile_list tile_list_build(const selection * sels, int n_heads);
 
-// Head h's tiles as a dense map of 64 x 64 tiles (n64 = ceil(L / 64) a side),
-// for kernels that visit every tile and look each up instead of walking the
-// lists (kernels/head_map.cu): entry I * n64 + J is -2 (not kept), -1 (every
-// causal pair kept) or the number of the token mask of the block-t.block tile
-// that holds it; pair (i, j) then sits at mask row (i % block), word
-// (j % block) / 64, bit j % 64, as in tile_list_keeps.
-std::vector<int32_t> tile_list_tile_map(const tile_list & t, int h);
-
 // Whether the tiles keep pair (i, j) of head h, read back from the arrays as
 // the kernel reads them (causality and the sequence end included): for tests.
 bool tile_list_keeps(const tile_list & t, int h, int i, int j);
