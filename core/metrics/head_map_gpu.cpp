@@ -5,8 +5,10 @@
 #include "metrics/head_map.h"
 
 #include <chrono>
+#include <exception>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "data/capture.h"
 
@@ -66,7 +68,23 @@ std::shared_ptr<head_map> head_map_compute_gpu(const gpu_capture & g, size_t lay
     a.finest_factor = head_map_finest_factor(m->L);
     a.sel = sel.get();
     gpu_head_map_out o;
-    g.backend->head_map(a, o);
+    // The host copy of the head's rows (tooltips, exact windows) while the GPU works.
+    std::exception_ptr rows_error;
+    std::thread rows([&] {
+        try {
+            head_map_extract(cap, layer_index, head, m->q, m->k, m->scale);
+        } catch (...) {
+            rows_error = std::current_exception();
+        }
+    });
+    try {
+        g.backend->head_map(a, o);
+    } catch (...) {
+        rows.join();
+        throw;
+    }
+    rows.join();
+    if (rows_error) std::rethrow_exception(rows_error);
 
     m->row_max = std::move(o.row_max);
     m->row_inv_sum = std::move(o.row_inv_sum);
@@ -75,7 +93,6 @@ std::shared_ptr<head_map> head_map_compute_gpu(const gpu_capture & g, size_t lay
     m->dense = std::move(o.dense);
     m->sparse = std::move(o.sparse);
     m->kept = std::move(o.kept);
-    head_map_extract(cap, layer_index, head, m->q, m->k, m->scale);
     head_map_finish(*m);
     m->device = g.backend->device_name();
     m->kernel_seconds = o.kernel_s;
