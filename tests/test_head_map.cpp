@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "attention/gpu_backend.h"
 #include "attention/lod_level.h"
 #include "data/capture.h"
 #include "methods/method.h"
@@ -112,4 +113,81 @@ TEST_CASE("head map: rows, dense, sparse and kept pyramids equal a float64 brute
             if (!sel) CHECK(m->sparse.empty());
         }
     }
+}
+
+namespace {
+
+// A stand-in GPU backend: device copies are host copies; head_map records
+// what it was asked and returns marked rows, or throws.
+struct fake_floats : gpu_floats {
+    std::vector<float> v;
+    const float * data() const override { return v.data(); }
+    size_t size() const override { return v.size(); }
+};
+struct fake_backend : gpu_attention_backend {
+    gpu_head_map_args seen;
+    std::vector<const float *> uploads;
+    bool fail = false;
+    bool available() const override { return true; }
+    std::string device_name() const override { return "fake GPU"; }
+    void dense(const gpu_attention_args &) override {}
+    void block_sparse(const gpu_attention_args &, const gpu_block_list &) override {}
+    void dense_host(const attention_layer_io &) override {}
+    void sparse_host(const attention_layer_io &, const selection *) override {}
+    std::shared_ptr<gpu_floats> upload(const float * host, size_t n) override {
+        auto f = std::make_shared<fake_floats>();
+        f->v.assign(host, host + n);
+        uploads.push_back(f->v.data());
+        return f;
+    }
+    void head_map(const gpu_head_map_args & a, gpu_head_map_out & o) override {
+        if (fail) throw std::runtime_error("GPU head map: out of memory (fake)");
+        seen = a;
+        o.row_max.assign(a.n_tokens, 1.0f);
+        o.row_inv_sum.assign(a.n_tokens, 0.5f);
+        o.row_entropy.assign(a.n_tokens, 2.0f);
+        o.dense.push_back(lod_level{});
+        o.kernel_s = 0.25;
+    }
+};
+
+} // namespace
+
+TEST_CASE("head map on a GPU backend: the kept capture's rows of the head, its error passed on", "[head_map]") {
+    auto cap = hm_capture(130, 4, 2, 16, 3);
+    auto cap2 = std::make_shared<qkv_capture>(*cap);   // two captured layers
+    cap2->info.layers = {0, 5};
+    cap2->layers.push_back(cap->layers[0]);
+    cap2->layers[1].layer = 5;
+    for (float & x : cap2->layers[1].k) x *= 2.0f;
+    fake_backend be;
+    auto g = gpu_capture_upload(be, cap2);
+    REQUIRE(g->q.size() == 2);
+    CHECK(g->bytes == 2 * (cap->layers[0].q.size() + cap->layers[0].k.size()) * sizeof(float));
+    auto sel = std::make_shared<const selection>(selection_dense(130, 64, true));
+    auto m = head_map_compute_gpu(*g, 1, 3, sel);
+    // layer 1's device copies, head 3's offset, its KV head (3 / 2 = 1), token strides of the layer
+    CHECK(be.seen.q == g->q[1]->data() + 3 * 16);
+    CHECK(be.seen.k == g->k[1]->data() + 1 * 16);
+    CHECK(be.seen.q_stride == 4 * 16);
+    CHECK(be.seen.k_stride == 2 * 16);
+    CHECK(be.seen.on_device);
+    CHECK(be.seen.n_tokens == 130);
+    CHECK(be.seen.head_dim == 16);
+    CHECK(be.seen.scale == Approx(0.25));
+    CHECK(be.seen.finest_factor == head_map_finest_factor(130));
+    CHECK(be.seen.sel == sel.get());
+    CHECK(m->device == "fake GPU");
+    CHECK(m->kernel_seconds == 0.25);
+    CHECK(m->layer == 5);
+    CHECK(m->max_weight == 0.5f);
+    CHECK(m->mean_entropy == Approx(2.0));
+    // the host copy of the head's rows, as the CPU map keeps them
+    auto c = head_map_compute(cap2, 1, 3, nullptr, nullptr);
+    CHECK(m->q == c->q);
+    CHECK(m->k == c->k);
+    be.fail = true;
+    CHECK_THROWS_WITH(head_map_compute_gpu(*g, 0, 0, nullptr), Catch::Contains("out of memory (fake)"));
+    CHECK_THROWS_AS(head_map_compute_gpu(*g, 2, 0, nullptr), std::invalid_argument);
+    CHECK_THROWS_AS(head_map_compute_gpu(*g, 0, 4, nullptr), std::invalid_argument);
 }
