@@ -171,8 +171,8 @@ void hm_run(const gpu_head_map_args & a, gpu_head_map_out & out) {
     if (sparse) {   // the selection's arrays up (host_s: this copy), keep bits built below
         const double h0 = now_s();
         const selection & sl = *a.sel;
-        auto up = [](dev_arena & d, const void * src, size_t bytes, const char * what) {
-            void * p = d.get(bytes ? bytes : 8, what);
+        auto up = [](dev_arena & dst, const void * src, size_t bytes, const char * what) {
+            void * p = dst.get(bytes ? bytes : 8, what);
             if (bytes) ck(cudaMemcpy(p, src, bytes, cudaMemcpyHostToDevice), what);
             return p;
         };
