@@ -262,19 +262,23 @@ void hm_run(const gpu_head_map_args & a, gpu_head_map_out & out) {
     std::vector<lod_level> * maps[3] = {&out.dense, &out.sparse, &out.kept};
     for (int m = 0; m < 3; ++m) maps[m]->assign(m < n_maps ? sides.size() : 0, lod_level{});
     const float * hl = h + n_rows;
-    const int n_items = (int)sides.size() * n_maps;
+    for (size_t s = 0; s < sides.size(); ++s)
+        for (int m = 0; m < n_maps; ++m) {
+            lod_level & l = (*maps[m])[s];
+            l.L = L;
+            l.factor = f0 << s;
+            l.n_rows = l.n_cols = sides[s];
+        }
+    // One item per array (max and sum apart): the finest level's arrays are
+    // most of the bytes, so they go to different threads.
+    const int n_items = (int)sides.size() * n_maps * 2;
 #pragma omp parallel for schedule(dynamic, 1)
     for (int it = 0; it < n_items; ++it) {
-        const size_t s = (size_t)it / n_maps;
-        const int m = it % n_maps;
-        const size_t n = (size_t)sides[s] * sides[s];
-        lod_level & l = (*maps[m])[s];
-        l.L = L;
-        l.factor = f0 << s;
-        l.n_rows = l.n_cols = sides[s];
-        const float * mx = hl + (lmax[it] - lv), * sm = hl + (lsum[it] - lv);
-        l.max.assign(mx, mx + n);
-        l.sum.assign(sm, sm + n);
+        const int arr = it / 2;
+        const size_t s = (size_t)arr / n_maps, n = (size_t)sides[s] * sides[s];
+        lod_level & l = (*maps[arr % n_maps])[s];
+        const float * src = hl + ((it % 2 ? lsum[arr] : lmax[arr]) - lv);
+        (it % 2 ? l.sum : l.max).assign(src, src + n);   // allocate and copy, no zero fill
     }
     out.total_s = now_s() - t0;
 }
