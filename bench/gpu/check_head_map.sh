@@ -24,7 +24,7 @@ rc=0
 for t in attnlab_cuda_head_map_tests attnlab_cuda_app_tests; do
   echo "== $t"
   "$BUILD/$t" >"$OUT/$t.log" 2>&1; r=$?
-  grep -E "^L=|skipped" "$OUT/$t.log" | head -40
+  grep -E "^L=|^D=|skipped" "$OUT/$t.log" | head -60
   tail -3 "$OUT/$t.log"
   if [ $r = 0 ]; then echo "PASS: $t"; else rc=$r; echo "FAIL: $t"; grep -B8 -A20 FAILED "$OUT/$t.log" | head -120; fi
 done
