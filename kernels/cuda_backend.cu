@@ -14,6 +14,7 @@
 #include "attnlab_cuda.h"
 #include "cuda_status.h"
 #include "cuda_backend.h"
+#include "head_map_run.h"
 
 namespace attnlab {
 namespace {
@@ -78,6 +79,9 @@ public:
                                             " does not match the layer (n_tokens / causal)");
         run_host(io, sels);
     }
+
+    std::shared_ptr<gpu_floats> upload(const float * host, size_t n) override { return cuda::hm_upload(host, n); }
+    void head_map(const gpu_head_map_args & a, gpu_head_map_out & out) override { cuda::hm_run(a, out); }
 
 private:
     // Layouts of attention_layer_io: [t][h][d]. Strides: batch 0, head D, token H*D.

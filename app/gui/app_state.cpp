@@ -12,6 +12,8 @@
 #include "base/sha256.h"
 #include "data/capture.h"
 #include "data/corpus.h"
+#include "metrics/head_map.h"
+#include "model/llama_gpu_api.h"
 #include "model/model_files.h"
 
 namespace attnlab_gui {
@@ -19,6 +21,16 @@ namespace attnlab_gui {
 namespace fs = std::filesystem;
 
 app_state::app_state() { load_recent(); }
+
+// A GPU copy of the capture's Q and K when a GPU backend is present (worker
+// thread). Upload failures fail the task: the app never quietly drops to the CPU.
+static std::shared_ptr<const attnlab::gpu_capture> keep_on_gpu(std::shared_ptr<const attnlab::qkv_capture> c,
+                                                               attnlab::job_progress & p) {
+    attnlab::gpu_attention_backend * b = attnlab::gpu_backend_get();
+    if (!b) return nullptr;
+    p.report(1.0, "keeping Q/K on the GPU");
+    return attnlab::gpu_capture_upload(*b, std::move(c));
+}
 
 static std::string recent_path() {
     const char * home = std::getenv("HOME");
@@ -68,13 +80,16 @@ void app_state::open_path(std::string path) {
         tasks.submit("load trace " + fs::path(path).filename().string(), "load", [this, path, f](job_progress & p) {
             p.report(0.1, "reading trace");
             auto c = std::make_shared<const qkv_capture>(trace_read(path));
-            return apply_fn([this, c, path, f]() {
+            auto gc = keep_on_gpu(c, p);
+            return apply_fn([this, c, gc, path, f]() {
                 source_path = path;
                 source_sha256.clear();
                 facts = f;
                 model.reset();
                 tok.reset();
                 cap = c;
+                gpu_cap = gc;
+                capture_device = "trace file";
                 layer_index = 0;
                 head = 0;
                 bus.publish({event_kind::model_loaded});
@@ -101,10 +116,10 @@ void app_state::open_path(std::string path) {
     });
 }
 
-// The capture stays on the CPU even with a GPU: it needs every layer's Q, K
-// and V on the host (qkv_capture), and the GPU forward pass (core/model/
-// llama_gpu.h) returns only logits or per-token NLLs, with no attention hook.
-// The app computes no perplexity; the GPU serves the Kernels view.
+// With a GPU (llama_gpu::available() and a registered backend) the forward
+// pass runs there (capture_options::gpu: the same post-RoPE Q/K/V as
+// `attnlab-cli capture --device cuda`), and the Q/K stay on the GPU for the
+// maps; without one, everything runs on the CPU as before.
 void app_state::start_capture() {
     using namespace attnlab;
     capture_error.clear();
@@ -132,10 +147,22 @@ void app_state::start_capture() {
                      opt.progress = &p;
                      if (!lspec.empty()) opt.layers = parse_layer_list(lspec, m->cfg.n_layer, "layers");
                      auto t0 = std::chrono::steady_clock::now();
+                     std::unique_ptr<llama_gpu> g;
+                     std::string dev = "CPU";
+                     if (gpu_backend_get() && llama_gpu::available()) {
+                         p.report(0.0, "weights to the GPU");
+                         g = llama_gpu::create(*m);
+                         opt.gpu = g.get();
+                         dev = "GPU " + gpu_backend_get()->device_name();
+                     }
                      auto cp = std::make_shared<const qkv_capture>(capture_run(*m, *t, src, opt));
+                     g.reset();   // the weights' GPU memory, before the capture's
+                     auto gc = keep_on_gpu(cp, p);
                      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-                     return apply_fn([this, cp, secs]() {
+                     return apply_fn([this, cp, gc, secs, dev]() {
                          cap = cp;
+                         gpu_cap = gc;
+                         capture_device = dev;
                          capture_seconds = secs;
                          layer_index = std::min(layer_index, int(cp->layers.size()) - 1);
                          head = std::min(head, cp->info.n_head - 1);

@@ -15,6 +15,10 @@
 #include "model/tokenizer.h"
 #include "task_manager.h"
 
+namespace attnlab {
+struct gpu_capture;
+}
+
 namespace attnlab_gui {
 
 struct kernel_record {
@@ -49,6 +53,11 @@ public:
     std::shared_ptr<const attnlab::qkv_capture> cap;
     std::string capture_error;
     double capture_seconds = 0.0;
+    std::string capture_device = "CPU";   // what ran the capture's forward pass
+    // With a GPU backend (attnlab::gpu_backend_get()), the capture's Q and K
+    // are kept on the GPU too and head maps are computed there; null without.
+    std::shared_ptr<const attnlab::gpu_capture> gpu_cap;
+    std::string map_status;               // status bar: the last map's device and time (measured)
 
     // ---- selection ----
     int layer_index = 0;   // into cap->layers

@@ -52,10 +52,12 @@ void status_bar_draw(const app_state & st, const frame_info & fi) {
         if (ImGui::BeginMenuBar()) {
             const std::string model = st.facts.valid() ? st.facts.name : "no model";
             const std::string cap = st.cap ? std::to_string(st.cap->info.n_tokens()) + " tokens x " +
-                                                 std::to_string(st.cap->layers.size()) + " layers"
+                                                 std::to_string(st.cap->layers.size()) + " layers (" + st.capture_device +
+                                                 (st.gpu_cap ? ", Q/K kept on the GPU)" : ")")
                                            : "no capture";
+            const std::string dev = fi.device + (st.map_status.empty() ? "" : "  |  " + st.map_status);
             ImGui::Text("%s  |  %s  |  layer %d head %d  |  method %s  |  %s  |  %.1f ms/frame work  |  %d task(s)",
-                        model.c_str(), cap.c_str(), st.layer_id(), st.head, st.method_spec.c_str(), fi.device.c_str(),
+                        model.c_str(), cap.c_str(), st.layer_id(), st.head, st.method_spec.c_str(), dev.c_str(),
                         fi.work_ms, int(st.tasks.snapshot().size()));
             if (ImGui::IsItemHovered())
                 ImGui::SetTooltip("ms/frame work: building and drawing the frame, measured; waiting for input is not counted");

@@ -9,9 +9,12 @@
 // start (the CLI/app under #ifdef ATTNLAB_HAVE_CUDA). Header-only on purpose: core needs no source file
 // and no link dependency for it.
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "attention/attention.h"
+#include "attention/lod_level.h"
 #include "attention/selection.h"
 
 namespace attnlab {
@@ -47,6 +50,41 @@ struct gpu_block_list {
     const uint64_t * token_masks = nullptr;
 };
 
+// A device copy of host floats (a capture's layer kept on the GPU), freed
+// when the last handle goes.
+class gpu_floats {
+public:
+    virtual ~gpu_floats() = default;
+    virtual const float * data() const = 0;   // device pointer
+    virtual size_t size() const = 0;
+};
+
+// One head's attention map (metrics/head_map.h defines it; the CPU computes
+// the same). Row t of the head is q + t * q_stride (host, or device with
+// on_device, e.g. a gpu_floats of the layer plus the head's offset). Logits
+// are (q * scale) . k with q * scale rounded to float first, as the CPU does.
+struct gpu_head_map_args {
+    const float * q = nullptr;
+    const float * k = nullptr;
+    int64_t q_stride = 0, k_stride = 0;   // floats from token to token; 0: head_dim
+    bool on_device = false;
+    int n_tokens = 0, head_dim = 0;
+    float scale = 1.0f;
+    int finest_factor = 1;                // cells of the finest level: a power of 2, at most 64
+    const selection * sel = nullptr;      // host; null: the dense map only
+};
+
+// Row statistics and the pyramids (finest first, down to 8 cells a side or
+// fewer), as metrics/head_map.h's head_map holds them; sparse/kept/row_recall
+// only with a selection. Times: kernels (CUDA events), the host step (the
+// selection's arrays copied to the GPU; the rest of the selection work is
+// kernels), and the whole call (uploads and downloads).
+struct gpu_head_map_out {
+    std::vector<float> row_max, row_inv_sum, row_entropy, row_recall;
+    std::vector<lod_level> dense, sparse, kept;
+    double kernel_s = 0.0, host_s = 0.0, total_s = 0.0;
+};
+
 class gpu_attention_backend {
 public:
     virtual ~gpu_attention_backend() = default;
@@ -63,6 +101,12 @@ public:
     // with token masks (tile_list.h).
     virtual void dense_host(const attention_layer_io & io) = 0;
     virtual void sparse_host(const attention_layer_io & io, const selection * sels) = 0;
+
+    // Head maps: a device copy to keep (the app keeps its capture's Q and K
+    // on the GPU), and one head's map from host or device rows. Throw
+    // std::invalid_argument on a bad shape, std::runtime_error on a CUDA failure.
+    virtual std::shared_ptr<gpu_floats> upload(const float * host, size_t n) = 0;
+    virtual void head_map(const gpu_head_map_args & a, gpu_head_map_out & out) = 0;
 };
 
 inline gpu_attention_backend *& gpu_backend_slot() {

@@ -16,6 +16,12 @@ namespace attnlab_gui {
 
 namespace {
 
+std::string fmt_ms(double s) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.1f ms", s * 1e3);
+    return b;
+}
+
 const char * k_method_presets[] = {"block_topk:rho=0.2,B=64", "block_topk:rho=0.1,B=32", "oracle_topk:rho=0.1",
                                    "sinks_window:g=4,w=256",  "window:w=128",            "strided:m=64,w=64",
                                    "bigbird:w=64,g=16,r=32",  "random:p=0.1"};
@@ -61,6 +67,7 @@ public:
         if (cmd == "compare" && a.size() == 1) { set_compare(a[0] == "on"); return true; }
         if (cmd == "scale" && a.size() == 1) { style_.log = a[0] == "log"; return true; }
         if (cmd == "pool" && a.size() == 1) { style_.pool = a[0] == "mean" ? pool_mode::mean : pool_mode::max; return true; }
+        if (cmd == "map_device" && a.size() == 1) { set_gpu(a[0] == "gpu"); return true; }
         return false;
     }
 
@@ -107,6 +114,11 @@ public:
     const head_map * current() const { return map_.get(); }
     void set_compare(bool on) {
         if (on != compare_) { compare_ = on; request_map(); }
+    }
+    // GPU maps (the default when the capture is kept on a GPU) or the CPU's:
+    // an explicit choice, never a silent fallback.
+    void set_gpu(bool on) {
+        if (on != use_gpu_) { use_gpu_ = on; request_map(); }
     }
 
 private:
@@ -164,6 +176,15 @@ private:
         if (ImGui::Combo("colours", &cm, cms, 3)) style_.cm = colormap(cm);
         ImGui::SameLine();
         if (ImGui::Button("Fit") && map_) vp_.fit(map_->L);
+        if (st_.gpu_cap) {
+            ImGui::SameLine();
+            int dv = use_gpu_ ? 0 : 1;
+            ImGui::TextDisabled("map on");
+            ImGui::SameLine();
+            if (ImGui::RadioButton("GPU", &dv, 0)) set_gpu(true);
+            ImGui::SameLine();
+            if (ImGui::RadioButton("CPU", &dv, 1)) set_gpu(false);
+        }
 
         bool cmp = compare_;
         if (ImGui::Checkbox("compare with sparse method", &cmp)) set_compare(cmp);
@@ -217,8 +238,10 @@ private:
         ImGui::Text("layer %d head %d (KV head %d)   L = %d   mean row entropy %.2f nats (uniform would be %.2f)",
                     m.layer, m.head, capture_layer_io(*st_.cap, m.layer_index).kv_head_of(m.head), m.L, m.mean_entropy,
                     [&] { double s = 0; for (int i = 0; i < m.L; ++i) s += std::log(double(i + 1)); return s / m.L; }());
-        ImGui::Text("map recompute (measured): %.1f ms at L = %d%s   |   LOD finest %dx%d, %zu levels, %s   |   exact window %s",
-                    m.seconds * 1e3, m.L, m.has_sparse() ? " (dense + sparse)" : "", m.finest_factor(), m.finest_factor(),
+        ImGui::Text("map recompute (measured): %.1f ms at L = %d%s on %s%s   |   LOD finest %dx%d, %zu levels, %s   |   exact window %s",
+                    m.seconds * 1e3, m.L, m.has_sparse() ? " (dense + sparse)" : "", m.device.c_str(),
+                    m.kernel_seconds > 0 ? (" (kernels " + fmt_ms(m.kernel_seconds) + ")").c_str() : "",
+                    m.finest_factor(), m.finest_factor(),
                     m.dense.size(), format_si(double(m.bytes()), "B").c_str(),
                     window_ && window_map_ == map_.get()
                         ? (std::to_string(window_->dense.n_rows) + "x" + std::to_string(window_->dense.n_cols) + " in " +
@@ -243,9 +266,12 @@ private:
         int h = st_.head;
         bool cmp = compare_ && st_.methods_available;
         std::string spec = st_.method_spec;
+        // The GPU copy of this capture, when maps go to the GPU.
+        std::shared_ptr<const attnlab::gpu_capture> gcap =
+            use_gpu_ && st_.gpu_cap && st_.gpu_cap->cap == cap ? st_.gpu_cap : nullptr;
         map_error_.clear();
         st_.tasks.submit("attention map L" + std::to_string(li) + " H" + std::to_string(h), "map",
-                         [this, cap, li, h, cmp, spec](attnlab::job_progress & p) {
+                         [this, cap, gcap, li, h, cmp, spec](attnlab::job_progress & p) {
                              timed_selection ts;
                              std::string err;
                              if (cmp) {
@@ -256,7 +282,18 @@ private:
                                      err = e.what();
                                  }
                              }
-                             auto m = head_map_compute(cap, li, h, ts.sel, &p);
+                             std::shared_ptr<head_map> m;
+                             if (gcap) {
+                                 p.report(0.5, "map on the GPU");
+                                 try {
+                                     m = head_map_compute_gpu(*gcap, li, h, ts.sel);
+                                 } catch (const std::exception & e) {   // shown, not replaced by a CPU map
+                                     std::string msg = std::string("GPU map failed: ") + e.what();
+                                     return apply_fn([this, msg]() { map_error_ = msg; });
+                                 }
+                             } else {
+                                 m = head_map_compute(cap, li, h, ts.sel, &p);
+                             }
                              return apply_fn([this, m, ts, err]() {
                                  if (m->cap != st_.cap) return;  // a newer capture arrived meanwhile
                                  if (map_ && map_->L != m->L) fit_pending_ = true;
@@ -265,8 +302,10 @@ private:
                                  select_s_ = ts.seconds;
                                  sel_error_ = err;
                                  window_.reset();
-                                 std::printf("bench: attention map layer %d head %d L=%d recompute %.1f ms%s\n", m->layer,
-                                             m->head, m->L, m->seconds * 1e3, m->has_sparse() ? " (dense+sparse)" : "");
+                                 st_.map_status = "map " + fmt_ms(m->seconds) + " on " + m->device;
+                                 std::printf("bench: attention map layer %d head %d L=%d recompute %.1f ms%s on %s\n",
+                                             m->layer, m->head, m->L, m->seconds * 1e3,
+                                             m->has_sparse() ? " (dense+sparse)" : "", m->device.c_str());
                                  std::fflush(stdout);
                              });
                          });
@@ -302,7 +341,7 @@ private:
     map_viewport vp_;
     map_style style_;
     map_panel panels_[3];
-    bool compare_ = false, fit_pending_ = true;
+    bool compare_ = false, fit_pending_ = true, use_gpu_ = true;
     std::string method_edit_, method_name_, sel_error_, map_error_;
     double select_s_ = 0.0;
 };

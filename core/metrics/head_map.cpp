@@ -2,7 +2,7 @@
 // GEMM, softmax per row, pooling into the finest LOD level), then 2x2
 // reductions for the coarser levels. Never more than a 64 x L slice of the
 // score matrix per thread.
-#include "head_map.h"
+#include "metrics/head_map.h"
 
 #include <algorithm>
 #include <atomic>
@@ -15,7 +15,7 @@
 #include "base/job.h"
 #include "data/capture.h"
 
-namespace attnlab_gui {
+namespace attnlab {
 
 using mat_rm = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 using cmap_rm = Eigen::Map<const mat_rm>;
@@ -24,23 +24,6 @@ namespace {
 
 double now_s() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-// Copies one query head (pre-scaled) and the K head it reads into contiguous rows.
-void extract_head(const attnlab::qkv_capture & cap, size_t li, int h, std::vector<float> & q, std::vector<float> & k,
-                  float & scale) {
-    attnlab::attention_layer_io io = capture_layer_io(cap, li);
-    const int L = io.n_tokens, d = io.head_dim, g = io.kv_head_of(h);
-    const int64_t qs = int64_t(io.n_head) * d, ks = int64_t(io.n_head_kv) * d;
-    scale = io.scale;
-    q.resize(size_t(L) * d);
-    k.resize(size_t(L) * d);
-    for (int t = 0; t < L; ++t) {
-        for (int i = 0; i < d; ++i) {
-            q[size_t(t) * d + i] = io.q[t * qs + int64_t(h) * d + i] * io.scale;
-            k[size_t(t) * d + i] = io.k[t * ks + int64_t(g) * d + i];
-        }
-    }
 }
 
 lod_level empty_level(int L, int f) {
@@ -113,6 +96,43 @@ std::vector<lod_level> build_pyramid(lod_level finest) {
 
 } // namespace
 
+void head_map_extract(const qkv_capture & cap, size_t li, int h, std::vector<float> & q, std::vector<float> & k,
+                      float & scale) {
+    attention_layer_io io = capture_layer_io(cap, li);
+    const int L = io.n_tokens, d = io.head_dim, g = io.kv_head_of(h);
+    const int64_t qs = int64_t(io.n_head) * d, ks = int64_t(io.n_head_kv) * d;
+    scale = io.scale;
+    q.resize(size_t(L) * d);
+    k.resize(size_t(L) * d);
+    for (int t = 0; t < L; ++t) {
+        for (int i = 0; i < d; ++i) {
+            q[size_t(t) * d + i] = io.q[t * qs + int64_t(h) * d + i] * io.scale;
+            k[size_t(t) * d + i] = io.k[t * ks + int64_t(g) * d + i];
+        }
+    }
+}
+
+int head_map_finest_factor(int L) {
+    int f = 1;
+    while ((L + f - 1) / f > k_lod_finest_cells) f *= 2;
+    return f;
+}
+
+void head_map_finish(head_map & m) {
+    // Row i's largest weight is exp(0) / z = 1/z. Skip the first rows: their
+    // one or two keys make the scale useless for the rest of the map.
+    const int L = m.L;
+    const int skip = std::min(L - 1, 16);
+    float mw = 0.0f;
+    double ent = 0.0;
+    for (int i = 0; i < L; ++i) {
+        if (i >= skip) mw = std::max(mw, m.row_inv_sum[i]);
+        ent += m.row_entropy[i];
+    }
+    m.max_weight = mw > 0 ? mw : 1.0f;
+    m.mean_entropy = L > 0 ? ent / L : 0.0;
+}
+
 size_t head_map::bytes() const {
     size_t b = (q.size() + k.size() + row_max.size() * 4) * sizeof(float);
     for (const auto * v : {&dense, &sparse, &kept}) {
@@ -121,9 +141,9 @@ size_t head_map::bytes() const {
     return b;
 }
 
-std::shared_ptr<head_map> head_map_compute(std::shared_ptr<const attnlab::qkv_capture> cap, size_t layer_index,
-                                           int head, std::shared_ptr<const attnlab::selection> sel,
-                                           attnlab::job_progress * progress) {
+std::shared_ptr<head_map> head_map_compute(std::shared_ptr<const qkv_capture> cap, size_t layer_index,
+                                           int head, std::shared_ptr<const selection> sel,
+                                           job_progress * progress) {
     const double t0 = now_s();
     auto m = std::make_shared<head_map>();
     m->cap = cap;
@@ -135,11 +155,10 @@ std::shared_ptr<head_map> head_map_compute(std::shared_ptr<const attnlab::qkv_ca
     m->head_dim = cap->info.head_dim;
     if (head < 0 || head >= cap->info.n_head) throw std::invalid_argument("head out of range");
     if (sel && sel->n_tokens != m->L) throw std::invalid_argument("selection length differs from the capture");
-    extract_head(*cap, layer_index, head, m->q, m->k, m->scale);
+    head_map_extract(*cap, layer_index, head, m->q, m->k, m->scale);
 
     const int L = m->L, d = m->head_dim;
-    int f0 = 1;
-    while ((L + f0 - 1) / f0 > k_lod_finest_cells) f0 *= 2;
+    const int f0 = head_map_finest_factor(L);
     const int tile = std::max(64, f0);
     m->row_max.assign(L, 0.0f);
     m->row_inv_sum.assign(L, 0.0f);
@@ -228,7 +247,7 @@ std::shared_ptr<head_map> head_map_compute(std::shared_ptr<const attnlab::qkv_ca
                 m->row_entropy[i] = std::log(z) - ex_dot * inv;
                 if (sel) {
                     KM.row(r).head(cols_p).setZero();
-                    attnlab::selection_row_keys(*sel, i, keys);
+                    selection_row_keys(*sel, i, keys);
                     for (int32_t j : keys) {
                         if (j < n) KM(r, j) = 1.0f;
                     }
@@ -248,24 +267,14 @@ std::shared_ptr<head_map> head_map_compute(std::shared_ptr<const attnlab::qkv_ca
             if (progress) progress->report(double(dn) / n_tiles, "attention map");
         }
     }
-    if (stop) throw attnlab::job_cancelled();
+    if (stop) throw job_cancelled();
 
     m->dense = build_pyramid(std::move(dense0));
     if (sel) {
         m->sparse = build_pyramid(std::move(sparse0));
         m->kept = build_pyramid(std::move(kept0));
     }
-    // Row i's largest weight is exp(0) / z = 1/z. Skip the first rows: their
-    // one or two keys make the scale useless for the rest of the map.
-    const int skip = std::min(L - 1, 16);
-    float mw = 0.0f;
-    double ent = 0.0;
-    for (int i = 0; i < L; ++i) {
-        if (i >= skip) mw = std::max(mw, m->row_inv_sum[i]);
-        ent += m->row_entropy[i];
-    }
-    m->max_weight = mw > 0 ? mw : 1.0f;
-    m->mean_entropy = L > 0 ? ent / L : 0.0;
+    head_map_finish(*m);
     m->seconds = now_s() - t0;
     return m;
 }
@@ -309,7 +318,7 @@ std::shared_ptr<map_window> head_map_window(const head_map & m, int r0, int r1, 
         std::vector<int32_t> keys;
         for (int rr = 0; rr < rows; ++rr) {
             const int i = r0 + rr;
-            attnlab::selection_row_keys(*m.sel, i, keys);
+            selection_row_keys(*m.sel, i, keys);
             float * kp = &w->kept.sum[size_t(rr) * cols];
             float * sp = &w->sparse.sum[size_t(rr) * cols];
             const float * dp = &w->dense.sum[size_t(rr) * cols];
@@ -337,4 +346,4 @@ float head_map_weight(const head_map & m, int i, int j) {
     return std::exp(s - m.row_max[i]) * m.row_inv_sum[i];
 }
 
-} // namespace attnlab_gui
+} // namespace attnlab
