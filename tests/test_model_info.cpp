@@ -12,6 +12,7 @@
 #include "base/error.h"
 #include "model/llama.h"
 #include "model/model_files.h"
+#include "model/tokenizer.h"
 #include "model/model_info.h"
 #include "test_util.h"
 
