@@ -280,3 +280,26 @@ TEST_CASE("rope_inv_freq: every scaling type against transformers' ROPE_INIT_FUN
         CHECK(rope_attn_factor(c) == Approx(cs["attention_factor"].get<double>()).epsilon(1e-9));
     }
 }
+
+TEST_CASE("attnlab-cli info and ppl open every family in both formats, alike", "[cli][families]") {
+    for (const char * fam : {"llama3", "qwen2", "qwen3", "mistral", "gemma2", "gemma3", "phi3"}) {
+        INFO(fam);
+        const std::string d = family_dir(fam);
+        const golden g = load_golden(fam);
+        const auto info = attnlab_test::run_sh(attnlab_test::cli_path() + " info " + d + "/model.gguf");
+        CHECK(info.code == 0);
+        CHECK(info.out.find(g.meta["gguf_arch"].get<std::string>()) != std::string::npos);
+        double ppl[2] = {0.0, 0.0};
+        for (int i = 0; i < 2; ++i) {
+            const auto r = attnlab_test::run_sh(attnlab_test::cli_path() + " ppl -q --json -c 128 -n 256 -m " + d +
+                                                (i ? "/model.gguf" : "/hf"));
+            REQUIRE(r.code == 0);
+            const json j = json::parse(r.out);
+            ppl[i] = j["ppl"].get<double>();
+            CHECK(j["ppl"].get<double>() > 1.0);
+        }
+        // Same weights and tokenizer; GGUF carries RoPE factors (rope_freqs,
+        // longrope's attn_factor) as float32 where the HF config gives double.
+        CHECK(ppl[0] == Approx(ppl[1]).epsilon(1e-6));
+    }
+}

@@ -157,9 +157,32 @@ def gguf_name(hf, gemma):
     return "blk.%s.%s.%s" % (layer, names[rest], kind)
 
 
+def add_tokenizer(w):
+    """tests/data/tokenizer_small.json as GGUF tokenizer metadata (gpt2 BPE,
+    SmolLM's pre-tokenizer: individual digits + byte level), so the GGUF is
+    complete for `ppl` like the HF directory with its tokenizer.json copy."""
+    with open(os.path.join(DATA, "tokenizer_small.json"), encoding="utf-8") as f:
+        d = json.load(f)
+    vocab = dict(d["model"]["vocab"])
+    special = set()
+    for t in d["added_tokens"]:
+        vocab[t["content"]] = t["id"]
+        special.add(t["id"])
+    toks = [None] * (max(vocab.values()) + 1)
+    for t, i in vocab.items():
+        toks[i] = t
+    assert all(t is not None for t in toks)
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("smollm")
+    w.add_token_list(toks)
+    w.add_token_types([3 if i in special else 1 for i in range(len(toks))])
+    w.add_token_merges([m if isinstance(m, str) else " ".join(m) for m in d["model"]["merges"]])
+
+
 def write_gguf(path, fam, arch, cfg, state):
     w = gguf.GGUFWriter(path, arch=arch)
     w.add_name("tiny-" + fam)
+    add_tokenizer(w)
     w.add_block_count(cfg.num_hidden_layers)
     w.add_context_length(cfg.max_position_embeddings)
     w.add_embedding_length(cfg.hidden_size)
@@ -250,6 +273,7 @@ def make_family(fam, cfg, ids):
     for f in os.listdir(hf_dir):
         if f == "generation_config.json":
             os.remove(os.path.join(hf_dir, f))
+    shutil.copyfile(os.path.join(DATA, "tokenizer_small.json"), os.path.join(hf_dir, "tokenizer.json"))
 
     model = transformers.AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32, attn_implementation="eager")
     model.eval()
