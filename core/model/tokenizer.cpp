@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <queue>
 #include <unordered_map>
@@ -274,6 +275,21 @@ struct merge_info {
 
 inline uint64_t pair_key(int32_t a, int32_t b) { return (uint64_t(uint32_t(a)) << 32) | uint32_t(b); }
 
+// Where a SentencePiece-style tokenizer puts its "▁" prefix: HF's Prepend
+// normalizer runs on every segment between added tokens, Metaspace with
+// prepend_scheme "first" only on the text's first.
+enum class spm_prefix { none, every_segment, first_segment };
+
+const char * const k_spm_space = "\xe2\x96\x81";   // U+2581 "▁"
+
+// "<0x41>" -> 0x41; -1 for anything else.
+int spm_byte_of(const std::string & t) {
+    if (t.size() != 6 || t.compare(0, 3, "<0x") != 0 || t[5] != '>') return -1;
+    auto hex = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1; };
+    const int hi = hex(t[3]), lo = hex(t[4]);
+    return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
+}
+
 enum token_kind : uint8_t { TOK_NORMAL = 1, TOK_UNKNOWN = 2, TOK_CONTROL = 3, TOK_USER = 4, TOK_UNUSED = 5, TOK_BYTE = 6 };
 
 } // namespace
@@ -296,8 +312,21 @@ struct bpe_tokenizer::impl {
     std::vector<std::pair<std::string, int32_t>> specials_by_byte[256];
     int32_t bos = -1, eos = -1;
     bool add_bos = false;
+    // SentencePiece-style BPE (Llama 2, Mistral, Gemma): spaces become "▁", a
+    // segment may get a leading "▁", symbols start as characters, and a
+    // character missing from the vocabulary falls back to its bytes' <0xXX>
+    // tokens (else unk, consecutive unks fused).
+    bool spm = false;
+    spm_prefix prepend = spm_prefix::none;
+    bool prefix_if_missing = false;   // Metaspace: no "▁" prefix on text that starts with one
+    int strip_lead = 0;               // the decoder's Strip: leading spaces dropped
+    int32_t unk = -1;
+    bool fuse_unk = false;
+    int32_t byte_token[256];   // id of "<0xXX>", -1 when absent
 
     void finish(); // derive pieces, byte ids, special buckets
+    void merge_symbols(std::vector<int32_t> & ids, std::vector<int32_t> & out) const;
+    void spm_segment(std::string_view seg, bool first, std::vector<int32_t> & out) const;
     void add_merge(const std::string & field, int32_t rank, const std::string & a, const std::string & b);
     void bpe_word(std::string_view word, std::vector<int32_t> & out) const;
     template <typename F> void pre_tokenize(const cp_text & t, F && emit) const;
@@ -313,6 +342,17 @@ void bpe_tokenizer::impl::finish() {
         const std::string & s = tokens[i];
         if (kinds[i] == TOK_CONTROL || kinds[i] == TOK_USER) {
             pieces[i] = s; // added tokens are stored as plain text
+        } else if (spm) {
+            // "▁" is a space; <0xXX> is its byte.
+            const int b = spm_byte_of(s);
+            if (b >= 0) {
+                pieces[i] = std::string(1, char(b));
+            } else {
+                for (size_t k = 0; k < s.size();) {
+                    if (s.compare(k, 3, k_spm_space) == 0) { pieces[i] += ' '; k += 3; }
+                    else pieces[i] += s[k++];
+                }
+            }
         } else {
             // Undo the byte-level mapping. A character outside the alphabet
             // (not seen in GPT-2-style vocabularies) is kept as its UTF-8.
@@ -332,6 +372,10 @@ void bpe_tokenizer::impl::finish() {
     for (int b = 0; b < 256; ++b) {
         auto it = token_to_id.find(ab.byte_to_utf8[b]);
         byte_to_id[b] = it == token_to_id.end() ? -1 : it->second;
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "<0x%02X>", b);
+        auto ib = token_to_id.find(hex);
+        byte_token[b] = ib == token_to_id.end() ? -1 : ib->second;
     }
     for (auto & v : specials_by_byte) v.clear();
     for (size_t i = 0; i < n; ++i) {
@@ -383,15 +427,25 @@ void bpe_tokenizer::impl::bpe_word(std::string_view word, std::vector<int32_t> &
         auto it = token_to_id.find(mapped);
         if (it != token_to_id.end()) { out.push_back(it->second); return; }
     }
-    struct symbol { int32_t id; int32_t prev, next; };
-    std::vector<symbol> sym;
-    sym.reserve(word.size());
+    std::vector<int32_t> ids;
+    ids.reserve(word.size());
     for (unsigned char b : word) {
         // A byte missing from the vocabulary is dropped, as HF's BPE does
         // without an unk token. Byte-level vocabularies hold all 256.
-        if (byte_to_id[b] < 0) continue;
+        if (byte_to_id[b] >= 0) ids.push_back(byte_to_id[b]);
+    }
+    merge_symbols(ids, out);
+}
+
+// Keeps merging the adjacent pair of lowest rank (leftmost on ties) of the
+// symbols ids, as HF's Word::merge_all does; appends the result to out.
+void bpe_tokenizer::impl::merge_symbols(std::vector<int32_t> & ids, std::vector<int32_t> & out) const {
+    struct symbol { int32_t id; int32_t prev, next; };
+    std::vector<symbol> sym;
+    sym.reserve(ids.size());
+    for (int32_t id : ids) {
         const int32_t i = int32_t(sym.size());
-        sym.push_back({byte_to_id[b], i - 1, i + 1});
+        sym.push_back({id, i - 1, i + 1});
     }
     if (sym.empty()) return;
     sym.back().next = -1;
@@ -426,6 +480,36 @@ void bpe_tokenizer::impl::bpe_word(std::string_view word, std::vector<int32_t> &
         try_pair(c.left);
     }
     for (int32_t i = 0; i >= 0; i = sym[i].next) out.push_back(sym[i].id);
+}
+
+// SentencePiece-style BPE on one segment between added tokens: spaces to
+// "▁" (and the "▁" prefix where the model's scheme puts one), one symbol per
+// character, byte fallback, then the rank-ordered merges.
+void bpe_tokenizer::impl::spm_segment(std::string_view seg, bool first, std::vector<int32_t> & out) const {
+    std::string norm;
+    for (char c : seg) {
+        if (c == ' ') norm += k_spm_space;
+        else norm += c;
+    }
+    const bool prefix = prepend == spm_prefix::every_segment || (prepend == spm_prefix::first_segment && first);
+    if (prefix && !(prefix_if_missing && norm.compare(0, 3, k_spm_space) == 0)) norm.insert(0, k_spm_space);
+    std::vector<int32_t> ids;
+    for (size_t i = 0; i < norm.size();) {
+        uint32_t cp;
+        const size_t len = unicode::utf8_decode(norm.data(), norm.size(), i, cp);
+        auto it = token_to_id.find(norm.substr(i, len));
+        bool all_bytes = true;
+        for (size_t k = 0; k < len; ++k) all_bytes = all_bytes && byte_token[uint8_t(norm[i + k])] >= 0;
+        if (it != token_to_id.end() && kinds[it->second] == TOK_NORMAL) {
+            ids.push_back(it->second);
+        } else if (all_bytes) {
+            for (size_t k = 0; k < len; ++k) ids.push_back(byte_token[uint8_t(norm[i + k])]);
+        } else if (unk >= 0 && !(fuse_unk && !ids.empty() && ids.back() == unk)) {
+            ids.push_back(unk);
+        }
+        i += len;
+    }
+    merge_symbols(ids, out);
 }
 
 // Adds merge rule number `rank` (a + b -> ab). Every part must be in the vocab,
@@ -464,8 +548,14 @@ std::vector<int32_t> bpe_tokenizer::encode(std::string_view text) const {
     // and a cache local to the call keeps encode() const and thread-safe.
     std::unordered_map<std::string, std::vector<int32_t>> cache;
     cp_text t;
+    bool first = true;
     auto encode_plain = [&](std::string_view seg) {
         if (seg.empty()) return;
+        if (m.spm) {
+            m.spm_segment(seg, first, out);
+            first = false;
+            return;
+        }
         decode_text(seg, t);
         m.pre_tokenize(t, [&](size_t a, size_t b) {
             const std::string_view w = seg.substr(t.off[a], t.off[b] - t.off[a]);
@@ -493,6 +583,7 @@ std::vector<int32_t> bpe_tokenizer::encode(std::string_view text) const {
         if (!hit) { ++i; continue; }
         encode_plain(text.substr(seg_start, i - seg_start));
         out.push_back(hit->second);
+        first = false;
         i += hit->first.size();
         seg_start = i;
     }
@@ -510,6 +601,8 @@ std::string bpe_tokenizer::decode(const std::vector<int32_t> & ids) const {
         }
         out += p_->pieces[size_t(ids[i])];
     }
+    // SentencePiece decoders drop the space the "▁" prefix stands for (Strip).
+    for (int k = 0; k < p_->strip_lead && !out.empty() && out[0] == ' '; ++k) out.erase(0, 1);
     return out;
 }
 
@@ -694,6 +787,44 @@ pre_kind pre_from_json(const std::string & file, const json & pt, std::string & 
                                        "Sequence of Split(GPT-2/llama3/qwen2 regex) + ByteLevel)");
 }
 
+// The SentencePiece-style shapes of a tokenizer.json: normalizer
+// Sequence[Prepend "▁", Replace " " -> "▁"] (Llama 2, Mistral v0.1) or
+// Replace alone (Gemma) with no pre-tokenizer, or no normalizer and a
+// Metaspace pre-tokenizer without splitting (Mistral v0.3). Returns false
+// for a byte-level tokenizer (no normalizer, some pre-tokenizer).
+bool spm_from_json(const std::string & file, const json & doc, spm_prefix & prefix, bool & if_missing) {
+    const json none;
+    const json & norm = doc.contains("normalizer") ? doc["normalizer"] : none;
+    const json & pre = doc.contains("pre_tokenizer") ? doc["pre_tokenizer"] : none;
+    auto is_replace = [](const json & j) {
+        return j.is_object() && j.value("type", "") == "Replace" && j.contains("pattern") && j["pattern"].is_object() &&
+               j["pattern"].value("String", "") == " " && j.value("content", "") == k_spm_space;
+    };
+    if (norm.is_null()) {
+        if (!pre.is_object() || pre.value("type", "") != "Metaspace") return false;
+        if (pre.value("replacement", "") != k_spm_space || pre.value("split", true))
+            throw input_error(file, "pre_tokenizer", "only Metaspace with replacement \u2581 and split=false is supported");
+        const std::string scheme = pre.value("prepend_scheme", "always");
+        prefix = scheme == "first" ? spm_prefix::first_segment : scheme == "never" ? spm_prefix::none : spm_prefix::every_segment;
+        if_missing = true;
+        return true;
+    }
+    if (!pre.is_null()) throw input_error(file, "normalizer", "a normalizer with a pre-tokenizer is not supported");
+    if (is_replace(norm)) {
+        prefix = spm_prefix::none;
+        return true;
+    }
+    const json & seq = norm.is_object() && norm.value("type", "") == "Sequence" && norm.contains("normalizers")
+                           ? norm["normalizers"] : none;
+    if (seq.is_array() && seq.size() == 2 && seq[0].is_object() && seq[0].value("type", "") == "Prepend" &&
+        seq[0].value("prepend", "") == k_spm_space && is_replace(seq[1])) {
+        prefix = spm_prefix::every_segment;
+        return true;
+    }
+    throw input_error(file, "normalizer", "unsupported normalizer '" + norm.dump().substr(0, 200) +
+                                              "' (supported: none; SentencePiece's Prepend + Replace, or Replace)");
+}
+
 // "<s>" or {"content": "<s>", ...}, as tokenizer_config.json writes special tokens.
 std::string config_token(const json & j) {
     if (j.is_string()) return j.get<std::string>();
@@ -722,7 +853,16 @@ bpe_tokenizer bpe_tokenizer::from_tokenizer_json(const std::string & path) {
                                                       "'; only byte-level BPE is supported (Unigram, WordPiece and "
                                                       "WordLevel are out of scope)");
         }
-        if (model.value("byte_fallback", false)) throw input_error(path, "model.byte_fallback", "byte_fallback=true is not supported");
+        m.spm = spm_from_json(path, doc, m.prepend, m.prefix_if_missing);
+        // The decoder's Strip(" ", start) (Llama 2, Mistral) removes the prefix space.
+        const json & dec = doc.contains("decoder") && doc["decoder"].is_object() ? doc["decoder"] : json();
+        const json steps = dec.contains("decoders") && dec["decoders"].is_array() ? dec["decoders"] : json::array({dec});
+        for (const json & d : steps)
+            if (m.spm && d.is_object() && d.value("type", "") == "Strip" && d.value("content", "") == " ")
+                m.strip_lead = std::clamp(d.value("start", 0), 0, 8);
+        if (model.value("byte_fallback", false) && !m.spm)
+            throw input_error(path, "model.byte_fallback", "byte_fallback=true is only supported for SentencePiece-style BPE");
+        m.fuse_unk = model.value("fuse_unk", false);
         for (const char * k : {"continuing_subword_prefix", "end_of_word_suffix"}) {
             if (model.contains(k) && !model[k].is_null() && !(model[k].is_string() && model[k].get<std::string>().empty())) {
                 throw input_error(path, std::string("model.") + k, "not supported by byte-level BPE");
@@ -734,13 +874,14 @@ bpe_tokenizer bpe_tokenizer::from_tokenizer_json(const std::string & path) {
         }
         m.ignore_merges = model.value("ignore_merges", false);
 
-        if (doc.contains("normalizer") && !doc["normalizer"].is_null()) {
-            throw input_error(path, "normalizer", "normalizers are not supported (byte-level BPE models have none)");
+        if (m.spm) {
+            m.pre_name = "spm";
+        } else {
+            if (!doc.contains("pre_tokenizer") || doc["pre_tokenizer"].is_null()) {
+                throw input_error(path, "pre_tokenizer", "missing: a byte-level BPE needs its ByteLevel pre-tokenizer");
+            }
+            m.pre = pre_from_json(path, doc["pre_tokenizer"], m.pre_name);
         }
-        if (!doc.contains("pre_tokenizer") || doc["pre_tokenizer"].is_null()) {
-            throw input_error(path, "pre_tokenizer", "missing: a byte-level BPE needs its ByteLevel pre-tokenizer");
-        }
-        m.pre = pre_from_json(path, doc["pre_tokenizer"], m.pre_name);
 
         // Vocabulary: ids may leave gaps (filled by added tokens or left empty).
         if (!model.contains("vocab") || !model["vocab"].is_object()) throw input_error(path, "model.vocab", "missing or not an object");
@@ -786,6 +927,10 @@ bpe_tokenizer bpe_tokenizer::from_tokenizer_json(const std::string & path) {
             m.kinds[id] = a.value("special", false) ? TOK_CONTROL : TOK_USER;
         }
         m.finish();
+        if (model.contains("unk_token") && model["unk_token"].is_string()) {
+            auto it = m.token_to_id.find(model["unk_token"].get<std::string>());
+            if (it != m.token_to_id.end()) m.unk = it->second;
+        }
 
         if (!model.contains("merges") || !model["merges"].is_array()) throw input_error(path, "model.merges", "missing or not an array");
         const json & merges = model["merges"];
