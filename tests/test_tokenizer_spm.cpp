@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "model/model_files.h"
 #include "model/tokenizer.h"
 #include "test_util.h"
 
@@ -68,4 +69,21 @@ TEST_CASE("byte fallback without a SentencePiece normalizer is refused", "[token
     std::ofstream(path) << d.dump();
     CHECK(attnlab_test::expect_input_error([&] { bpe_tokenizer::from_tokenizer_json(path); }).field() == "pre_tokenizer");
     std::remove(path.c_str());
+}
+
+TEST_CASE("GGUF SentencePiece vocabulary (scores, llama.cpp's merging) matches tokenizers", "[tokenizer]") {
+    std::ifstream in(attnlab_test::data_dir() + "/tokenizer_spm_golden.json");
+    REQUIRE(in.good());
+    const json g = json::parse(in);
+    const bpe_tokenizer tok = tokenizer_load(attnlab_test::data_dir() + "/tokenizer_spm_llama.gguf");
+    CHECK(tok.pre_type() == "spm");
+    CHECK(tok.add_bos());
+    int n = 0;
+    for (const json & c : g["variants"]["llama"]) {
+        const std::string text = c["text"];
+        INFO("'" << text << "'");
+        CHECK(tok.encode(text) == c["ids"].get<std::vector<int32_t>>());
+        ++n;
+    }
+    CHECK(n == 13);
 }

@@ -10,7 +10,9 @@ files take:
   tokenizer_spm_metaspace.json  no normalizer, Metaspace(prepend_scheme first,
                                 split false) (Mistral v0.3)
   tokenizer_spm_gemma.json      normalizer Replace(" ", "▁") only (Gemma)
-each with <s> added by a TemplateProcessing post-processor, and
+each with <s> added by a TemplateProcessing post-processor; the llama
+variant also as GGUF tokenizer metadata (tokenizer_spm_llama.gguf, scores
+instead of merges, as llama.cpp's converter writes SentencePiece models); and
 tokenizer_spm_golden.json: {variant: [{"text", "ids"}]} on tricky text (KJV,
 whitespace runs, digits, CJK, emoji, accents, literal <s>, empty).
 
@@ -71,6 +73,37 @@ def base_model():
     return d
 
 
+def write_gguf(d, path):
+    """The llama variant as llama.cpp's converter writes a SentencePiece
+    vocabulary: tokenizer.ggml.model "llama", tokens by id, scores (here -id:
+    the trainer numbers merged tokens in merge order, so a higher score is an
+    earlier merge, as in SentencePiece BPE models), token types (2 unknown,
+    3 control, 6 byte, 1 normal)."""
+    import gguf
+    vocab = d["model"]["vocab"]
+    toks = [None] * (max(vocab.values()) + 1)
+    for t, i in vocab.items():
+        toks[i] = t
+    special = {a["id"] for a in d["added_tokens"]}
+    types = []
+    for i, t in enumerate(toks):
+        types.append(2 if t == "<unk>" else 3 if i in special else 6 if t.startswith("<0x") and len(t) == 6 else 1)
+    w = gguf.GGUFWriter(path, arch="llama")
+    w.add_tokenizer_model("llama")
+    w.add_token_list(toks)
+    w.add_token_scores([-float(i) for i in range(len(toks))])
+    w.add_token_types(types)
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_unk_token_id(0)
+    w.add_add_bos_token(True)
+    w.add_add_space_prefix(True)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
 def main():
     base = base_model()
     replace = {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}
@@ -92,6 +125,7 @@ def main():
             cases.append({"text": t, "ids": ids, "decoded": tok.decode(ids, skip_special_tokens=True)})
         golden["variants"][name] = cases
         print(name, [len(c["ids"]) for c in cases])
+    write_gguf(variants["llama"], os.path.join(DATA, "tokenizer_spm_llama.gguf"))
     with open(os.path.join(DATA, "tokenizer_spm_golden.json"), "w", encoding="utf-8") as f:
         json.dump(golden, f, ensure_ascii=False, indent=1)
 
