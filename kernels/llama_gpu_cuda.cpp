@@ -120,6 +120,16 @@ public:
         if (c.n_layer <= 0 || c.n_embd <= 0 || c.n_head <= 0 || c.n_head_kv <= 0 || c.head_dim <= 0 || c.n_ff <= 0 ||
             c.n_vocab <= 0 || c.n_head % c.n_head_kv || c.head_dim % 2 || (int)m.layers.size() != c.n_layer)
             throw std::invalid_argument("llama_gpu: model shape not supported");
+        // Features of the architecture table this pass does not compute yet are
+        // refused by name; load-time ones (fused tensors, row order, Gemma's
+        // norm offset) and the RoPE scalings (the shared tables) it follows.
+        const uint32_t gpu_has = LLM_FEAT_NORM_PLUS_ONE | LLM_FEAT_FUSED_QKV | LLM_FEAT_FUSED_GATE_UP |
+                                 LLM_FEAT_GGUF_QK_PERMUTED | LLM_FEAT_QUERY_SCALE | LLM_FEAT_QKV_BIAS |
+                                 LLM_FEAT_QK_NORM;
+        for (uint32_t bit = 1; bit != 0; bit <<= 1)
+            if ((c.features & bit) && !(gpu_has & bit))
+                throw std::invalid_argument("llama_gpu: " + c.arch + ": " + llm_feature_name((llm_feature)bit) +
+                                            " is not supported on the GPU yet (use --device cpu)");
         H_ = c.n_head; Hk_ = c.n_head_kv; D_ = c.head_dim; E_ = c.n_embd; F_ = c.n_ff; V_ = c.n_vocab;
         C_ = (H_ + 2 * Hk_) * D_;
         flash_ = (D_ == 64 || D_ == 128);
@@ -142,6 +152,15 @@ public:
             upload_f32(w.attn_norm, L.attn_norm);
             upload_f32(w.ffn_norm, L.ffn_norm);
             upload_bf16(w.wqkv, {&L.wq, &L.wk, &L.wv});
+            if (L.bq.size()) {   // q|k|v biases in the fused row order, fp32
+                Eigen::VectorXf b(L.bq.size() + L.bk.size() + L.bv.size());
+                b << L.bq, L.bk, L.bv;
+                upload_f32(w.bqkv, b);
+            }
+            if (L.q_norm.size()) {
+                upload_f32(w.q_norm, L.q_norm);
+                upload_f32(w.k_norm, L.k_norm);
+            }
             upload_bf16(w.wo, {&L.wo});
             upload_bf16(w.wgu, {&L.w_gate, &L.w_up});
             upload_bf16(w.wdown, {&L.w_down});
@@ -202,6 +221,7 @@ public:
 private:
     struct layer_w {
         dev_buf attn_norm, ffn_norm, wqkv, wo, wgu, wdown;
+        dev_buf bqkv, q_norm, k_norm;   // empty (p == nullptr) unless the family has them
     };
     // host_attend: the method's whole attention on the host (its attention
     // adds more than exact attention on the selection, e.g. spa's low-rank
@@ -218,8 +238,11 @@ private:
     }
 
     void ensure_rope(int n) {
-        if (n <= rope_n_) return;
-        const int n_pos = std::max(n, std::min(std::max(c_.n_ctx_train, 1), 1 << 17));
+        // Frequencies that depend on the window (dynamic, longrope) need a
+        // table for exactly this window, as the CPU pass builds.
+        const bool exact = rope_depends_on_length(c_);
+        if (exact ? n == rope_n_ : n <= rope_n_) return;
+        const int n_pos = exact ? n : std::max(n, std::min(std::max(c_.n_ctx_train, 1), 1 << 17));
         const rope_table rt(c_, n_pos);  // core/model/rope.h: the CPU pass uses the same table
         upload(rope_cos_, rt.cos_.data(), rt.cos_.size() * 4);
         upload(rope_sin_, rt.sin_.data(), rt.sin_.size() * 4);
@@ -350,7 +373,7 @@ private:
         ck(cudaMemcpyAsync(ids_.p, tokens.data(), (size_t)n * 4, cudaMemcpyHostToDevice, st_), "copy ids");
         ckk(cuda::lg_embed(tok_embd_.as<float>(), ids_.as<int32_t>(), x_.as<float>(), n, E_, st_), "embed");
 
-        const float scale = 1.0f / std::sqrt((float)D_);
+        const float scale = c_.score_scale();
         host_acc host;
         for (int il = 0; il < c_.n_layer; ++il) {
             const layer_w & w = layers_[il];
@@ -358,6 +381,9 @@ private:
             ckk(cuda::lg_rmsnorm(x_.as<float>(), w.attn_norm.as<float>(), xn_.as<uint16_t>(), n, E_, c_.rms_eps, st_),
                 "rmsnorm");
             linear(xn_.p, n, E_, w.wqkv, C_, qkv_.as<float>(), 0.0f);
+            ckk(cuda::lg_qkv_bias_norm(qkv_.as<float>(), w.bqkv.as<float>(), w.q_norm.as<float>(), w.k_norm.as<float>(),
+                                       n, H_, Hk_, D_, c_.rms_eps, st_),
+                "qkv bias/norm");
             ckk(cuda::lg_rope(qkv_.as<float>(), rope_cos_.as<float>(), rope_sin_.as<float>(), q_.as<uint16_t>(),
                               k_.as<uint16_t>(), v_.as<uint16_t>(), n, H_, Hk_, D_, st_),
                 "rope");

@@ -52,6 +52,29 @@ __device__ __forceinline__ float block_reduce(float v, float * red, float none) 
 __device__ float block_sum(float v, float * red) { return block_reduce<warp_sum>(v, red, 0.f); }
 __device__ float block_max(float v, float * red) { return block_reduce<warp_max>(v, red, -INFINITY); }
 
+// One warp per (row, head) of the fused qkv [n, (H + 2 Hk) D]: adds the
+// bias, then RMS-normalises query heads by qn and key heads by kn (Qwen3's
+// per-head norm); value heads get the bias only. Null pointers skip a step.
+__global__ void qkv_bias_norm_kernel(float * qkv, const float * bias, const float * qn, const float * kn, int n, int H,
+                                     int Hk, int D, float eps) {
+    const int heads = H + 2 * Hk;
+    const long item = (long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    const int lane = threadIdx.x & 31;
+    if (item >= (long)n * heads) return;
+    const int t = (int)(item / heads), h = (int)(item % heads);
+    float * v = qkv + (size_t)t * heads * D + (size_t)h * D;
+    if (bias)
+        for (int i = lane; i < D; i += 32) v[i] += bias[(size_t)h * D + i];
+    const float * w = h < H ? qn : (h < H + Hk ? kn : nullptr);
+    if (!w) return;
+    __syncwarp();
+    float ss = 0.f;
+    for (int i = lane; i < D; i += 32) ss = fmaf(v[i], v[i], ss);
+    ss = warp_sum(ss);
+    const float r = 1.0f / sqrtf(ss / (float)D + eps);
+    for (int i = lane; i < D; i += 32) v[i] = v[i] * r * w[i];
+}
+
 __global__ void embed_kernel(const float * emb, const int32_t * ids, float * x, int n, int E) {
     const int t = blockIdx.x;
     const float * src = emb + (size_t)ids[t] * E;
@@ -262,6 +285,16 @@ int lg_rmsnorm(const float * x, const float * w, uint16_t * y, int n, int E, flo
     if (n <= 0) return 0;
     constexpr int kRows = 8;
     rmsnorm_kernel<<<(n + kRows - 1) / kRows, 32 * kRows, 0, st_of(stream)>>>(x, w, reinterpret_cast<bf16 *>(y), n, E, eps);
+    return last_err();
+}
+
+int lg_qkv_bias_norm(float * qkv, const float * bias, const float * q_norm, const float * k_norm, int n, int H, int Hk,
+                     int D, float eps, void * stream) {
+    if (n <= 0 || (!bias && !q_norm)) return 0;
+    constexpr int kWarps = 8;
+    const long items = (long)n * (H + 2 * Hk);
+    qkv_bias_norm_kernel<<<(unsigned)((items + kWarps - 1) / kWarps), 32 * kWarps, 0, st_of(stream)>>>(
+        qkv, bias, q_norm, k_norm, n, H, Hk, D, eps);
     return last_err();
 }
 

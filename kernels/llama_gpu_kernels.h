@@ -15,6 +15,13 @@ int lg_embed(const float * tok_embd, const int32_t * ids, float * x, int n, int 
 // y[t, :] = bf16(x[t, :] * rsqrt(mean(x[t, :]^2) + eps) * w)   (the HF LlamaRMSNorm)
 int lg_rmsnorm(const float * x, const float * w, uint16_t * y, int n, int E, float eps, void * stream);
 
+// Before RoPE, in place on the fused projection qkv [n, (H + 2 Hk) D] (fp32):
+// adds bias [(H + 2 Hk) D] (q|k|v biases, Qwen2) when non-null, then
+// RMS-normalises each query head by q_norm [D] and each key head by k_norm [D]
+// (Qwen3) when non-null (both or neither).
+int lg_qkv_bias_norm(float * qkv, const float * bias, const float * q_norm, const float * k_norm, int n, int H, int Hk,
+                     int D, float eps, void * stream);
+
 // Rotate-half RoPE (HF order) of the fused projection qkv [n, (H + 2 Hk) D]
 // (row t: H query heads, Hk key heads, Hk value heads): rotates the Q and K
 // parts in place (fp32) by cos/sin [n_pos >= n, D/2], and writes bf16 copies

@@ -61,6 +61,35 @@ TEST_CASE("dense flash matches the float64 reference", "[attention]") {
     WARN("dense flash worst relative error (L<=257): " << worst);
 }
 
+TEST_CASE("dense flash: a model's own sliding window and softcap match the float64 reference", "[attention]") {
+    uint32_t seed = 900;
+    double worst = 0.0;
+    for (int L : {1, 47, 129, 300})
+        for (int window : {1, 5, 48, 128, 200})
+            for (float cap : {0.0f, 2.0f}) {
+                auto c = make_case(L, 4, 2, 64, true, 4.0f, seed++);
+                c.io.window = window;
+                c.io.softcap = cap;
+                attention_dense_flash(c.io);
+                const double e = rel_error(c);
+                INFO("L=" << L << " window=" << window << " softcap=" << cap << " rel_err=" << e);
+                CHECK(e <= 1e-5);
+                worst = std::max(worst, e);
+            }
+    WARN("dense flash with window/softcap, worst relative error: " << worst);
+    // Window 1: each query sees only its own key, so the output is its value row.
+    auto c = make_case(200, 4, 2, 64, true, 1.0f, 77);
+    c.io.window = 1;
+    attention_dense_flash(c.io);
+    double d = 0.0;
+    for (int t = 0; t < 200; ++t)
+        for (int h = 0; h < 4; ++h)
+            for (int i = 0; i < 64; ++i)
+                d = std::max(d, (double) std::abs(c.out[((size_t) t * 4 + h) * 64 + i] -
+                                                  c.v[((size_t) t * 2 + c.io.kv_head_of(h)) * 64 + i]));
+    CHECK(d <= 1e-6);
+}
+
 TEST_CASE("dense flash: long sequence and other head dims", "[attention]") {
     struct cfg { int L, n_head, n_head_kv, hd; bool causal; };
     const cfg cfgs[] = {

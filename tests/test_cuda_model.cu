@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <random>
 #include <stdexcept>
@@ -632,4 +633,50 @@ int main(int argc, char ** argv) {
     for (const std::string & f : g_gate_files)
         if (!f.empty()) std::remove(f.c_str());
     return rc;
+}
+
+// The architecture table's families on the GPU (tests/data/families, goldens
+// from tools/gen_family_golden.py): Llama 3's RoPE scaling (the shared rope
+// tables), Qwen2's biases and YaRN, Qwen3's q/k norm must match transformers
+// within 1e-2 of max|logit| (bf16), and the CPU pass; a family whose
+// features the GPU pass lacks is refused by name.
+TEST_CASE("GPU forward of Llama 3, Qwen2, Qwen3 (both formats) matches transformers", "[cuda][small]") {
+    for (const char * fam : {"llama3", "qwen2", "qwen3"})
+    for (const char * fmt : {"/hf", "/model.gguf"}) {
+        const std::string dir = data_dir() + "/families/" + fam;
+        const llama_model m = llama_model_load(dir + fmt);
+        std::ifstream in(dir + "/golden.json");
+        REQUIRE(in.good());
+        const nlohmann::json g = nlohmann::json::parse(in);
+        std::ifstream b(dir + "/golden.bin", std::ios::binary);
+        const auto & e = g["bin_index"]["logits"];
+        const auto shape = e["shape"].get<std::vector<int>>();
+        std::vector<float> ref((size_t)shape[0] * shape[1]);
+        b.seekg((std::streamoff)e["offset"].get<size_t>() * 4);
+        b.read(reinterpret_cast<char *>(ref.data()), (std::streamsize)(ref.size() * 4));
+        REQUIRE(b.good());
+        const auto ids = g["token_ids"].get<std::vector<int32_t>>();
+        std::unique_ptr<llama_gpu> gpu = llama_gpu::create(m);
+        const matrix_rm got = gpu->forward(ids, true);
+        const auto pos = g["logit_positions"].get<std::vector<int>>();
+        double md = 0.0, mr = 0.0;
+        for (size_t r = 0; r < pos.size(); ++r)
+            for (int j = 0; j < shape[1]; ++j) {
+                md = std::max(md, (double)std::abs(got(pos[r], j) - ref[r * shape[1] + j]));
+                mr = std::max(mr, (double)std::abs(ref[r * shape[1] + j]));
+            }
+        std::printf("%s%s GPU logits max|diff|/max|ref| %.3e\n", fam, fmt, md / mr);
+        CHECK(md / mr <= 1e-2);
+        CHECK(rel_err(got, cpu_forward(m, ids)) <= 1e-2);
+    }
+}
+
+TEST_CASE("GPU forward refuses a family feature it does not compute, naming it", "[cuda][small]") {
+    const llama_model m = llama_model_load(data_dir() + "/families/mistral/hf");
+    try {
+        llama_gpu::create(m);
+        FAIL("a sliding-window model accepted");
+    } catch (const std::invalid_argument & e) {
+        CHECK(std::string(e.what()).find("sliding-window attention") != std::string::npos);
+    }
 }

@@ -393,6 +393,20 @@ TEST_CASE("GGUF: wrong architecture, missing or misshapen tensors", "[model]") {
         b.write(p);
         expect_input_error(p, "general.architecture");
     }
+    SECTION("architecture in the table but a feature it lacks") {
+        gguf_builder b = gguf_of(m);
+        b.kv_f32("llama.attn_logit_softcapping", 30.0f);
+        const std::string p = (dir / "softcap.gguf").string();
+        b.write(p);
+        expect_input_error(p, "llama.attn_logit_softcapping");
+    }
+    SECTION("unknown RoPE scaling type") {
+        gguf_builder b = gguf_of(m);
+        b.kv_str("llama.rope.scaling.type", "ntk-by-parts");
+        const std::string p = (dir / "scaling.gguf").string();
+        b.write(p);
+        expect_input_error(p, "llama.rope.scaling.type");
+    }
     SECTION("no architecture") {
         gguf_builder b;
         b.kv_str("general.name", "x");
@@ -438,8 +452,16 @@ TEST_CASE("HF checkpoint: unsupported config and missing tensors", "[model]") {
     };
 
     json c = cfg;
-    c["model_type"] = "qwen2";
-    expect_input_error(make("qwen2", c), "model_type");
+    c["model_type"] = "gpt_neox";   // not in the architecture table
+    expect_input_error(make("gpt_neox", c), "model_type");
+
+    c = cfg;
+    c["hidden_act"] = "relu";   // a family's activation is checked, not assumed
+    expect_input_error(make("relu", c), "hidden_act");
+
+    c = cfg;
+    c["attention_bias"] = true;   // Llama's also biases o_proj: not loaded, so refused
+    expect_input_error(make("bias", c), "attention_bias");
 
     c = cfg;
     c["hidden_size"] = 128;
@@ -450,8 +472,22 @@ TEST_CASE("HF checkpoint: unsupported config and missing tensors", "[model]") {
     expect_input_error(make("kvheads", c), "num_key_value_heads");
 
     c = cfg;
-    c["rope_parameters"] = {{"rope_type", "yarn"}, {"rope_theta", 5000.0}, {"factor", 4.0}};
-    expect_input_error(make("yarn", c), "rope_parameters");
+    c["rope_parameters"] = {{"rope_type", "proportional"}, {"rope_theta", 5000.0}, {"factor", 4.0}};
+    expect_input_error(make("proportional", c), "rope_parameters");
+
+    c = cfg;
+    c["rope_parameters"] = {{"rope_type", "longrope"}, {"rope_theta", 5000.0}, {"original_max_position_embeddings", 64},
+                            {"long_factor", {1.0, 2.0}}, {"short_factor", {1.0, 2.0}}};   // head_dim/2 is 8
+    expect_input_error(make("longrope", c), "rope_parameters.long_factor");
+
+    c = cfg;
+    c["rope_parameters"] = {{"rope_type", "llama3"}, {"rope_theta", 5000.0}, {"factor", 8.0}};   // no original context
+    c.erase("max_position_embeddings");
+    expect_input_error(make("llama3", c), "original_max_position_embeddings");
+
+    c = cfg;
+    c["partial_rotary_factor"] = 0.5;
+    expect_input_error(make("partial", c), "partial_rotary_factor");
 
     c = cfg;
     c["tie_word_embeddings"] = true;  // tied: lm_head.weight is ignored, embeddings reused

@@ -410,7 +410,7 @@ TEST_CASE("tokenizer: bad GGUF tokenizer metadata gives input_error naming the f
     try_gguf("merge_malformed.gguf", "gpt2", "gpt2", &nospace, "tokenizer.ggml.merges[1]");
     try_gguf("unknown_pre.gguf", "gpt2", "deepseek-coder", &v.merges, "tokenizer.ggml.pre");
     try_gguf("missing_pre.gguf", "gpt2", "", &v.merges, "tokenizer.ggml.pre");
-    try_gguf("spm.gguf", "llama", "default", &v.merges, "tokenizer.ggml.model");
+    try_gguf("spm.gguf", "llama", "default", &v.merges, "tokenizer.ggml.scores");   // SentencePiece needs its scores
     try_gguf("bert.gguf", "bert", "default", &v.merges, "tokenizer.ggml.model");
     try_gguf("types.gguf", "gpt2", "gpt2", &v.merges, "tokenizer.ggml.token_type", true);
 }

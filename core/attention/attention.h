@@ -19,6 +19,12 @@ struct attention_layer_io {
     int head_dim = 0;
     float scale = 0.0f;   // 1/sqrt(head_dim) for Llama
     bool causal = true;
+    // The model's own attention pattern (llama_config): a sliding window
+    // (key j visible to query i only when i - j < window; 0: none) and tanh
+    // softcapping of the scaled scores (0: none). A hook that replaces the
+    // attention must honour both; the forward pass refuses one that cannot.
+    int window = 0;
+    float softcap = 0.0f;
     const float * q = nullptr;
     const float * k = nullptr;
     const float * v = nullptr;

@@ -33,7 +33,7 @@ struct flash_scratch {
     mat_rm qs;   // scaled query tile   [br, hd]
     mat_rm s;    // scores / probs      [br, bc]
     mat_rm acc;  // unnormalised output [br, hd]
-    Eigen::VectorXf m, l, alpha;
+    Eigen::VectorXf m, l, alpha, sub;
 
     void resize(int hd) {
         qs.resize(k_tile_q, hd);
@@ -42,6 +42,7 @@ struct flash_scratch {
         m.resize(k_tile_q);
         l.resize(k_tile_q);
         alpha.resize(k_tile_q);
+        sub.resize(k_tile_q);
     }
 };
 
@@ -64,18 +65,29 @@ void flash_tile(const attention_layer_io & io, int h, int q0, flash_scratch & sc
     auto m = sc.m.head(br);
     auto l = sc.l.head(br);
     auto alpha = sc.alpha.head(br);
+    auto sub = sc.sub.head(br);
     m.setConstant(neg_inf);
     l.setZero();
 
-    // Causal: keys beyond the last query row of this tile are never needed.
+    // Causal: keys beyond the last query row of this tile are never needed;
+    // with a window, key tiles wholly before the first row's window neither.
     const int kv_end = io.causal ? std::min(L, q0 + br) : L;
-    for (int k0 = 0; k0 < kv_end; k0 += k_tile_k) {
+    const int kv_begin = io.window > 0 ? std::max(0, q0 - io.window + 1) / k_tile_k * k_tile_k : 0;
+    for (int k0 = kv_begin; k0 < kv_end; k0 += k_tile_k) {
         const int bc = std::min(k_tile_k, kv_end - k0);
         cmap_rm k_tile(io.k + k0 * kv_stride + (int64_t) g * hd, bc, hd, Eigen::OuterStride<>(kv_stride));
         cmap_rm v_tile(io.v + k0 * kv_stride + (int64_t) g * hd, bc, hd, Eigen::OuterStride<>(kv_stride));
 
         auto s = sc.s.topLeftCorner(br, bc);
         s.noalias() = qs * k_tile.transpose();
+        if (io.softcap > 0.0f) s = (s.array() / io.softcap).tanh() * io.softcap;
+        // The window: key j < i - window + 1 is masked for query row i.
+        if (io.window > 0 && k0 < q0 + br - io.window) {
+            for (int i = 0; i < br; ++i) {
+                const int first_visible = q0 + i - io.window + 1 - k0;  // column of the window's first key
+                for (int j = 0; j < std::min(first_visible, bc); ++j) s(i, j) = neg_inf;
+            }
+        }
 
         // Mask inside the tile that crosses the diagonal: key j > query i.
         if (io.causal && k0 + bc - 1 > q0) {
@@ -85,15 +97,22 @@ void flash_tile(const attention_layer_io & io, int h, int q0, flash_scratch & sc
             }
         }
 
-        // Online softmax update. The first tile (k0 = 0) always holds key 0,
-        // which every row may see, so m is finite from then on and no row
-        // ever computes exp(-inf - -inf).
+        // Online softmax update. Without a window the first tile holds key 0,
+        // which every row may see, so m is finite from then on. With one, a
+        // row may see nothing in a tile: it subtracts 0 (exp(-inf) = 0) and
+        // keeps m = -inf, never computing exp(-inf - -inf).
         for (int i = 0; i < br; ++i) {
             const float m_new = std::max(m(i), s.row(i).maxCoeff());
+            if (m_new == neg_inf) {
+                alpha(i) = 1.0f;
+                sub(i) = 0.0f;
+                continue;
+            }
             alpha(i) = std::exp(m(i) - m_new);  // 0 on the first tile
             m(i) = m_new;
+            sub(i) = m_new;
         }
-        s.array().colwise() -= m.array();
+        s.array().colwise() -= sub.array();
         s.array() = s.array().exp();
         l.array() = l.array() * alpha.array() + s.array().rowwise().sum();
         acc.array().colwise() *= alpha.array();

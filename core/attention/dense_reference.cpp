@@ -25,22 +25,24 @@ void attention_dense_reference_f64(const attention_layer_io & io, double * out64
         for (int i = 0; i < L; ++i) {
             const float * qi = io.q + i * q_stride + (int64_t) h * hd;
             const int n_keys = io.causal ? i + 1 : L;
+            const int j0 = io.window > 0 ? std::max(0, i - io.window + 1) : 0;
             double mx = -INFINITY;
-            for (int j = 0; j < n_keys; ++j) {
+            for (int j = j0; j < n_keys; ++j) {
                 const float * kj = io.k + j * kv_stride + (int64_t) g * hd;
                 double dot = 0.0;
                 for (int d = 0; d < hd; ++d) dot += (double) qi[d] * (double) kj[d];
                 p[j] = dot * (double) io.scale;
+                if (io.softcap > 0.0f) p[j] = io.softcap * std::tanh(p[j] / io.softcap);
                 mx = std::max(mx, p[j]);
             }
             double sum = 0.0;
-            for (int j = 0; j < n_keys; ++j) {
+            for (int j = j0; j < n_keys; ++j) {
                 p[j] = std::exp(p[j] - mx);
                 sum += p[j];
             }
             double * o = out64 + i * q_stride + (int64_t) h * hd;
             for (int d = 0; d < hd; ++d) o[d] = 0.0;
-            for (int j = 0; j < n_keys; ++j) {
+            for (int j = j0; j < n_keys; ++j) {
                 const float * vj = io.v + j * kv_stride + (int64_t) g * hd;
                 const double w = p[j] / sum;
                 for (int d = 0; d < hd; ++d) o[d] += w * (double) vj[d];

@@ -100,6 +100,11 @@ static qkv_capture capture_ids(const llama_model & m, const std::vector<int32_t>
     for (int l : layers) {
         if (l < 0 || l >= c.n_layer) throw input_error(m.source_path, "layers", "layer " + std::to_string(l) + " does not exist");
     }
+    // A trace replays attention as softmax(q k / sqrt(head_dim)) over the causal
+    // past; a model whose own attention differs cannot be captured faithfully yet.
+    if (c.sliding_window > 0 || c.attn_softcap > 0.0f || c.score_scale() != 1.0f / std::sqrt(float(c.head_dim)))
+        throw input_error(m.source_path, "architecture",
+                          c.arch + ": sliding-window, softcapped or rescaled attention is not recorded in traces yet");
     std::vector<int32_t> ids = ids_in;
     if (ids.size() < 2) throw input_error(m.source_path, "tokens", "fewer than 2 tokens to capture");
     if (int(ids.size()) > opt.ctx) ids.resize(size_t(opt.ctx));

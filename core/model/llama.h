@@ -7,13 +7,33 @@
 
 #include <Eigen/Core>
 
+#include "model/llm_arch.h"
+
 namespace attnlab {
 
 class attention_hook;
 class job_progress;
 
+// RoPE scaling as transformers' rope_type (and llama.cpp's rope.scaling.*).
+enum class rope_scaling_type { none, linear, dynamic, yarn, llama3, longrope };
+const char * rope_scaling_name(rope_scaling_type t);
+
+struct rope_scaling {
+    rope_scaling_type type = rope_scaling_type::none;
+    double factor = 1.0;
+    int orig_ctx = 0;                        // original_max_position_embeddings
+    double low_freq_factor = 1.0, high_freq_factor = 4.0;   // llama3
+    double beta_fast = 32.0, beta_slow = 1.0;               // yarn
+    bool yarn_truncate = true;
+    double attn_factor = 0.0;                // cos/sin multiplier; 0: the scheme's own
+    std::vector<float> freq_factors;         // GGUF rope_freqs (llama3): inv_freq / f
+    std::vector<float> long_factors, short_factors;         // longrope
+};
+
 struct llama_config {
-    std::string arch = "llama";
+    std::string arch = "llama";              // general.architecture or model_type, as the file says
+    llm_arch arch_id = llm_arch::llama;      // its row of the architecture table (llm_arch.h)
+    uint32_t features = 0;                   // LLM_FEAT_* on for this model
     int n_layer = 0;
     int n_embd = 0;
     int n_head = 0;
@@ -25,6 +45,21 @@ struct llama_config {
     float rope_theta = 10000.0f;
     float rms_eps = 1e-5f;
     bool tied_embeddings = true;
+    float attn_scale = 0.0f;                 // score scale; 0: 1/sqrt(head_dim)
+    float attn_softcap = 0.0f;               // scores -> cap * tanh(scores / cap); 0: off
+    float final_softcap = 0.0f;              // the same on the logits
+    float embd_scale = 1.0f;                 // embeddings are multiplied by it
+    int sliding_window = 0;                  // keys i - j < window on sliding layers; 0: none
+    std::vector<uint8_t> swa_layers;         // per layer: 1 = a sliding layer
+    float rope_theta_local = 0.0f;           // sliding layers' RoPE base (unscaled); 0: rope_theta
+    rope_scaling rope;
+
+    bool has(llm_feature f) const { return (features & f) != 0; }
+    // The window of layer il (0: full causal attention).
+    int layer_window(int il) const {
+        return sliding_window > 0 && il >= 0 && il < (int) swa_layers.size() && swa_layers[il] ? sliding_window : 0;
+    }
+    float score_scale() const;               // attn_scale, or 1/sqrt(head_dim)
 };
 
 using matrix_rm = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -32,11 +67,18 @@ using matrix_rm = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::Ro
 // Linear weights are stored as in PyTorch: [out_features, in_features].
 // wq/wk rows are in Hugging Face order (rotate-half RoPE); the GGUF loader
 // undoes the converter's interleaving permutation so both sources agree.
+// Optional parts are empty when the model lacks them (see llama_config::features).
+// Norm weights are the multipliers the forward pass uses: Gemma's HF (w - 1)
+// convention is undone at load.
 struct llama_layer {
     Eigen::VectorXf attn_norm;
     matrix_rm wq, wk, wv, wo;
+    Eigen::VectorXf bq, bk, bv;              // LLM_FEAT_QKV_BIAS
+    Eigen::VectorXf q_norm, k_norm;          // LLM_FEAT_QK_NORM, [head_dim]
+    Eigen::VectorXf attn_post_norm;          // LLM_FEAT_POST_NORMS
     Eigen::VectorXf ffn_norm;
     matrix_rm w_gate, w_up, w_down;
+    Eigen::VectorXf ffn_post_norm;           // LLM_FEAT_POST_NORMS
 };
 
 struct llama_model {

@@ -20,6 +20,14 @@ double rope_theta_hf(const nlohmann::json & cfg, const std::string & cfg_file) {
         auto it = cfg.find(key);
         if (it == cfg.end() || it->is_null()) continue;
         if (!it->is_object()) throw input_error(cfg_file, key, "not an object");
+        // transformers 5 nests them per layer type where they differ (Gemma 3):
+        // the global layers' base is the model's.
+        auto full = it->find("full_attention");
+        if (full != it->end()) {
+            if (!full->is_object()) throw input_error(cfg_file, std::string(key) + ".full_attention", "not an object");
+            theta = theta_in(*full, theta, cfg_file, std::string(key) + ".full_attention.rope_theta");
+            continue;
+        }
         theta = theta_in(*it, theta, cfg_file, std::string(key) + ".rope_theta");
     }
     return theta;

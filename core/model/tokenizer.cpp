@@ -8,6 +8,7 @@
 // \s), and is mapped through the byte-level alphabet like any other byte. So
 // encode never fails on bytes, and decode(encode(x)) == x for every input.
 #include "model/tokenizer.h"
+#include "model/tokenizer_impl.h"
 
 #include "base/error.h"
 #include "base/json_read.h"
@@ -17,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <queue>
 #include <unordered_map>
@@ -136,30 +138,6 @@ const byte_alphabet & alphabet() {
     return a;
 }
 
-// Which splitting regex the model was trained with.
-enum class pre_kind {
-    gpt2,   // 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-    smollm, // every \p{N} isolated (HF Digits(individual_digits)), then gpt2
-    llama3, // (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
-    qwen2,  // as llama3 with \p{N} (one digit per piece)
-};
-
-const char * const gpt2_pattern =
-    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
-const char * const llama3_pattern =
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-const char * const qwen2_pattern =
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-
-// The text being split, one entry per code point. Ends of pieces are handled
-// by the splitters' `end` argument: lookaheads stop there, as the regex
-// engine does when it runs on each piece separately.
-struct cp_text {
-    std::vector<uint32_t> cp;
-    std::vector<uint32_t> off; // byte offset of each code point; off[n] = byte length
-    std::vector<uint8_t> cls;
-};
-
 void decode_text(std::string_view s, cp_text & t) {
     t.cp.clear(); t.off.clear(); t.cls.clear();
     t.cp.reserve(s.size()); t.off.reserve(s.size() + 1); t.cls.reserve(s.size());
@@ -267,41 +245,11 @@ void split_llama3(const cp_text & t, size_t begin, size_t end, size_t max_digits
 }
 
 // A merge rule's rank and the token it makes.
-struct merge_info {
-    int32_t rank;
-    int32_t id;
-};
-
-inline uint64_t pair_key(int32_t a, int32_t b) { return (uint64_t(uint32_t(a)) << 32) | uint32_t(b); }
-
-enum token_kind : uint8_t { TOK_NORMAL = 1, TOK_UNKNOWN = 2, TOK_CONTROL = 3, TOK_USER = 4, TOK_UNUSED = 5, TOK_BYTE = 6 };
-
 } // namespace
 
 // ---------------------------------------------------------------------------
 // impl
 // ---------------------------------------------------------------------------
-struct bpe_tokenizer::impl {
-    std::string source;                // file the vocabulary came from (for errors)
-    std::string pre_name;              // as the file spells it
-    pre_kind pre = pre_kind::gpt2;
-    bool ignore_merges = false;        // a word already in the vocab is one token
-    std::vector<std::string> tokens;   // as stored (byte-level alphabet)
-    std::vector<std::string> pieces;   // bytes each token stands for
-    std::vector<uint8_t> kinds;
-    std::unordered_map<std::string, int32_t> token_to_id;
-    std::unordered_map<uint64_t, merge_info> merges;
-    int32_t byte_to_id[256];
-    // Added tokens matched literally in the text, bucketed by first byte.
-    std::vector<std::pair<std::string, int32_t>> specials_by_byte[256];
-    int32_t bos = -1, eos = -1;
-    bool add_bos = false;
-
-    void finish(); // derive pieces, byte ids, special buckets
-    void add_merge(const std::string & field, int32_t rank, const std::string & a, const std::string & b);
-    void bpe_word(std::string_view word, std::vector<int32_t> & out) const;
-    template <typename F> void pre_tokenize(const cp_text & t, F && emit) const;
-};
 
 void bpe_tokenizer::impl::finish() {
     const auto & ab = alphabet();
@@ -313,6 +261,17 @@ void bpe_tokenizer::impl::finish() {
         const std::string & s = tokens[i];
         if (kinds[i] == TOK_CONTROL || kinds[i] == TOK_USER) {
             pieces[i] = s; // added tokens are stored as plain text
+        } else if (spm) {
+            // "▁" is a space; <0xXX> is its byte.
+            const int b = spm_byte_of(s);
+            if (b >= 0) {
+                pieces[i] = std::string(1, char(b));
+            } else {
+                for (size_t k = 0; k < s.size();) {
+                    if (s.compare(k, 3, k_spm_space) == 0) { pieces[i] += ' '; k += 3; }
+                    else pieces[i] += s[k++];
+                }
+            }
         } else {
             // Undo the byte-level mapping. A character outside the alphabet
             // (not seen in GPT-2-style vocabularies) is kept as its UTF-8.
@@ -332,6 +291,10 @@ void bpe_tokenizer::impl::finish() {
     for (int b = 0; b < 256; ++b) {
         auto it = token_to_id.find(ab.byte_to_utf8[b]);
         byte_to_id[b] = it == token_to_id.end() ? -1 : it->second;
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "<0x%02X>", b);
+        auto ib = token_to_id.find(hex);
+        byte_token[b] = ib == token_to_id.end() ? -1 : ib->second;
     }
     for (auto & v : specials_by_byte) v.clear();
     for (size_t i = 0; i < n; ++i) {
@@ -383,15 +346,25 @@ void bpe_tokenizer::impl::bpe_word(std::string_view word, std::vector<int32_t> &
         auto it = token_to_id.find(mapped);
         if (it != token_to_id.end()) { out.push_back(it->second); return; }
     }
-    struct symbol { int32_t id; int32_t prev, next; };
-    std::vector<symbol> sym;
-    sym.reserve(word.size());
+    std::vector<int32_t> ids;
+    ids.reserve(word.size());
     for (unsigned char b : word) {
         // A byte missing from the vocabulary is dropped, as HF's BPE does
         // without an unk token. Byte-level vocabularies hold all 256.
-        if (byte_to_id[b] < 0) continue;
+        if (byte_to_id[b] >= 0) ids.push_back(byte_to_id[b]);
+    }
+    merge_symbols(ids, out);
+}
+
+// Keeps merging the adjacent pair of lowest rank (leftmost on ties) of the
+// symbols ids, as HF's Word::merge_all does; appends the result to out.
+void bpe_tokenizer::impl::merge_symbols(std::vector<int32_t> & ids, std::vector<int32_t> & out) const {
+    struct symbol { int32_t id; int32_t prev, next; };
+    std::vector<symbol> sym;
+    sym.reserve(ids.size());
+    for (int32_t id : ids) {
         const int32_t i = int32_t(sym.size());
-        sym.push_back({byte_to_id[b], i - 1, i + 1});
+        sym.push_back({id, i - 1, i + 1});
     }
     if (sym.empty()) return;
     sym.back().next = -1;
@@ -426,6 +399,90 @@ void bpe_tokenizer::impl::bpe_word(std::string_view word, std::vector<int32_t> &
         try_pair(c.left);
     }
     for (int32_t i = 0; i >= 0; i = sym[i].next) out.push_back(sym[i].id);
+}
+
+// SentencePiece-style BPE on one segment between added tokens: spaces to
+// "▁" (and the "▁" prefix where the model's scheme puts one), one symbol per
+// character, byte fallback, then the rank-ordered merges.
+void bpe_tokenizer::impl::spm_segment(std::string_view seg, bool first, std::vector<int32_t> & out) const {
+    std::string norm;
+    for (char c : seg) {
+        if (c == ' ') norm += k_spm_space;
+        else norm += c;
+    }
+    const bool prefix = prepend == spm_prefix::every_segment || (prepend == spm_prefix::first_segment && first);
+    if (prefix && !(prefix_if_missing && norm.compare(0, 3, k_spm_space) == 0)) norm.insert(0, k_spm_space);
+    if (!scores.empty()) {
+        spm_by_score(norm, out);
+        return;
+    }
+    std::vector<int32_t> ids;
+    for (size_t i = 0; i < norm.size();) {
+        uint32_t cp;
+        const size_t len = unicode::utf8_decode(norm.data(), norm.size(), i, cp);
+        auto it = token_to_id.find(norm.substr(i, len));
+        bool all_bytes = true;
+        for (size_t k = 0; k < len; ++k) all_bytes = all_bytes && byte_token[uint8_t(norm[i + k])] >= 0;
+        if (it != token_to_id.end() && kinds[it->second] == TOK_NORMAL) {
+            ids.push_back(it->second);
+        } else if (all_bytes) {
+            for (size_t k = 0; k < len; ++k) ids.push_back(byte_token[uint8_t(norm[i + k])]);
+        } else if (unk >= 0 && !(fuse_unk && !ids.empty() && ids.back() == unk)) {
+            ids.push_back(unk);
+        }
+        i += len;
+    }
+    merge_symbols(ids, out);
+}
+
+void bpe_tokenizer::impl::spm_by_score(const std::string & norm, std::vector<int32_t> & out) const {
+    struct symbol { size_t off, len; int32_t prev, next; };
+    std::vector<symbol> sym;
+    for (size_t i = 0; i < norm.size();) {
+        uint32_t cp;
+        const size_t len = unicode::utf8_decode(norm.data(), norm.size(), i, cp);
+        const int32_t k = int32_t(sym.size());
+        sym.push_back({i, len, k - 1, k + 1});
+        i += len;
+    }
+    if (sym.empty()) return;
+    sym.back().next = -1;
+    struct bigram {
+        float score;
+        int32_t left, right;
+        size_t len;
+        bool operator<(const bigram & o) const { return score < o.score || (score == o.score && left > o.left); }
+    };
+    std::priority_queue<bigram> q;
+    auto try_pair = [&](int32_t l, int32_t r) {
+        if (l < 0 || r < 0) return;
+        auto it = token_to_id.find(norm.substr(sym[l].off, sym[l].len + sym[r].len));
+        if (it != token_to_id.end()) q.push({scores[size_t(it->second)], l, r, sym[l].len + sym[r].len});
+    };
+    for (int32_t i = 1; i < int32_t(sym.size()); ++i) try_pair(i - 1, i);
+    while (!q.empty()) {
+        const bigram b = q.top();
+        q.pop();
+        symbol & L = sym[size_t(b.left)];
+        symbol & R = sym[size_t(b.right)];
+        if (L.len == 0 || R.len == 0 || L.len + R.len != b.len) continue;   // stale
+        L.len += R.len;
+        R.len = 0;
+        L.next = R.next;
+        if (R.next >= 0) sym[size_t(R.next)].prev = b.left;
+        try_pair(L.prev, b.left);
+        try_pair(b.left, L.next);
+    }
+    // A symbol that is no token (a character outside the vocabulary) falls
+    // back to its bytes' <0xXX> tokens, else unk.
+    for (int32_t i = 0; i >= 0; i = sym[size_t(i)].next) {
+        const std::string piece = norm.substr(sym[size_t(i)].off, sym[size_t(i)].len);
+        auto it = token_to_id.find(piece);
+        if (it != token_to_id.end()) { out.push_back(it->second); continue; }
+        for (unsigned char c : piece)
+            if (byte_token[c] >= 0) out.push_back(byte_token[c]);
+            else if (unk >= 0) out.push_back(unk);
+    }
 }
 
 // Adds merge rule number `rank` (a + b -> ab). Every part must be in the vocab,
@@ -464,8 +521,14 @@ std::vector<int32_t> bpe_tokenizer::encode(std::string_view text) const {
     // and a cache local to the call keeps encode() const and thread-safe.
     std::unordered_map<std::string, std::vector<int32_t>> cache;
     cp_text t;
+    bool first = true;
     auto encode_plain = [&](std::string_view seg) {
         if (seg.empty()) return;
+        if (m.spm) {
+            m.spm_segment(seg, first, out);
+            first = false;
+            return;
+        }
         decode_text(seg, t);
         m.pre_tokenize(t, [&](size_t a, size_t b) {
             const std::string_view w = seg.substr(t.off[a], t.off[b] - t.off[a]);
@@ -493,6 +556,7 @@ std::vector<int32_t> bpe_tokenizer::encode(std::string_view text) const {
         if (!hit) { ++i; continue; }
         encode_plain(text.substr(seg_start, i - seg_start));
         out.push_back(hit->second);
+        first = false;
         i += hit->first.size();
         seg_start = i;
     }
@@ -510,6 +574,8 @@ std::string bpe_tokenizer::decode(const std::vector<int32_t> & ids) const {
         }
         out += p_->pieces[size_t(ids[i])];
     }
+    // SentencePiece decoders drop the space the "▁" prefix stands for (Strip).
+    for (int k = 0; k < p_->strip_lead && !out.empty() && out[0] == ' '; ++k) out.erase(0, 1);
     return out;
 }
 
@@ -530,7 +596,6 @@ const std::string & bpe_tokenizer::pre_type() const { return p_->pre_name; }
 // ---------------------------------------------------------------------------
 // loading
 // ---------------------------------------------------------------------------
-namespace {
 
 // Splits a GGUF / tokenizer.json merge string "a b". Tokens never hold a
 // plain space (it is "Ġ"), but a token may start with one in odd vocabularies:
@@ -552,28 +617,30 @@ pre_kind pre_from_name(const std::string & file, const std::string & field, cons
                                        "' (supported: gpt2, smollm, llama-bpe/llama3, qwen2)");
 }
 
-} // namespace
-
 bpe_tokenizer bpe_tokenizer::from_gguf(const gguf_file & f) {
     bpe_tokenizer tok;
     impl & m = *tok.p_;
     m.source = f.path();
 
     const std::string model = f.get_str("tokenizer.ggml.model");
-    if (model == "llama") {
+    if (model != "gpt2" && model != "llama") {
         throw input_error(m.source, "tokenizer.ggml.model",
-                          "'llama' (SentencePiece) tokenizers are out of scope; only byte-level BPE ('gpt2') is supported");
+                          "unsupported tokenizer model '" + model + "' (byte-level BPE 'gpt2', SentencePiece 'llama')");
     }
-    if (model != "gpt2") {
-        throw input_error(m.source, "tokenizer.ggml.model",
-                          "unsupported tokenizer model '" + model + "'; only byte-level BPE ('gpt2') is supported");
-    }
-    if (!f.find("tokenizer.ggml.pre")) {
+    m.spm = model == "llama";
+    if (m.spm) {
+        m.pre_name = "spm";
+        // llama.cpp: a space before the text and after every special token.
+        m.prepend = f.get_bool_or("tokenizer.ggml.add_space_prefix", true) ? spm_prefix::every_segment : spm_prefix::none;
+        m.strip_lead = m.prepend == spm_prefix::none ? 0 : 1;
+    } else if (!f.find("tokenizer.ggml.pre")) {
         throw input_error(m.source, "tokenizer.ggml.pre",
                           "missing: the pre-tokenizer type is needed to split text as the model was trained");
     }
-    m.pre_name = f.get_str("tokenizer.ggml.pre");
-    m.pre = pre_from_name(m.source, "tokenizer.ggml.pre", m.pre_name);
+    if (!m.spm) {
+        m.pre_name = f.get_str("tokenizer.ggml.pre");
+        m.pre = pre_from_name(m.source, "tokenizer.ggml.pre", m.pre_name);
+    }
     // llama.cpp encodes llama3-style vocabularies with ignore_merges, as their tokenizer.json says.
     m.ignore_merges = m.pre == pre_kind::llama3;
 
@@ -598,10 +665,21 @@ bpe_tokenizer bpe_tokenizer::from_gguf(const gguf_file & f) {
     }
     m.finish();
 
-    if (!f.find("tokenizer.ggml.merges")) {
+    if (m.spm) {
+        if (!f.find("tokenizer.ggml.scores")) throw input_error(m.source, "tokenizer.ggml.scores", "missing: a SentencePiece vocabulary needs its scores");
+        const std::vector<double> sc = f.get_float_array("tokenizer.ggml.scores");
+        if (sc.size() != m.tokens.size())
+            throw input_error(m.source, "tokenizer.ggml.scores",
+                              std::to_string(sc.size()) + " entries for " + std::to_string(m.tokens.size()) + " tokens");
+        m.scores.assign(sc.begin(), sc.end());
+        if (f.find("tokenizer.ggml.unknown_token_id")) {
+            const uint64_t u = f.get_u64("tokenizer.ggml.unknown_token_id");
+            if (u < m.tokens.size()) m.unk = int32_t(u);
+        }
+    } else if (!f.find("tokenizer.ggml.merges")) {
         throw input_error(m.source, "tokenizer.ggml.merges", "missing: a BPE vocabulary needs its merge rules");
     }
-    const std::vector<std::string> merges = f.get_str_array("tokenizer.ggml.merges");
+    const std::vector<std::string> merges = m.spm ? std::vector<std::string>() : f.get_str_array("tokenizer.ggml.merges");
     m.merges.reserve(merges.size() * 2);
     std::string a, b;
     for (size_t i = 0; i < merges.size(); ++i) {
@@ -621,223 +699,7 @@ bpe_tokenizer bpe_tokenizer::from_gguf(const gguf_file & f) {
     };
     m.bos = special_id("tokenizer.ggml.bos_token_id");
     m.eos = special_id("tokenizer.ggml.eos_token_id");
-    m.add_bos = f.get_bool_or("tokenizer.ggml.add_bos_token", false) && m.bos >= 0;
-    return tok;
-}
-
-namespace {
-
-using json = nlohmann::json;
-
-// Unused ids a tokenizer.json may leave below its largest id (real files leave
-// none; each costs a slot).
-const int64_t k_max_id_gap = 1 << 16;
-
-// The pre-tokenizer of a tokenizer.json, reduced to the cases we split by hand.
-pre_kind pre_from_json(const std::string & file, const json & pt, std::string & name) {
-    const std::string field = "pre_tokenizer";
-    auto type_of = [](const json & j) -> std::string {
-        return j.is_object() && j.contains("type") && j["type"].is_string() ? j["type"].get<std::string>() : "";
-    };
-    auto check_byte_level = [&](const json & bl, bool want_regex, const std::string & f) {
-        if (bl.value("add_prefix_space", false)) {
-            throw input_error(file, f + ".add_prefix_space", "add_prefix_space=true is not supported");
-        }
-        if (bl.value("use_regex", true) != want_regex) {
-            throw input_error(file, f + ".use_regex",
-                              want_regex ? "ByteLevel without its regex is only supported after a Split"
-                                         : "ByteLevel after a Split must have use_regex=false");
-        }
-    };
-    auto split_kind = [&](const json & sp, const std::string & f) -> pre_kind {
-        std::string pat;
-        if (sp.contains("pattern") && sp["pattern"].is_object() && sp["pattern"].contains("Regex") &&
-            sp["pattern"]["Regex"].is_string()) {
-            pat = sp["pattern"]["Regex"].get<std::string>();
-        }
-        if (sp.value("behavior", std::string()) != "Isolated" || sp.value("invert", false)) {
-            throw input_error(file, f + ".behavior", "only Split with behavior Isolated (invert=false) is supported");
-        }
-        if (pat == gpt2_pattern) { name = "gpt2"; return pre_kind::gpt2; }
-        if (pat == llama3_pattern) { name = "llama-bpe"; return pre_kind::llama3; }
-        if (pat == qwen2_pattern) { name = "qwen2"; return pre_kind::qwen2; }
-        throw input_error(file, f + ".pattern", "unsupported split regex (supported: the GPT-2, llama3 and qwen2 patterns)");
-    };
-
-    const std::string type = type_of(pt);
-    if (type == "ByteLevel") {
-        check_byte_level(pt, true, field);
-        name = "gpt2";
-        return pre_kind::gpt2;
-    }
-    if (type == "Sequence" && pt.contains("pretokenizers") && pt["pretokenizers"].is_array() &&
-        pt["pretokenizers"].size() == 2) {
-        const json & p0 = pt["pretokenizers"][0];
-        const json & p1 = pt["pretokenizers"][1];
-        const std::string f0 = field + ".pretokenizers[0]", f1 = field + ".pretokenizers[1]";
-        if (type_of(p0) == "Digits" && type_of(p1) == "ByteLevel") {
-            if (!p0.value("individual_digits", false)) {
-                throw input_error(file, f0 + ".individual_digits", "only individual_digits=true is supported");
-            }
-            check_byte_level(p1, true, f1);
-            name = "smollm";
-            return pre_kind::smollm;
-        }
-        if (type_of(p0) == "Split" && type_of(p1) == "ByteLevel") {
-            const pre_kind k = split_kind(p0, f0);
-            check_byte_level(p1, false, f1);
-            return k;
-        }
-    }
-    throw input_error(file, field, "unsupported pre-tokenizer '" + pt.dump().substr(0, 200) +
-                                       "' (supported: ByteLevel; Sequence of Digits(individual) + ByteLevel; "
-                                       "Sequence of Split(GPT-2/llama3/qwen2 regex) + ByteLevel)");
-}
-
-// "<s>" or {"content": "<s>", ...}, as tokenizer_config.json writes special tokens.
-std::string config_token(const json & j) {
-    if (j.is_string()) return j.get<std::string>();
-    if (j.is_object() && j.contains("content") && j["content"].is_string()) return j["content"].get<std::string>();
-    return {};
-}
-
-} // namespace
-
-bpe_tokenizer bpe_tokenizer::from_tokenizer_json(const std::string & path) {
-    bpe_tokenizer tok;
-    impl & m = *tok.p_;
-    m.source = path;
-
-    const json doc = json_read_file(path, "json");
-    if (!doc.is_object()) throw input_error(path, "json", "top level is not an object");
-
-    try {
-        if (!doc.contains("model") || !doc["model"].is_object()) throw input_error(path, "model", "missing or not an object");
-        const json & model = doc["model"];
-        // HF writes "type"; very old files leave it out for BPE.
-        const std::string mtype = model.contains("type") && model["type"].is_string() ? model["type"].get<std::string>()
-                                  : model.contains("merges") ? "BPE" : "";
-        if (mtype != "BPE") {
-            throw input_error(path, "model.type", "unsupported tokenizer model '" + mtype +
-                                                      "'; only byte-level BPE is supported (Unigram, WordPiece and "
-                                                      "WordLevel are out of scope)");
-        }
-        if (model.value("byte_fallback", false)) throw input_error(path, "model.byte_fallback", "byte_fallback=true is not supported");
-        for (const char * k : {"continuing_subword_prefix", "end_of_word_suffix"}) {
-            if (model.contains(k) && !model[k].is_null() && !(model[k].is_string() && model[k].get<std::string>().empty())) {
-                throw input_error(path, std::string("model.") + k, "not supported by byte-level BPE");
-            }
-        }
-        if (model.contains("dropout") && !model["dropout"].is_null() && model["dropout"].is_number() &&
-            model["dropout"].get<double>() > 0.0) {
-            throw input_error(path, "model.dropout", "BPE dropout is not supported (encoding must be deterministic)");
-        }
-        m.ignore_merges = model.value("ignore_merges", false);
-
-        if (doc.contains("normalizer") && !doc["normalizer"].is_null()) {
-            throw input_error(path, "normalizer", "normalizers are not supported (byte-level BPE models have none)");
-        }
-        if (!doc.contains("pre_tokenizer") || doc["pre_tokenizer"].is_null()) {
-            throw input_error(path, "pre_tokenizer", "missing: a byte-level BPE needs its ByteLevel pre-tokenizer");
-        }
-        m.pre = pre_from_json(path, doc["pre_tokenizer"], m.pre_name);
-
-        // Vocabulary: ids may leave gaps (filled by added tokens or left empty).
-        if (!model.contains("vocab") || !model["vocab"].is_object()) throw input_error(path, "model.vocab", "missing or not an object");
-        int64_t max_id = -1;
-        for (auto it = model["vocab"].begin(); it != model["vocab"].end(); ++it) {
-            if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 || it.value().get<int64_t>() > (1 << 24)) {
-                throw input_error(path, "model.vocab[\"" + it.key() + "\"]", "id must be an integer in [0, 2^24]");
-            }
-            max_id = std::max(max_id, it.value().get<int64_t>());
-        }
-        const json added = doc.contains("added_tokens") && doc["added_tokens"].is_array() ? doc["added_tokens"] : json::array();
-        for (size_t i = 0; i < added.size(); ++i) {
-            const json & a = added[i];
-            const std::string f = "added_tokens[" + std::to_string(i) + "]";
-            if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() || !a.contains("content") ||
-                !a["content"].is_string() || a["id"].get<int64_t>() < 0 || a["id"].get<int64_t>() > (1 << 24)) {
-                throw input_error(path, f, "expected {\"id\": int, \"content\": string, ...}");
-            }
-            if (a.value("lstrip", false) || a.value("rstrip", false) || a.value("single_word", false)) {
-                throw input_error(path, f, "lstrip/rstrip/single_word added tokens are not supported");
-            }
-            max_id = std::max(max_id, a["id"].get<int64_t>());
-        }
-        if (max_id < 0) throw input_error(path, "model.vocab", "empty vocabulary");
-        // Every id up to the largest gets a slot: bound the gaps so a small
-        // file cannot ask for 2^24 slots (1.5 GB for one id in a 39 KB file).
-        const int64_t n_listed = int64_t(model["vocab"].size() + added.size());
-        if (max_id >= n_listed + k_max_id_gap) {
-            throw input_error(path, "model.vocab", "largest token id " + std::to_string(max_id) + " leaves more than " +
-                                                       std::to_string(k_max_id_gap) + " unused ids beyond the " +
-                                                       std::to_string(n_listed) + " listed tokens");
-        }
-        m.tokens.assign(size_t(max_id + 1), std::string());
-        m.kinds.assign(size_t(max_id + 1), TOK_UNUSED);
-        for (auto it = model["vocab"].begin(); it != model["vocab"].end(); ++it) {
-            const size_t id = size_t(it.value().get<int64_t>());
-            m.tokens[id] = it.key();
-            m.kinds[id] = TOK_NORMAL;
-        }
-        for (const json & a : added) {
-            const size_t id = size_t(a["id"].get<int64_t>());
-            m.tokens[id] = a["content"].get<std::string>();
-            m.kinds[id] = a.value("special", false) ? TOK_CONTROL : TOK_USER;
-        }
-        m.finish();
-
-        if (!model.contains("merges") || !model["merges"].is_array()) throw input_error(path, "model.merges", "missing or not an array");
-        const json & merges = model["merges"];
-        m.merges.reserve(merges.size() * 2);
-        std::string a, b;
-        for (size_t i = 0; i < merges.size(); ++i) {
-            const std::string field = "model.merges[" + std::to_string(i) + "]";
-            const json & e = merges[i];
-            if (e.is_string()) {
-                if (!split_merge(e.get<std::string>(), a, b)) throw input_error(path, field, "expected 'left right'");
-            } else if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
-                a = e[0].get<std::string>();
-                b = e[1].get<std::string>();
-            } else {
-                throw input_error(path, field, "expected \"left right\" or [\"left\", \"right\"]");
-            }
-            m.add_merge(field, int32_t(i), a, b);
-        }
-
-        // BOS: a TemplateProcessing post-processor that starts with a special token adds it.
-        if (doc.contains("post_processor") && doc["post_processor"].is_object() &&
-            doc["post_processor"].value("type", std::string()) == "TemplateProcessing") {
-            const json & single = doc["post_processor"]["single"];
-            if (single.is_array() && !single.empty() && single[0].is_object() && single[0].contains("SpecialToken")) {
-                const std::string s = single[0]["SpecialToken"].value("id", std::string());
-                auto it = m.token_to_id.find(s);
-                if (it != m.token_to_id.end()) { m.bos = it->second; m.add_bos = true; }
-            }
-        }
-    } catch (const json::exception & e) {
-        throw input_error(path, "json", std::string("unexpected structure: ") + e.what());
-    }
-
-    // bos/eos names live in tokenizer_config.json next to tokenizer.json, when present.
-    const size_t slash = path.find_last_of('/');
-    const std::string cfg_path = (slash == std::string::npos ? std::string() : path.substr(0, slash + 1)) + "tokenizer_config.json";
-    struct stat cfg_st {};
-    if (::stat(cfg_path.c_str(), &cfg_st) == 0) {
-        const json cfg = json_read_file(cfg_path, "json");
-        if (cfg.is_object()) {
-            auto lookup = [&](const char * k) -> int32_t {
-                if (!cfg.contains(k)) return -1;
-                auto it = m.token_to_id.find(config_token(cfg[k]));
-                return it == m.token_to_id.end() ? -1 : it->second;
-            };
-            if (m.bos < 0) m.bos = lookup("bos_token");
-            m.eos = lookup("eos_token");
-            if (cfg.contains("add_bos_token") && cfg["add_bos_token"].is_boolean()) {
-                m.add_bos = cfg["add_bos_token"].get<bool>() && m.bos >= 0;
-            }
-        }
-    }
+    m.add_bos = f.get_bool_or("tokenizer.ggml.add_bos_token", m.spm) && m.bos >= 0;   // llama.cpp: SPM adds BOS by default
     return tok;
 }
 

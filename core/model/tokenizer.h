@@ -1,6 +1,8 @@
 #pragma once
 // Byte-level BPE (GPT-2 family) with the model's pre-tokenizer rules, read from
-// GGUF metadata (tokenizer.ggml.*) or from a Hugging Face tokenizer.json.
+// GGUF metadata (tokenizer.ggml.*) or from a Hugging Face tokenizer.json; and
+// SentencePiece-style BPE with byte fallback (Llama 2, Mistral, Gemma) from a
+// tokenizer.json (pre_type() "spm").
 #include <cstdint>
 #include <memory>
 #include <string>
