@@ -28,9 +28,13 @@ std::vector<std::string> read_lines(const std::string & path) {
     return v;
 }
 
-// Waits for the load task, applies it and checks that it succeeded.
+// Waits for the load task, applies it (a finished task stays listed until
+// the frame loop applies it) and checks that it succeeded.
 void wait_idle(app_state & st) {
-    for (int i = 0; i < 600 && st.tasks.busy(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    for (int i = 0; i < 600 && st.tasks.busy(); ++i) {
+        st.tasks.apply_finished();
+        if (st.tasks.busy()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     st.tasks.apply_finished();
     const auto h = st.tasks.history();
     REQUIRE_FALSE(h.empty());
@@ -49,7 +53,8 @@ TEST_CASE("opening a recent entry by reference moves that path to the front", "[
     const char * home = std::getenv("HOME");
     REQUIRE(home);
     REQUIRE(std::string(home).find("attnlab-gui-state") != std::string::npos);   // the test's own HOME
-    fs::remove_all(std::string(home) + "/.config");
+    fs::remove_all(home);   // a fresh HOME each run (ctest names it; it need not exist yet)
+    fs::create_directories(home);
     // three loadable sources: a model directory, a trace and a copy of it
     const std::string a = data("tiny_llama_hd64"), b = data("trace_tiny_llama.safetensors");
     const std::string c = std::string(home) + "/trace_copy.safetensors";
