@@ -54,12 +54,17 @@ pack)
     tar -cJf .gpu_pack/deps.tar.xz .deps
     xz -9 -c assets/text/kjv.txt > .gpu_pack/kjv.txt.xz
     [ -d .oldk ] && tar -cJf .gpu_pack/oldk.tar.xz .oldk
+    # learned_gate's file (regenerated, not in git) for the full-context sweep
+    g=bench/results/trained/gate.safetensors
+    [ -f $g ] && xz -9 -c $g > .gpu_pack/gate.safetensors.xz
     ls -l .gpu_pack ;;
 unpack)
     [ -d .deps ] || tar -xJf .gpu_pack/deps.tar.xz
     mkdir -p assets/text
     [ -f assets/text/kjv.txt ] || xz -dc .gpu_pack/kjv.txt.xz > assets/text/kjv.txt
     [ -d .oldk ] || [ ! -f .gpu_pack/oldk.tar.xz ] || tar -xJf .gpu_pack/oldk.tar.xz
+    g=bench/results/trained/gate.safetensors
+    [ -f $g ] || [ ! -f .gpu_pack/gate.safetensors.xz ] || xz -dc .gpu_pack/gate.safetensors.xz > $g
     echo "gpu_model: unpacked .deps, assets/text/kjv.txt$([ -d .oldk ] && echo ', .oldk')" ;;
 *)
     echo "usage: $0 split [N] | pack | receive I | unpack" >&2; exit 2 ;;

@@ -61,10 +61,12 @@ fi
 # The scenario's methods, densities, contexts and passkey depths (one source of truth).
 SCEN=scenarios/tradeoff_sweep_ctx8192.json
 scen() { python3 -c "import json,sys; v=json.load(open('$SCEN'))[sys.argv[1]]; print(','.join(map(str, v)))" "$1"; }
+# learned_gate's file is regenerated, not kept in git (bench/results/trained/README.md)
+GATE=; [ -f bench/results/trained/gate.safetensors ] && GATE=",learned_gate:params=bench/results/trained/gate.safetensors"
 if has sweep; then
   echo "== sweep --device cuda (resumable; $LAB/sweep_ctx8192; the methods of $SCEN)"
   timeout "${SWEEP_TIMEOUT:-480}" "$CLI" sweep -q --device cuda --model "$MODEL" --text kjv:eval --ctx "$(scen ctx)" \
-      --methods "${SWEEP_METHODS:-$(scen methods)}" --densities "$(scen densities)" --max-tokens "$(scen max_tokens)" \
+      --methods "${SWEEP_METHODS:-$(scen methods)$GATE}" --densities "$(scen densities)" --max-tokens "$(scen max_tokens)" \
       --passkey-depths "$(scen passkey_depths)" --no-recall --out "$LAB/sweep_ctx8192" > "$OUT/sweep.log" 2>&1
   echo "sweep rc=$? ($(wc -l < "$LAB/sweep_ctx8192/results.jsonl" 2>/dev/null || echo 0) rows)"
   tail -45 "$OUT/sweep.log"
